@@ -66,9 +66,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     module = type(dbapi_connection).__module__
     if not module.startswith("sqlite3"):
         return
+    # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin (see below);
+    # the module's own implicit transactions break SAVEPOINTs.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection: Any) -> None:
+    """SQLite: take the write lock when a transaction starts.
+
+    A deferred transaction that reads and then writes can fail at once with "database is
+    locked" when another writer got in between; an immediate one waits its turn instead.
+    """
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
