@@ -9,6 +9,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
+from werkzeug.serving import run_simple
 from sqlalchemy import select
 
 from backend.extensions import db
@@ -54,10 +55,14 @@ def demo(host: str, port: int) -> None:
     """Migrate the database, create the demo site and dispenser, and serve the backend."""
     upgrade()
     dispenser, code = ensure_demo(datetime.now(UTC))
+    public_id = dispenser.public_id
+    # Release this command's session: on SQLite an open transaction holds the write lock.
+    db.session.remove()
     base = f"http://{host}:{port}"
     database = current_app.config["SQLALCHEMY_DATABASE_URI"].split("@")[-1]
     click.echo(f"fairroll demo: database {database}")
-    click.echo(f"Visitor page of the demo dispenser: {base}/d/{dispenser.public_id}")
+    click.echo(f"Visitor page of the demo dispenser: {base}/d/{public_id}")
     click.echo(f"Enrollment code for it (one use, 24 h): {code}")
     click.echo(f"Health: {base}/healthz   API description: {base}/api/v1/openapi.json")
-    current_app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+    # Flask refuses app.run() inside its own CLI, so serve with Werkzeug directly.
+    run_simple(host, port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]

@@ -157,7 +157,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(InterfaceError)
     def _database(error: OperationalError | InterfaceError) -> Response:
         # The database went away or refused us: nothing was stored; the client may retry.
-        log.error("database error: %s", type(error.orig).__name__)
+        # The driver's own message (never the statement or its parameters, which may hold hashes).
+        log.error("database error: %s: %s", type(error.orig).__name__, error.orig)
         db.session.rollback()
         response = json_error(
             503, "database_unavailable", "The database is not reachable now; try again shortly."
