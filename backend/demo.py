@@ -9,8 +9,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
-from werkzeug.serving import run_simple
 from sqlalchemy import select
+from werkzeug.serving import run_simple
 
 from backend.extensions import db
 from backend.models import Dispenser, Site
