@@ -43,11 +43,10 @@ def _percentile(samples: list[float], fraction: float) -> float:
 
 
 def _report(name: str, samples: list[float]) -> None:
-    total = sum(samples)
-    print(
-        f"{name:<28} {len(samples) / total:8.0f} req/s   median {statistics.median(samples) * 1e3:6.2f} ms"
-        f"   p95 {_percentile(samples, 0.95) * 1e3:6.2f} ms"
-    )
+    rate = len(samples) / sum(samples)
+    median_ms = statistics.median(samples) * 1e3
+    p95_ms = _percentile(samples, 0.95) * 1e3
+    print(f"{name:<28} {rate:8.0f} req/s   median {median_ms:6.2f} ms   p95 {p95_ms:6.2f} ms")
 
 
 def main() -> None:
