@@ -42,7 +42,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     cli.init_app(app)
+    _init_fleet(app)
     return app
+
+
+def _init_fleet(app: Flask) -> None:
+    """Fleet operations: admin UI, metrics endpoint, request ids and JSON logs."""
+    from backend import admin, logs, metrics
+
+    admin.init_app(app)
+    app.register_blueprint(metrics.bp)
+    logs.init_app(app)
 
 
 def _configure_proxy(app: Flask) -> None:

@@ -123,4 +123,30 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "FAIRROLL_COOKIE_SECURE": _bool(env, "FAIRROLL_COOKIE_SECURE", is_production),
         "AWS_REGION": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         "FAIRROLL_AWS_ENDPOINT_URL": env.get("FAIRROLL_AWS_ENDPOINT_URL") or None,
+        **fleet_settings(env, is_production),
+    }
+
+
+def fleet_settings(env: Mapping[str, str], production: bool) -> dict[str, Any]:
+    """Settings of fleet operations: notifier, alerts, exports, metrics, admin sessions."""
+    notifier = _choice(env, "FAIRROLL_NOTIFIER", "log", {"log", "sns"})
+    topic = env.get("FAIRROLL_SNS_TOPIC_ARN", "")
+    if notifier == "sns" and not topic.startswith("arn:"):
+        raise ConfigError("FAIRROLL_NOTIFIER=sns needs FAIRROLL_SNS_TOPIC_ARN (an SNS topic ARN)")
+    return {
+        "FAIRROLL_NOTIFIER": notifier,
+        "FAIRROLL_SNS_TOPIC_ARN": topic,
+        "FAIRROLL_LOW_PAPER_PERCENT": _int(env, "FAIRROLL_LOW_PAPER_PERCENT", 20),
+        # 0 means three missed heartbeats.
+        "FAIRROLL_OFFLINE_AFTER_SECONDS": _int(env, "FAIRROLL_OFFLINE_AFTER_SECONDS", 0),
+        "FAIRROLL_REFILL_HORIZON_HOURS": _int(env, "FAIRROLL_REFILL_HORIZON_HOURS", 8, minimum=1),
+        "FAIRROLL_VOUCHER_VALID_DAYS": _int(env, "FAIRROLL_VOUCHER_VALID_DAYS", 90, minimum=1),
+        "FAIRROLL_EXPORT_BUCKET": env.get("FAIRROLL_EXPORT_BUCKET", ""),
+        "FAIRROLL_CLOUDWATCH_METRICS": _bool(env, "FAIRROLL_CLOUDWATCH_METRICS", False),
+        # When set, /metrics wants "Authorization: Bearer <this>".
+        "FAIRROLL_METRICS_TOKEN": env.get("FAIRROLL_METRICS_TOKEN", ""),
+        "FAIRROLL_LOG_FORMAT": _choice(
+            env, "FAIRROLL_LOG_FORMAT", "json" if production else "text", {"json", "text"}
+        ),
+        "FAIRROLL_ADMIN_SESSION_HOURS": _int(env, "FAIRROLL_ADMIN_SESSION_HOURS", 8, minimum=1),
     }

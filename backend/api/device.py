@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from flask import Response, current_app, jsonify, request
 
+from backend.alerting import maybe_run_fleet_check, on_heartbeat
 from backend.api import bp
 from backend.api.common import code_key, json_body, public_base_url, utcnow
 from backend.errors import CodeInvalid, InvalidInput
 from backend.extensions import db
 from backend.models import Dispenser
+from backend.notify import send_all
 from backend.services.codes import verify_typed_code
 from backend.services.devices import (
     authenticate_device,
@@ -96,8 +98,11 @@ def heartbeat() -> Response:
         software_version=body.get("software_version"),
         now=now,
     )
+    changes = on_heartbeat(current_app, dispenser, now=now)
     etag = config_etag(_config_for(dispenser))
     db.session.commit()
+    send_all(current_app, changes)
+    maybe_run_fleet_check(current_app, now=now)
     return jsonify(server_time=now.isoformat(), config_etag=etag)
 
 
@@ -121,5 +126,7 @@ def verify_code() -> Response:
     db.session.commit()  # a wrong code is counted even though the answer is an error
     if result.kind is None:
         raise CodeInvalid("no live code like that at this dispenser")
+    if result.kind == "voucher":
+        return jsonify(kind="voucher", voucher_ref=result.ref)
     assert result.expires_at is not None
     return jsonify(kind=result.kind, token_ref=result.ref, expires_at=result.expires_at.isoformat())

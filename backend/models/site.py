@@ -37,6 +37,8 @@ class Site(Base):
     presence_required: Mapped[bool] = mapped_column(default=False)
     face_mode_allowed: Mapped[bool] = mapped_column(default=False)
     unrestricted: Mapped[bool] = mapped_column(default=False)
+    # Paper used a day before rationing (metres), measured by the city: the charts' baseline.
+    paper_baseline_m: Mapped[int | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     dispensers: Mapped[list[Dispenser]] = relationship(back_populates="site")

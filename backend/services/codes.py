@@ -11,6 +11,7 @@ from backend.errors import InvalidInput, TooManyAttempts
 from backend.models import CodeAttemptThrottle, Dispenser
 from backend.services.sql import Db, insert_for
 from backend.services.tokens import redeem_by_code
+from backend.services.vouchers import VOUCHER_DIGITS, redeem_voucher
 
 # Typos are normal: this many wrong codes in a row cost nothing. After that each further
 # wrong code doubles the wait, up to the cap (RFC 4226 §7.3, RFC 8628 §5.1).
@@ -20,7 +21,7 @@ MAX_BACKOFF = timedelta(minutes=5)
 
 @dataclass(frozen=True)
 class CodeResult:
-    """The outcome of a typed code: a redeemed token, or nothing (kind is None)."""
+    """The outcome of a typed code: a redeemed token or voucher, or nothing (kind is None)."""
 
     kind: str | None
     ref: str | None = None
@@ -73,7 +74,8 @@ def _record_success(session: Db, dispenser: Dispenser) -> None:
 def verify_typed_code(
     session: Db, dispenser: Dispenser, code: object, *, code_key: bytes, now: datetime
 ) -> CodeResult:
-    """Redeem what was typed at ``dispenser``; wrong codes count towards the back-off.
+    """Redeem what was typed at ``dispenser`` (a token code, else a site voucher);
+    wrong codes count towards the back-off.
 
     Returns ``CodeResult(kind=None)`` for a wrong code (the caller commits, so the
     failure is counted, then answers 422). Raises TooManyAttempts while blocked.
@@ -85,5 +87,11 @@ def verify_typed_code(
     if redemption is not None:
         _record_success(session, dispenser)
         return CodeResult("token", redemption.token_ref, redemption.expires_at)
+    if len(code) == VOUCHER_DIGITS:
+        # No token has this code: it may be a staff voucher for this dispenser's site.
+        voucher_ref = redeem_voucher(session, dispenser, code, code_key=code_key, now=now)
+        if voucher_ref is not None:
+            _record_success(session, dispenser)
+            return CodeResult("voucher", voucher_ref)
     _record_failure(session, dispenser, now)
     return CodeResult(None)

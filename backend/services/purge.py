@@ -1,13 +1,21 @@
-"""Retention: delete raw data past its period (default 7 days)."""
+"""Retention: delete raw data past its period (default 7 days); daily aggregates stay."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, or_, update
 
-from backend.models import AccessToken, DailySecret, DeviceEvent, EnrollmentCode, QuotaUsage
+from backend.models import (
+    AccessToken,
+    DailySecret,
+    EnrollmentCode,
+    PaperReading,
+    QuotaUsage,
+    Voucher,
+)
+from backend.services.aggregates import roll_up_and_delete_events
 from backend.services.sql import Db
 
 
@@ -53,13 +61,8 @@ def purge_expired(session: Db, *, now: datetime, retention: timedelta) -> PurgeR
             .execution_options(synchronize_session=False)
         )
     )
-    counts["device_event"] = _rowcount(
-        session.execute(
-            delete(DeviceEvent)
-            .where(DeviceEvent.occurred_at < cutoff)
-            .execution_options(synchronize_session=False)
-        )
-    )
+    # Raw events go, but each is counted into its daily aggregate first (same transaction).
+    counts["device_event"] = roll_up_and_delete_events(session, before=cutoff)
     counts["enrollment_code"] = _rowcount(
         session.execute(
             delete(EnrollmentCode)
@@ -75,4 +78,26 @@ def purge_expired(session: Db, *, now: datetime, retention: timedelta) -> PurgeR
             .execution_options(synchronize_session=False)
         )
     )
+    counts.update(_purge_fleet_records(session, cutoff))
     return PurgeResult(counts)
+
+
+def _purge_fleet_records(session: Db, cutoff: datetime) -> dict[str, int]:
+    """Paper readings, and vouchers used or expired, past the retention period."""
+    counts = {
+        "paper_reading": _rowcount(
+            session.execute(
+                delete(PaperReading)
+                .where(PaperReading.read_at < cutoff)
+                .execution_options(synchronize_session=False)
+            )
+        ),
+        "voucher": _rowcount(
+            session.execute(
+                delete(Voucher)
+                .where(or_(Voucher.used_at < cutoff, Voucher.expires_at < cutoff))
+                .execution_options(synchronize_session=False)
+            )
+        ),
+    }
+    return counts

@@ -1,0 +1,28 @@
+"""The operators' admin UI under /admin: fleet view, sites, dispensers, vouchers, audit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, Flask
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def init_app(app: Flask) -> None:
+    """Secure session cookies for operators, then the admin routes."""
+    app.config["SESSION_COOKIE_NAME"] = "fr_admin"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = app.config["FAIRROLL_COOKIE_SECURE"]
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(
+        hours=app.config["FAIRROLL_ADMIN_SESSION_HOURS"]
+    )
+    from backend.admin import (  # noqa: F401  (routes register on bp)
+        views_auth,
+        views_fleet,
+        views_sites,
+        views_vouchers,
+    )
+
+    app.register_blueprint(bp)

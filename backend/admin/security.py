@@ -1,0 +1,157 @@
+"""Operator sessions, roles, CSRF protection, login throttling and security headers."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Response, abort, current_app, g, redirect, request, session, url_for
+
+from backend.admin import bp
+from backend.extensions import db
+from backend.models import Operator
+
+F = TypeVar("F", bound=Callable[..., Any])
+# Pages reachable without a session.
+PUBLIC_ENDPOINTS = {"admin.login", "admin.login_totp", "admin.stylesheet"}
+# Login attempts one client address may make in the window (kept in memory, never stored).
+ADDRESS_LIMIT = 20
+ADDRESS_WINDOW = 300.0
+
+
+def utcnow() -> datetime:
+    """The request's time, read once and passed to services."""
+    return datetime.now(UTC)
+
+
+def csrf_token() -> str:
+    """The session's CSRF token (made on first use), for every form."""
+    token = session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return token
+
+
+def start_session(operator: Operator, now: datetime) -> None:
+    """A fresh session for a fully authenticated operator (nothing kept from before)."""
+    session.clear()
+    session.permanent = True
+    session["op"] = operator.id
+    session["ver"] = operator.session_version
+    session["auth_at"] = int(now.timestamp())
+    csrf_token()
+
+
+def current_operator() -> Operator | None:
+    """The logged-in operator, or None when the session is missing, stale or revoked."""
+    if "operator" in g:
+        cached: Operator | None = g.operator
+        return cached
+    operator = None
+    op_id = session.get("op")
+    if isinstance(op_id, int):
+        candidate = db.session.get(Operator, op_id)
+        max_age = current_app.config["FAIRROLL_ADMIN_SESSION_HOURS"] * 3600
+        fresh = time.time() - int(session.get("auth_at", 0)) < max_age
+        if (
+            candidate is not None
+            and candidate.active
+            and session.get("ver") == candidate.session_version
+            and fresh
+        ):
+            operator = candidate
+    g.operator = operator
+    return operator
+
+
+def require_role(*roles: str) -> Callable[[F], F]:
+    """Only operators with one of ``roles`` may use the view (403 otherwise)."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            operator = current_operator()
+            if operator is None or operator.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorate
+
+
+admin_only = require_role("admin")
+
+
+@bp.before_request
+def _guard() -> Response | None:
+    if request.method == "POST":
+        given = request.form.get("csrf_token", "")
+        expected = session.get("csrf", "")
+        if not expected or not hmac.compare_digest(given.encode(), str(expected).encode()):
+            abort(400, description="The form expired or did not come from this site; reload it.")
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if current_operator() is None:
+        return redirect(url_for("admin.login"))  # type: ignore[return-value]
+    return None
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    )
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.app_context_processor
+def _template_globals() -> dict[str, Any]:
+    if not request.path.startswith("/admin"):
+        return {}
+    return {"csrf_token": csrf_token, "operator": current_operator()}
+
+
+class AddressLimiter:
+    """Sliding-window limit of login attempts per client address, in memory only."""
+
+    def __init__(self, limit: int = ADDRESS_LIMIT, window: float = ADDRESS_WINDOW) -> None:
+        self.limit = limit
+        self.window = window
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, address: str, moment: float | None = None) -> bool:
+        """Record an attempt from ``address``; False once it is over the limit."""
+        moment = time.monotonic() if moment is None else moment
+        with self._lock:
+            hits = self._hits.setdefault(address, deque())
+            while hits and hits[0] <= moment - self.window:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return False
+            hits.append(moment)
+            if len(self._hits) > 10_000:  # bound the memory under a spray of addresses
+                self._hits = {a: h for a, h in self._hits.items() if h}
+            return True
+
+
+def address_limiter() -> AddressLimiter:
+    """The app's login limiter."""
+    limiter: AddressLimiter = current_app.extensions.setdefault(
+        "fairroll.login_limiter", AddressLimiter()
+    )
+    return limiter

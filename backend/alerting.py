@@ -1,0 +1,69 @@
+"""Glue between alert rules, the database and the notifier (handlers and jobs call this)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta
+
+from flask import Flask
+
+from backend.extensions import db
+from backend.models import Dispenser
+from backend.notify import send_all
+from backend.services.alerts import AlertChange, AlertSettings, check_fleet, evaluate_dispenser
+from backend.services.forecast import record_paper_reading
+
+
+def alert_settings(app: Flask) -> AlertSettings:
+    """Alert thresholds from the configuration."""
+    config = app.config
+    offline = config["FAIRROLL_OFFLINE_AFTER_SECONDS"] or 3 * config["FAIRROLL_HEARTBEAT_SECONDS"]
+    return AlertSettings(
+        low_paper_percent=config["FAIRROLL_LOW_PAPER_PERCENT"],
+        offline_after=timedelta(seconds=offline),
+    )
+
+
+def on_heartbeat(app: Flask, dispenser: Dispenser, *, now: datetime) -> list[AlertChange]:
+    """After a heartbeat was recorded (not yet committed): readings and alert evaluation."""
+    if dispenser.paper_level is not None:
+        record_paper_reading(db.session, dispenser, dispenser.paper_level, now=now)
+    return evaluate_dispenser(db.session, dispenser, alert_settings(app), now=now)
+
+
+def run_fleet_check(app: Flask, *, now: datetime) -> list[AlertChange]:
+    """The periodic check (offline dispensers): evaluate, commit, then notify."""
+    changes = check_fleet(db.session, alert_settings(app), now=now)
+    db.session.commit()
+    send_all(app, changes)
+    return changes
+
+
+class FleetCheckGate:
+    """Lets one caller in at most every ``interval`` seconds (the piggybacked fleet check)."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def due(self) -> bool:
+        """True at most once per interval."""
+        with self._lock:
+            moment = time.monotonic()
+            if moment < self._next:
+                return False
+            self._next = moment + self.interval
+            return True
+
+
+def maybe_run_fleet_check(app: Flask, *, now: datetime) -> None:
+    """Run the fleet check if this process has not run it in the last minute.
+
+    Heartbeats arrive every minute from every dispenser, so riding on them keeps offline
+    detection going wherever the backend runs, without a separate scheduler.
+    """
+    gate: FleetCheckGate = app.extensions.setdefault("fairroll.fleet_gate", FleetCheckGate(60))
+    if gate.due():
+        run_fleet_check(app, now=now)

@@ -1,0 +1,170 @@
+"""Daily aggregates: raw events rolled up per dispenser, day, method and kind."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from backend.models import DailyAggregate, DeviceEvent, Dispenser
+from backend.services.sql import Db, insert_for
+
+# (dispenser id, UTC day, method, kind)
+AggregateKey = tuple[int, date, str, str]
+
+
+def add_to_aggregates(session: Db, counts: Counter[AggregateKey]) -> None:
+    """Add counts to the daily aggregate rows, creating them as needed (atomic upsert)."""
+    table = DailyAggregate.__table__
+    for (dispenser_id, day, method, kind), count in sorted(counts.items()):
+        session.execute(
+            insert_for(session, DailyAggregate)
+            .values(dispenser_id=dispenser_id, day=day, method=method, kind=kind, count=count)
+            .on_conflict_do_update(
+                index_elements=["dispenser_id", "day", "method", "kind"],
+                set_={"count": table.c.count + count},
+            )
+        )
+
+
+def roll_up_and_delete_events(session: Db, *, before: datetime) -> int:
+    """Delete raw events older than ``before``, adding each to its daily aggregate.
+
+    The DELETE returns the rows it removed and exactly those are counted, so an event
+    uploaded late, during the purge, is either counted and deleted or left for next time.
+    """
+    deleted = session.execute(
+        delete(DeviceEvent)
+        .where(DeviceEvent.occurred_at < before)
+        .returning(
+            DeviceEvent.dispenser_id, DeviceEvent.occurred_at, DeviceEvent.method, DeviceEvent.kind
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    counts: Counter[AggregateKey] = Counter(
+        (row.dispenser_id, _utc(row.occurred_at).date(), row.method, row.kind) for row in deleted
+    )
+    add_to_aggregates(session, counts)
+    return len(deleted)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def utc_bucket(session: Db, column: Any, unit: str) -> Any:
+    """A SQL expression truncating a UTC timestamp column to its ``unit`` (hour or day)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date_trunc(unit, func.timezone("UTC", column))
+    # SQLite stores naive UTC text ("YYYY-MM-DD HH:MM:SS...").
+    pattern = "%Y-%m-%d %H:00:00" if unit == "hour" else "%Y-%m-%d 00:00:00"
+    return func.strftime(pattern, column)
+
+
+def bucket_time(value: Any) -> datetime:
+    """A bucket value from :func:`utc_bucket` as an aware UTC datetime."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    assert isinstance(value, datetime)
+    return _utc(value)
+
+
+def daily_counts(
+    session: Db, *, first_day: date, last_day: date, site_id: int | None = None
+) -> Counter[tuple[date, str, str]]:
+    """Event counts by (day, method, kind) over both the aggregates and the raw events."""
+    counts: Counter[tuple[date, str, str]] = Counter()
+    agg = select(
+        DailyAggregate.day,
+        DailyAggregate.method,
+        DailyAggregate.kind,
+        func.sum(DailyAggregate.count),
+    ).where(DailyAggregate.day >= first_day, DailyAggregate.day <= last_day)
+    if site_id is not None:
+        agg = agg.join(Dispenser, Dispenser.id == DailyAggregate.dispenser_id).where(
+            Dispenser.site_id == site_id
+        )
+    for day, method, kind, total in session.execute(
+        agg.group_by(DailyAggregate.day, DailyAggregate.method, DailyAggregate.kind)
+    ):
+        counts[(day, method, kind)] += int(total)
+    start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)
+    end = datetime(last_day.year, last_day.month, last_day.day, tzinfo=UTC) + timedelta(days=1)
+    for moment, method, kind, total in _raw_counts(session, "day", start, end, site_id):
+        counts[(moment.date(), method, kind)] += total
+    return counts
+
+
+def hourly_counts(
+    session: Db, *, start: datetime, end: datetime, site_id: int | None = None
+) -> Counter[tuple[datetime, str, str]]:
+    """Raw event counts by (UTC hour, method, kind) between ``start`` and ``end``."""
+    counts: Counter[tuple[datetime, str, str]] = Counter()
+    for moment, method, kind, total in _raw_counts(session, "hour", start, end, site_id):
+        counts[(moment, method, kind)] += total
+    return counts
+
+
+def _raw_counts(
+    session: Db, unit: str, start: datetime, end: datetime, site_id: int | None
+) -> list[tuple[datetime, str, str, int]]:
+    bucket = utc_bucket(session, DeviceEvent.occurred_at, unit).label("bucket")
+    query = select(bucket, DeviceEvent.method, DeviceEvent.kind, func.count(DeviceEvent.id)).where(
+        DeviceEvent.occurred_at >= start, DeviceEvent.occurred_at < end
+    )
+    if site_id is not None:
+        query = query.join(Dispenser, Dispenser.id == DeviceEvent.dispenser_id).where(
+            Dispenser.site_id == site_id
+        )
+    rows = session.execute(query.group_by(bucket, DeviceEvent.method, DeviceEvent.kind)).all()
+    return [(bucket_time(b), method, kind, int(n)) for b, method, kind, n in rows]
+
+
+def aggregate_rows(session: Db, *, day: date) -> list[dict[str, Any]]:
+    """One day's counts per dispenser, for the anonymised export (aggregates + raw events)."""
+    rows: Counter[tuple[str, str, str, str]] = Counter()
+    agg = (
+        select(
+            Dispenser.public_id,
+            Dispenser.site_id,
+            DailyAggregate.method,
+            DailyAggregate.kind,
+            DailyAggregate.count,
+        )
+        .join(Dispenser, Dispenser.id == DailyAggregate.dispenser_id)
+        .where(DailyAggregate.day == day)
+    )
+    for public_id, site_id, method, kind, count in session.execute(agg):
+        rows[(public_id, str(site_id), method, kind)] += int(count)
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    raw = (
+        select(
+            Dispenser.public_id,
+            Dispenser.site_id,
+            DeviceEvent.method,
+            DeviceEvent.kind,
+            func.count(DeviceEvent.id),
+        )
+        .join(Dispenser, Dispenser.id == DeviceEvent.dispenser_id)
+        .where(
+            DeviceEvent.occurred_at >= start, DeviceEvent.occurred_at < start + timedelta(days=1)
+        )
+        .group_by(Dispenser.public_id, Dispenser.site_id, DeviceEvent.method, DeviceEvent.kind)
+    )
+    for public_id, site_id, method, kind, count in session.execute(raw):
+        rows[(public_id, str(site_id), method, kind)] += int(count)
+    return [
+        {
+            "day": day.isoformat(),
+            "site_id": int(s),
+            "dispenser": p,
+            "method": m,
+            "kind": k,
+            "count": n,
+        }
+        for (p, s, m, k), n in sorted(rows.items())
+    ]
