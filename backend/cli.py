@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+import sys
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import click
+from botocore.exceptions import ClientError
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
 from backend.errors import DomainError
 from backend.extensions import db
-from backend.models import Dispenser, Site
+from backend.models import Dispenser, Operator, Site
+from backend.services.audit import record_audit
 from backend.services.keys import sync_signing_keys
+from backend.services.operators import create_operator
 from backend.services.purge import purge_expired
 from backend.services.sites import (
     SitePolicy,
@@ -179,17 +183,113 @@ def keys_show() -> None:
 
 @click.command("purge")
 @click.option("--days", type=int, default=None, help="Retention in days (default: configured).")
-def purge(days: int | None) -> None:
-    """Delete tokens, raw events and quota records past the retention period."""
+@click.option(
+    "--export/--no-export",
+    default=True,
+    show_default=True,
+    help="Also export yesterday's aggregates to FAIRROLL_EXPORT_BUCKET, where one is set.",
+)
+def purge(days: int | None, export: bool) -> None:
+    """Roll raw events up into daily aggregates, then delete tokens, raw events and quota
+    records past the retention period (run daily)."""
+    if days is not None and days < 1:
+        raise click.BadParameter("retention is at least 1 day", param_hint="--days")
+    now = _now()
     retention = timedelta(days=days or current_app.config["FAIRROLL_RETENTION_DAYS"])
-    result = purge_expired(db.session, now=_now(), retention=retention)
+    result = purge_expired(db.session, now=now, retention=retention)
     db.session.commit()
     click.echo(" ".join(f"{table}={count}" for table, count in result.counts.items()))
+    if export and current_app.config["FAIRROLL_EXPORT_BUCKET"]:
+        _export(now.date() - timedelta(days=1))
 
 
 def init_app(app: Flask) -> None:
     """Register the command groups on ``app``."""
     from backend.demo import demo
 
-    for command in (sites, dispensers, keys, purge, demo):
+    for command in (sites, dispensers, keys, purge, demo, users, alerts, export):
         app.cli.add_command(command)
+
+
+# Fleet operations: operator accounts, the periodic alert check, exports.
+users = AppGroup("users", help="Operator accounts of the admin UI.")
+alerts = AppGroup("alerts", help="Alert checks (run every minute by a scheduler).")
+export = AppGroup("export", help="Anonymised exports of aggregate counts.")
+
+
+@users.command("create-admin")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_create_admin(email: str, password_stdin: bool) -> None:
+    """Create an admin operator; print the otpauth:// URI to enrol the authenticator."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    now = _now()
+    try:
+        created = create_operator(
+            db.session, email, password, role="admin", now=now, totp_enrolled=True
+        )
+    except DomainError as error:
+        raise _fail(error) from None
+    record_audit(db.session, "cli", "operator_created", now=now, target=created.operator.email)
+    db.session.commit()
+    click.echo(f"Created admin {created.operator.email}.")
+    click.echo("Add this to an authenticator app (or make a QR code of it) to sign in:")
+    click.echo(created.otpauth_uri)
+
+
+@users.command("list")
+def users_list() -> None:
+    """List operator accounts."""
+    for op in db.session.scalars(select(Operator).order_by(Operator.email)):
+        state = "active" if op.active else "inactive"
+        click.echo(f"{op.email}\t{op.role}\t{state}")
+
+
+@alerts.command("check")
+def alerts_check() -> None:
+    """Raise and resolve offline alerts; publish CloudWatch metrics where enabled."""
+    from backend.alerting import alert_settings, run_fleet_check
+
+    now = _now()
+    changes = run_fleet_check(current_app, now=now)
+    click.echo(f"alert changes: {len(changes)}")
+    if current_app.config["FAIRROLL_CLOUDWATCH_METRICS"]:
+        from backend.aws import client
+        from backend.metrics import publish_cloudwatch
+        from backend.services.fleet import site_totals
+
+        totals = site_totals(db.session, alert_settings(current_app), now=now)
+        sent = publish_cloudwatch(client("cloudwatch"), totals, now=now)
+        db.session.rollback()
+        click.echo(f"cloudwatch data points: {sent}")
+
+
+@export.command("aggregates")
+@click.option(
+    "--day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="UTC day to export (default: yesterday).",
+)
+def export_aggregates(day: datetime | None) -> None:
+    """Upload one day's aggregate counts to FAIRROLL_EXPORT_BUCKET as JSON lines."""
+    if not current_app.config["FAIRROLL_EXPORT_BUCKET"]:
+        raise click.ClickException("set FAIRROLL_EXPORT_BUCKET to the S3 bucket for exports")
+    _export(day.date() if day else _now().date() - timedelta(days=1))
+
+
+def _export(day: date) -> None:
+    from backend.aws import client
+    from backend.export import export_day
+
+    bucket = current_app.config["FAIRROLL_EXPORT_BUCKET"]
+    try:
+        key, rows = export_day(client("s3"), bucket, db.session, day)
+    except ClientError as error:
+        raise click.ClickException(f"export to s3://{bucket} failed: {error}") from None
+    finally:
+        db.session.rollback()
+    click.echo(f"exported {rows} rows to s3://{bucket}/{key}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, abort, flash, redirect, render_template, request, session
 from flask import url_for as _url_for
 from flask.typing import ResponseReturnValue
@@ -35,7 +37,7 @@ from backend.services.operators import (
 PENDING_SECONDS = 300
 
 
-def _redirect(endpoint: str, **values: object) -> Response:
+def _redirect(endpoint: str, **values: Any) -> Response:
     return redirect(_url_for(endpoint, **values))  # type: ignore[return-value]
 
 
@@ -225,3 +227,17 @@ def _ago(moment: object) -> str:
     if seconds < 172800:
         return f"{seconds // 3600} h ago"
     return f"{seconds // 86400} days ago"
+
+
+@bp.app_template_filter("until")
+def _until(moment: object) -> str:
+    """'in 3 h (14:05 UTC)' for a future datetime, 'now' for a past one."""
+    from datetime import datetime
+
+    if not isinstance(moment, datetime):
+        return "—"
+    seconds = int((moment - utcnow()).total_seconds())
+    if seconds <= 60:
+        return "now"
+    span = f"{seconds // 60} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+    return f"in {span} ({moment:%H:%M} UTC)"
