@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Response, abort, current_app, g, redirect, request, session, url_for
+from flask import Response, abort, current_app, redirect, request, session, url_for
 
 from backend.admin import bp
 from backend.extensions import db
@@ -24,6 +24,7 @@ PUBLIC_ENDPOINTS = {"admin.login", "admin.login_totp", "admin.stylesheet"}
 # Login attempts one client address may make in the window (kept in memory, never stored).
 ADDRESS_LIMIT = 20
 ADDRESS_WINDOW = 300.0
+_CACHE_KEY = "fairroll.operator"
 
 
 def utcnow() -> datetime:
@@ -52,8 +53,9 @@ def start_session(operator: Operator, now: datetime) -> None:
 
 def current_operator() -> Operator | None:
     """The logged-in operator, or None when the session is missing, stale or revoked."""
-    if "operator" in g:
-        cached: Operator | None = g.operator
+    # Cached per request (not on g: an app context may outlive one request).
+    if _CACHE_KEY in request.environ:
+        cached: Operator | None = request.environ[_CACHE_KEY]
         return cached
     operator = None
     op_id = session.get("op")
@@ -68,7 +70,7 @@ def current_operator() -> Operator | None:
             and fresh
         ):
             operator = candidate
-    g.operator = operator
+    request.environ[_CACHE_KEY] = operator
     return operator
 
 

@@ -1,0 +1,172 @@
+"""Operator accounts: Argon2, two-factor login, throttling, CSRF, roles, sessions, CLI."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pyotp
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from backend.errors import InvalidInput
+from backend.extensions import db
+from backend.models import AuditEntry, Operator
+from backend.services.operators import (
+    FREE_LOGIN_FAILURES,
+    LoginFailed,
+    LoginLocked,
+    check_password,
+    check_totp,
+    create_operator,
+    set_active,
+)
+from tests.backend.fleet_helpers import PASSWORD, csrf_from, make_operator, sign_in, totp_now
+from tests.factories import now
+
+
+def test_passwords_are_stored_as_argon2id_hashes(app: Flask) -> None:
+    operator = make_operator()
+    assert operator.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in operator.password_hash
+
+
+def test_short_password_and_bad_email_are_refused(app: Flask) -> None:
+    with pytest.raises(InvalidInput, match="at least 12"):
+        create_operator(db.session, "a@b.example", "short", role="admin", now=now())
+    with pytest.raises(InvalidInput, match="e-mail"):
+        create_operator(db.session, "not-an-email", PASSWORD, role="admin", now=now())
+    with pytest.raises(InvalidInput, match="role"):
+        create_operator(db.session, "a@b.example", PASSWORD, role="root", now=now())
+
+
+def test_wrong_passwords_lock_the_account_with_growing_waits(app: Flask) -> None:
+    operator = make_operator()
+    moment = now()
+    for _ in range(FREE_LOGIN_FAILURES):
+        with pytest.raises(LoginFailed):
+            check_password(db.session, operator.email, "wrong password!", now=moment)
+    with pytest.raises(LoginLocked) as locked:
+        check_password(db.session, operator.email, PASSWORD, now=moment)
+    assert locked.value.retry_after and locked.value.retry_after > 0
+    later = moment + timedelta(minutes=16)
+    assert check_password(db.session, operator.email, PASSWORD, now=later) is operator
+
+
+def test_a_totp_code_is_accepted_once_only(app: Flask) -> None:
+    operator = make_operator()
+    moment = now()
+    code = totp_now(operator, moment)
+    check_totp(db.session, operator, code, now=moment)
+    with pytest.raises(LoginFailed):
+        check_totp(db.session, operator, code, now=moment)
+
+
+def test_login_needs_password_and_totp(app: Flask, client: FlaskClient) -> None:
+    operator = make_operator()
+    assert client.get("/admin/").status_code == 302
+    sign_in(client, operator)
+    page = client.get("/admin/")
+    assert page.status_code == 200
+    assert "Fleet" in page.get_data(as_text=True)
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    assert db.session.query(AuditEntry).filter_by(action="login").count() == 1
+
+
+def test_password_step_alone_does_not_open_the_admin(app: Flask, client: FlaskClient) -> None:
+    operator = make_operator()
+    token = csrf_from(client, "/admin/login")
+    client.post(
+        "/admin/login", data={"email": operator.email, "password": PASSWORD, "csrf_token": token}
+    )
+    assert client.get("/admin/").status_code == 302
+    token = csrf_from(client, "/admin/login/totp")
+    wrong = client.post("/admin/login/totp", data={"code": "000000", "csrf_token": token})
+    assert wrong.status_code == 401
+    assert client.get("/admin/").status_code == 302
+
+
+def test_wrong_password_gives_one_vague_message(app: Flask, client: FlaskClient) -> None:
+    make_operator()
+    token = csrf_from(client, "/admin/login")
+    for email in ("ops@city.example", "nobody@city.example"):
+        response = client.post(
+            "/admin/login", data={"email": email, "password": "nope nope nope", "csrf_token": token}
+        )
+        assert response.status_code == 401
+        assert "wrong e-mail, password or code" in response.get_data(as_text=True)
+
+
+def test_posts_without_the_csrf_token_are_refused(app: Flask, client: FlaskClient) -> None:
+    operator = make_operator()
+    sign_in(client, operator)
+    response = client.post("/admin/sites", data={"name": "Sneaky"})
+    assert response.status_code == 400
+
+
+def test_maintainers_cannot_manage_sites(app: Flask, client: FlaskClient) -> None:
+    sign_in(client, make_operator("m@city.example", role="maintainer"))
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/refills").status_code == 200
+    assert client.get("/admin/sites").status_code == 403
+    assert client.get("/admin/audit").status_code == 403
+
+
+def test_deactivating_an_operator_ends_their_session(app: Flask, client: FlaskClient) -> None:
+    make_operator("boss@city.example")
+    worker = make_operator("m@city.example", role="maintainer")
+    sign_in(client, worker)
+    set_active(db.session, worker, False)
+    db.session.commit()
+    assert client.get("/admin/").status_code == 302
+
+
+def test_the_last_admin_cannot_be_deactivated(app: Flask) -> None:
+    only = make_operator()
+    with pytest.raises(InvalidInput, match="last active admin"):
+        set_active(db.session, only, False)
+
+
+def test_first_login_of_a_new_operator_enrols_the_authenticator(
+    app: Flask, client: FlaskClient
+) -> None:
+    created = create_operator(db.session, "new@city.example", PASSWORD, role="maintainer", now=now())
+    db.session.commit()
+    token = csrf_from(client, "/admin/login")
+    client.post(
+        "/admin/login",
+        data={"email": "new@city.example", "password": PASSWORD, "csrf_token": token},
+    )
+    page = client.get("/admin/login/totp").get_data(as_text=True)
+    assert "data:image/svg+xml" in page and created.operator.totp_secret in page
+    code = pyotp.TOTP(created.operator.totp_secret).now()
+    token = csrf_from(client, "/admin/login/totp")  # the password step started a new session
+    done = client.post("/admin/login/totp", data={"code": code, "csrf_token": token})
+    assert done.status_code == 302
+    assert db.session.get(Operator, created.operator.id).totp_enrolled_at is not None  # type: ignore[union-attr]
+
+
+def test_cli_creates_an_admin_and_prints_the_otpauth_uri(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    result = runner.invoke(
+        args=["users", "create-admin", "Chief@City.example", "--password-stdin"],
+        input=PASSWORD + "\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "otpauth://totp/fairroll:chief%40city.example?secret=" in result.output
+    assert PASSWORD not in result.output
+    operator = db.session.query(Operator).filter_by(email="chief@city.example").one()
+    assert operator.role == "admin" and operator.totp_enrolled_at is not None
+    again = runner.invoke(
+        args=["users", "create-admin", "chief@city.example", "--password-stdin"],
+        input=PASSWORD + "\n",
+    )
+    assert again.exit_code != 0 and "already exists" in again.output
+
+
+def test_cli_refuses_a_weak_password(app: Flask, runner: FlaskCliRunner) -> None:
+    result = runner.invoke(
+        args=["users", "create-admin", "x@city.example", "--password-stdin"], input="weak\n"
+    )
+    assert result.exit_code != 0 and "at least 12" in result.output
