@@ -19,9 +19,7 @@ PASSWORD = "correct horse battery staple"
 
 def make_operator(email: str = "ops@city.example", role: str = "admin") -> Operator:
     """An operator with the test password and an enrolled authenticator (committed)."""
-    created = create_operator(
-        db.session, email, PASSWORD, role=role, now=now(), totp_enrolled=True
-    )
+    created = create_operator(db.session, email, PASSWORD, role=role, now=now(), totp_enrolled=True)
     db.session.commit()
     return created.operator
 

@@ -130,7 +130,9 @@ def test_the_last_admin_cannot_be_deactivated(app: Flask) -> None:
 def test_first_login_of_a_new_operator_enrols_the_authenticator(
     app: Flask, client: FlaskClient
 ) -> None:
-    created = create_operator(db.session, "new@city.example", PASSWORD, role="maintainer", now=now())
+    created = create_operator(
+        db.session, "new@city.example", PASSWORD, role="maintainer", now=now()
+    )
     db.session.commit()
     token = csrf_from(client, "/admin/login")
     client.post(
