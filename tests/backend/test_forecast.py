@@ -9,8 +9,8 @@ from flask import Flask
 
 from backend.extensions import db
 from backend.services.forecast import (
-    forecast_from_readings,
     forecast_dispenser,
+    forecast_from_readings,
     record_paper_reading,
     refill_list,
 )
@@ -86,7 +86,7 @@ def test_refill_list_orders_by_urgency_and_skips_full_dispensers(app: Flask) -> 
     fast = make_dispenser(site, label="fast", paper_level=40, status="ok")
     slow = make_dispenser(site, label="slow", paper_level=90, status="ok")
     empty = make_dispenser(site, label="empty", paper_level=0, status="empty")
-    jammed = make_dispenser(site, label="jammed", paper_level=70, status="jam")
+    make_dispenser(site, label="jammed", paper_level=70, status="jam")
     make_dispenser(site, label="off", paper_level=0, status="empty", enabled=False)
     for dispenser, start, end in ((fast, 100, 40), (slow, 100, 90), (empty, 30, 0)):
         record_paper_reading(db.session, dispenser, start, now=T0)

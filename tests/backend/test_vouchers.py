@@ -144,7 +144,12 @@ def test_a_bad_voucher_form_gets_a_clear_message(app: Flask, client: FlaskClient
     site = make_site()
     sign_in(client, make_operator())
     response = post_form(
-        client, "/admin/vouchers", "/admin/vouchers", site=str(site.id), count="many", valid_days="9"
+        client,
+        "/admin/vouchers",
+        "/admin/vouchers",
+        site=str(site.id),
+        count="many",
+        valid_days="9",
     )
     assert response.status_code == 302
     assert "must be a whole number" in client.get("/admin/vouchers").get_data(as_text=True)
