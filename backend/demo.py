@@ -50,12 +50,20 @@ def ensure_demo(now: datetime) -> tuple[Dispenser, str]:
     default=lambda: int(os.environ.get("PORT", "5000")),
     help="Port to serve on (default: $PORT or 5000).",
 )
+@click.option(
+    "--simulate/--no-simulate",
+    default=True,
+    show_default=True,
+    help="Run simulated dispensers against the demo (paper runs low, alerts come and go).",
+)
+@click.option("--sim-seconds", type=float, default=5.0, show_default=True, help="Simulation tick.")
 @with_appcontext
-def demo(host: str, port: int) -> None:
+def demo(host: str, port: int, simulate: bool, sim_seconds: float) -> None:
     """Migrate the database, create the demo site and dispenser, and serve the backend."""
     upgrade()
     dispenser, code = ensure_demo(datetime.now(UTC))
     public_id = dispenser.public_id
+    fleet_lines = _start_fleet_demo(dispenser, simulate=simulate, tick=sim_seconds)
     # Release this command's session: on SQLite an open transaction holds the write lock.
     db.session.remove()
     base = f"http://{host}:{port}"
@@ -64,5 +72,41 @@ def demo(host: str, port: int) -> None:
     click.echo(f"Visitor page of the demo dispenser: {base}/d/{public_id}")
     click.echo(f"Enrollment code for it (one use, 24 h): {code}")
     click.echo(f"Health: {base}/healthz   API description: {base}/api/v1/openapi.json")
+    for line in fleet_lines:
+        click.echo(line.replace("{base}", base))
     # Flask refuses app.run() inside its own CLI, so serve with Werkzeug directly.
     run_simple(host, port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
+
+
+def _start_fleet_demo(lobby: Dispenser, *, simulate: bool, tick: float) -> list[str]:
+    """The demo operator, a second (entrance) site, history, simulation and periodic jobs."""
+    from backend import demo_fleet
+    from backend.jobs import BackgroundJobs
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.config["FAIRROLL_ENV"] == "production":
+        return ["FAIRROLL_ENV=production: no demo operator is created (use `users create-admin`)."]
+    now = datetime.now(UTC)
+    demo_fleet.ensure_demo_admin(now)
+    entrance = demo_fleet.ensure_entrance_dispenser(now)
+    demo_fleet.ensure_baselines([lobby.site, entrance.site])
+    demo_fleet.seed_history(
+        [(lobby, demo_fleet.LOBBY_METHODS), (entrance, demo_fleet.ENTRANCE_METHODS)], now
+    )
+    if simulate:
+        for dispenser in (lobby, entrance):
+            demo_fleet.start_simulation(app, dispenser, tick=tick, now=now)
+    BackgroundJobs(app, check_every=30).start()
+    uri = f"otpauth://totp/fairroll:{demo_fleet.DEMO_ADMIN_EMAIL}?secret={demo_fleet.DEMO_TOTP_SECRET}"
+    return [
+        "Admin UI (embedded demo credentials, never for production): {base}/admin/",
+        f"  e-mail {demo_fleet.DEMO_ADMIN_EMAIL}  password {demo_fleet.DEMO_ADMIN_PASSWORD}",
+        f"  two-factor: add {uri} to an authenticator app,",
+        f'  or print the current code: .venv/bin/python -c "import pyotp; '
+        f"print(pyotp.TOTP('{demo_fleet.DEMO_TOTP_SECRET}').now())\"",
+        "Simulated dispensers: paper runs down every few seconds; watch the low-paper alert "
+        "appear and clear."
+        if simulate
+        else "Simulation off (--no-simulate).",
+        "Background jobs: alert check every 30 s, purge daily.",
+    ]
