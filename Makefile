@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 export FLASK_APP := app
 
-.PHONY: run test install lint typecheck check-migrations pytest clean
+.PHONY: run test install lint typecheck check-migrations pytest clean ensure-chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ run: install
 	$(BIN)/flask --app app demo
 
 ## Everything CI checks: lint, types, import boundaries, migrations, the test suite.
-test: install lint typecheck check-migrations pytest
+test: install ensure-chromium lint typecheck check-migrations pytest
 
 lint:
 	$(BIN)/ruff check .
@@ -43,6 +43,13 @@ check-migrations:
 
 pytest:
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## Browser tests drive Debian's chromium (Playwright downloads nothing); install it if missing.
+ensure-chromium:
+	@test -x /usr/bin/chromium || { \
+	  sudo=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; \
+	} || echo "chromium could not be installed: the browser tests will be skipped"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
