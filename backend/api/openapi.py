@@ -185,7 +185,15 @@ SPEC: dict[str, Any] = {
                     "content": {"application/json": {"schema": _obj(code=_STR)}},
                 },
                 "responses": {
-                    "200": _json(_obj(kind=_STR, token_ref=_STR, expires_at=_TIME), "Redeemed"),
+                    "200": _json(
+                        _obj(
+                            kind={"type": "string", "enum": ["token", "voucher"]},
+                            token_ref=_STR,
+                            expires_at=_TIME,
+                            voucher_ref=_STR,
+                        ),
+                        "Redeemed: a token (token_ref, expires_at) or a voucher (voucher_ref)",
+                    ),
                     "400": _ERROR,
                     "401": _ERROR,
                     "422": _ERROR,
