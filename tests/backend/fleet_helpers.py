@@ -39,6 +39,8 @@ def totp_now(operator: Operator, at: datetime | None = None) -> str:
 
 def sign_in(client: FlaskClient, operator: Operator, password: str = PASSWORD) -> None:
     """Both login steps; asserts that the fleet view is reached."""
+    # The per-address limiter lives in the (session-wide) app: start each sign-in afresh.
+    client.application.extensions.pop("fairroll.login_limiter", None)
     token = csrf_from(client, "/admin/login")
     first = client.post(
         "/admin/login", data={"email": operator.email, "password": password, "csrf_token": token}

@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
+from backend.admin.security import ADDRESS_LIMIT, AddressLimiter
 from backend.errors import InvalidInput
 from backend.extensions import db
 from backend.models import AuditEntry, Operator
@@ -172,3 +173,26 @@ def test_cli_refuses_a_weak_password(app: Flask, runner: FlaskCliRunner) -> None
         args=["users", "create-admin", "x@city.example", "--password-stdin"], input="weak\n"
     )
     assert result.exit_code != 0 and "at least 12" in result.output
+
+
+def test_one_address_is_limited_whatever_the_accounts(app: Flask, client: FlaskClient) -> None:
+    app.extensions.pop("fairroll.login_limiter", None)
+    token = csrf_from(client, "/admin/login")
+    statuses = [
+        client.post(
+            "/admin/login",
+            data={"email": f"u{i}@city.example", "password": "x" * 12, "csrf_token": token},
+        ).status_code
+        for i in range(ADDRESS_LIMIT + 1)
+    ]
+    assert statuses[:ADDRESS_LIMIT] == [401] * ADDRESS_LIMIT
+    assert statuses[-1] == 429
+    app.extensions.pop("fairroll.login_limiter", None)
+
+
+def test_the_address_window_slides() -> None:
+    limiter = AddressLimiter(limit=2, window=60)
+    assert limiter.allow("a", 0) and limiter.allow("a", 1)
+    assert not limiter.allow("a", 2)
+    assert limiter.allow("b", 2)
+    assert limiter.allow("a", 61)
