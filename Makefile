@@ -14,7 +14,7 @@ export FLASK_APP := app
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[device,face,dev]'
+	$(PY) -m pip install --quiet -e '.[device,face,dev,server,infra]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
