@@ -13,7 +13,6 @@ from infra.config import DEFAULT_CONFIG_PATH, ConfigError, load_environment
 from infra.nag import suppress_justified_findings
 from infra.stacks.fairroll import FairrollStack
 
-
 # CDK behaviours that new projects get by default (`cdk init`) and that we rely on.
 FEATURE_FLAGS = {
     # Grant S3 server access logging through a bucket policy, not a legacy ACL.

@@ -72,6 +72,10 @@ class EnvironmentConfig:
         if not self.domain_name or "." not in self.domain_name:
             raise ConfigError(f"{prefix} domain_name must be the backend's DNS name")
         self._validate_certificate(prefix)
+        # The production database must survive an AZ outage and an accidental delete;
+        # infra/nag.py relies on this when it accepts single-AZ for other environments.
+        if self.name == "production" and not (self.db_multi_az and self.deletion_protection):
+            raise ConfigError(f"{prefix} needs db_multi_az and deletion_protection")
         if self.alarm_email and "@" not in self.alarm_email:
             raise ConfigError(f"{prefix} alarm_email {self.alarm_email!r} is not an address")
         memory = _FARGATE_MEMORY.get(self.task_cpu)

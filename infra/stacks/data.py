@@ -13,6 +13,9 @@ from constructs import Construct
 from infra.config import EnvironmentConfig
 from infra.stacks.network import POSTGRES_PORT, Network
 
+# A full version: a bare major ("17") can no longer create new instances. Minor upgrades
+# are applied by RDS in the maintenance window (auto_minor_version_upgrade).
+_ENGINE = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_17_9)
 DATABASE_NAME = "fairroll"
 DATABASE_USER = "fairroll"
 
@@ -156,6 +159,3 @@ class Data(Construct):
         )
         # Serverless caches accept TLS connections only.
         return f"rediss://{cache.attr_endpoint_address}:{cache.attr_endpoint_port}/0"
-
-
-_ENGINE = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_17)

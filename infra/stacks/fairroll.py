@@ -55,6 +55,7 @@ class FairrollStack(Stack):
         )
         runtime = self._runtime(image or backend_image())
         roles = self._roles()
+        self.web_task_role = roles["web"]
         self.web = WebService(
             self,
             "Web",
@@ -152,7 +153,16 @@ class FairrollStack(Stack):
         rotate.add_to_policy(
             iam.PolicyStatement(actions=["secretsmanager:PutSecretValue"], resources=[signing_keys])
         )
-        self.alerts.topic.grant_publish(web)
+        web.add_to_policy(
+            iam.PolicyStatement(actions=["sns:Publish"], resources=[self.alerts.topic.topic_arn])
+        )
+        # The topic is encrypted: publishing needs a data key from its KMS key.
+        web.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[self.alerts.key.key_arn],
+            )
+        )
         web.add_to_policy(
             iam.PolicyStatement(
                 actions=["s3:PutObject"],

@@ -52,6 +52,7 @@ class Release(Construct):
         )
         start = self._function("Start", "index.on_event", log_group)
         wait = self._function("Wait", "index.is_complete", log_group)
+        self.handler_roles = [start.role, wait.role]
         self.task_definition.grant_run(start)
         stack = Stack.of(self)
         wait.add_to_role_policy(
@@ -72,7 +73,11 @@ class Release(Construct):
             query_interval=Duration.seconds(15),
             total_timeout=Duration.minutes(30),
             log_group=log_group,
+            # Step Functions log delivery needs logs:* permissions on every resource; the
+            # handlers already log each start and check, so the waiter does not log.
+            disable_waiter_state_machine_logging=True,
         )
+        self.provider = provider
         subnets = network.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
         self.resource = CustomResource(
             self,
@@ -87,12 +92,27 @@ class Release(Construct):
             },
         )
 
-    def _function(self, name: str, handler: str, log_group: logs.ILogGroup) -> lambda_.Function:
+    def _function(self, name: str, handler: str, log_group: logs.LogGroup) -> lambda_.Function:
         """A small Python Lambda function from infra/release_handler."""
+        # Its own role that may write only to this log group (instead of the AWS-managed
+        # basic execution policy, which allows every log group).
+        role = iam.Role(
+            self,
+            f"{name}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"fairroll release: {name.lower()} handler",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:log-stream:*"],
+            )
+        )
         return lambda_.Function(
             self,
             name,
-            runtime=lambda_.Runtime.PYTHON_3_13,
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            role=role,
             handler=handler,
             code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__"]),
             timeout=Duration.minutes(1),
