@@ -9,7 +9,7 @@ from typing import Any
 from aws_cdk import App, Aspects, Stack
 from cdk_nag import AwsSolutionsChecks
 
-from infra.config import DEFAULT_CONFIG_PATH, ConfigError, load_environment
+from infra.config import DEFAULT_CONFIG_PATH, ConfigError, EnvironmentConfig, load_environment
 from infra.nag import suppress_justified_findings
 from infra.stacks.fairroll import FairrollStack
 
@@ -30,13 +30,17 @@ def new_app(**props: Any) -> App:
     return App(context=context, **props)
 
 
-def add_environment(app: App, env_name: str, config_path: Path = DEFAULT_CONFIG_PATH) -> Stack:
-    """Add the named environment's stack to the app, checked by cdk-nag at synthesis."""
-    config = load_environment(env_name, config_path)
+def add_stack(app: App, config: EnvironmentConfig) -> FairrollStack:
+    """Add one environment's stack to the app, checked by cdk-nag at synthesis."""
     stack = FairrollStack(app, config)
     suppress_justified_findings(stack)
     Aspects.of(stack).add(AwsSolutionsChecks())
     return stack
+
+
+def add_environment(app: App, env_name: str, config_path: Path = DEFAULT_CONFIG_PATH) -> Stack:
+    """Load and validate the named environment from the file, then add its stack."""
+    return add_stack(app, load_environment(env_name, config_path))
 
 
 def main() -> None:

@@ -5,17 +5,20 @@ from __future__ import annotations
 from aws_cdk import Duration, RemovalPolicy, SecretValue
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.config import EnvironmentConfig
+from infra.stacks.common import log_retention
 from infra.stacks.network import POSTGRES_PORT, Network
 
 # A full version: a bare major ("17") can no longer create new instances. Minor upgrades
 # are applied by RDS in the maintenance window (auto_minor_version_upgrade).
 _ENGINE = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_17_9)
+_DATABASE_LOGS = ("postgresql", "upgrade")
 DATABASE_NAME = "fairroll"
 DATABASE_USER = "fairroll"
 
@@ -69,9 +72,23 @@ class Data(Construct):
             # Refuse unencrypted connections even from inside the VPC.
             parameters={"rds.force_ssl": "1", "log_min_duration_statement": "1000"},
         )
-        return rds.DatabaseInstance(
+        identifier = f"fairroll-{config.name}"
+        # RDS would create its log groups itself, without retention; creating them first,
+        # under the names RDS uses, makes them expire like every other log.
+        log_groups = [
+            logs.LogGroup(
+                self,
+                f"DatabaseLogs{kind.capitalize()}",
+                log_group_name=f"/aws/rds/instance/{identifier}/{kind}",
+                retention=log_retention(config.log_retention_days),
+                removal_policy=RemovalPolicy.DESTROY,
+            )
+            for kind in _DATABASE_LOGS
+        ]
+        database = rds.DatabaseInstance(
             self,
             "Database",
+            instance_identifier=identifier,
             engine=_ENGINE,
             instance_type=ec2.InstanceType(config.db_instance_type),
             vpc=network.vpc,
@@ -96,8 +113,11 @@ class Data(Construct):
             auto_minor_version_upgrade=True,
             deletion_protection=config.deletion_protection,
             removal_policy=RemovalPolicy.SNAPSHOT,
-            cloudwatch_logs_exports=["postgresql", "upgrade"],
+            cloudwatch_logs_exports=list(_DATABASE_LOGS),
         )
+        for group in log_groups:
+            database.node.add_dependency(group)
+        return database
 
     def _logs_bucket(self) -> s3.Bucket:
         """Access logs of the load balancer and of the exports bucket."""
