@@ -43,9 +43,12 @@ def add_environment(app: App, env_name: str, config_path: Path = DEFAULT_CONFIG_
     return add_stack(app, load_environment(env_name, config_path))
 
 
-def main() -> None:
-    """Entry point the CDK CLI runs (cdk.json): synthesise the chosen environment."""
-    app = new_app()
+def main(context: dict[str, Any] | None = None) -> None:
+    """Entry point the CDK CLI runs (cdk.json): synthesise the chosen environment.
+
+    The CLI passes `-c key=value` settings through the environment; `context` adds more.
+    """
+    app = new_app(context=context or {})
     env_name = app.node.try_get_context("env")
     config_path = app.node.try_get_context("config") or DEFAULT_CONFIG_PATH
     if not env_name:

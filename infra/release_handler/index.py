@@ -61,7 +61,9 @@ def is_complete(event: dict[str, Any], _context: object, ecs: Any = None) -> dic
     task = response["tasks"][0]
     if task.get("lastStatus") != "STOPPED":
         return {"IsComplete": False}
-    container = next((c for c in task.get("containers", []) if c.get("name") == CONTAINER_NAME), {})
+    container: dict[str, Any] = next(
+        (c for c in task.get("containers", []) if c.get("name") == CONTAINER_NAME), {}
+    )
     exit_code = container.get("exitCode")
     if exit_code != 0:
         reason = container.get("reason") or task.get("stoppedReason") or "no reason given"

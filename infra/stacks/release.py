@@ -50,9 +50,9 @@ class Release(Construct):
             retention=log_retention(config.log_retention_days),
             removal_policy=RemovalPolicy.DESTROY,
         )
+        self.handler_roles: list[iam.Role] = []
         start = self._function("Start", "index.on_event", log_group)
         wait = self._function("Wait", "index.is_complete", log_group)
-        self.handler_roles = [start.role, wait.role]
         self.task_definition.grant_run(start)
         stack = Stack.of(self)
         wait.add_to_role_policy(
@@ -108,6 +108,7 @@ class Release(Construct):
                 resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:log-stream:*"],
             )
         )
+        self.handler_roles.append(role)
         return lambda_.Function(
             self,
             name,
