@@ -14,11 +14,15 @@ COPY pyproject.toml README.md ./
 COPY backend ./backend
 COPY device ./device
 COPY protocol ./protocol
-RUN /opt/venv/bin/pip install --no-cache-dir ".[server]"
+# Dependencies only: the project itself runs from the source tree in /app (below), so
+# exactly one copy of it exists and backend/../migrations resolves to /app/migrations.
+RUN /opt/venv/bin/pip install --no-cache-dir ".[server]" \
+    && /opt/venv/bin/pip uninstall --yes fairroll
 
 # --- runtime: the virtual environment and the source, run as an unprivileged user ---
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     WEB_CONCURRENCY=2
@@ -27,8 +31,8 @@ RUN groupadd --system --gid 10001 fairroll \
        --shell /usr/sbin/nologin fairroll
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
-# The source tree next to app.py takes precedence over the installed copy, so templates,
-# static files and migrations are there whatever the package data settings say.
+# The source tree as it is, so templates, static files and migrations are there
+# whatever the package data settings say.
 COPY app.py ./
 COPY backend ./backend
 COPY protocol ./protocol

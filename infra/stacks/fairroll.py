@@ -106,6 +106,10 @@ class FairrollStack(Stack):
         """The environment and secrets of the runtime contract, shared by every task."""
         data, db_secret = self.data, self.data.database_secret
         environment = {
+            "FAIRROLL_ENV": "production",  # requires SECRET_KEY, secure cookies
+            "FAIRROLL_PUBLIC_URL": f"https://{self.config.domain_name}",
+            # The root file system is read-only; /tmp is the task's writable volume.
+            "FAIRROLL_INSTANCE_PATH": "/tmp/instance",  # noqa: S108
             "AWS_REGION": self.region,
             "DB_NAME": DATABASE_NAME,
             "FAIRROLL_SIGNING_KEY_BACKEND": "secretsmanager",

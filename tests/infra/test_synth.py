@@ -40,6 +40,9 @@ def test_one_task_definition_per_kind_of_task(template: dict[str, Any]) -> None:
 
 def test_every_task_gets_the_runtime_contract(template: dict[str, Any]) -> None:
     required_env = {
+        "FAIRROLL_ENV",
+        "FAIRROLL_PUBLIC_URL",
+        "FAIRROLL_INSTANCE_PATH",
         "AWS_REGION",
         "DB_NAME",
         "FAIRROLL_SIGNING_KEY_BACKEND",
@@ -57,6 +60,9 @@ def test_every_task_gets_the_runtime_contract(template: dict[str, Any]) -> None:
         secrets = {item["Name"] for item in container["Secrets"]}
         assert required_env <= set(env)
         assert secrets == required_secrets
+        assert env["FAIRROLL_ENV"] == "production"
+        assert env["FAIRROLL_PUBLIC_URL"].startswith("https://")
+        assert env["FAIRROLL_INSTANCE_PATH"].startswith("/tmp/")  # noqa: S108
         assert env["FAIRROLL_SIGNING_KEY_BACKEND"] == "secretsmanager"
         assert env["FAIRROLL_NOTIFIER"] == "sns"
         assert env["FAIRROLL_METRICS"] == "cloudwatch"
