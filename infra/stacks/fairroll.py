@@ -188,6 +188,8 @@ class FairrollStack(Stack):
         outputs = {
             "LoadBalancerDns": self.web.load_balancer.load_balancer_dns_name,
             "ClusterName": self.cluster.cluster_name,
+            "ServiceName": self.web.service.service_name,
+            "PurgeScheduleRule": self.jobs.purge_schedule.rule_name,
             "RotateKeysTaskDefinition": self.jobs.rotate_keys_task.family,
             "MigrateTaskDefinition": self.release.task_definition.family,
             "PurgeTaskDefinition": self.jobs.purge_task.family,

@@ -106,6 +106,8 @@ def test_outputs_give_the_operator_what_the_guide_uses(template: dict[str, Any])
     assert {
         "LoadBalancerDns",
         "ClusterName",
+        "ServiceName",
+        "PurgeScheduleRule",
         "RotateKeysTaskDefinition",
         "MigrateTaskDefinition",
         "JobSubnets",
