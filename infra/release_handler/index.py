@@ -22,6 +22,11 @@ def on_event(event: dict[str, Any], _context: object, ecs: Any = None) -> dict[s
     if event["RequestType"] == "Delete":
         return {"PhysicalResourceId": event["PhysicalResourceId"]}
     props = event["ResourceProperties"]
+    if event["RequestType"] == "Update" and _is_rollback(event):
+        # Migrations only go forward: the older code does not know the newer revision,
+        # and the schema it finds was made to work with it (expand, then contract).
+        LOG.info("rollback to %s: migrations are not run backwards", props["TaskDefinition"])
+        return {"PhysicalResourceId": event["PhysicalResourceId"], "Data": {"Skipped": "yes"}}
     client = ecs or boto3.client("ecs")
     response = client.run_task(
         cluster=props["Cluster"],
@@ -49,7 +54,7 @@ def on_event(event: dict[str, Any], _context: object, ecs: Any = None) -> dict[s
 
 def is_complete(event: dict[str, Any], _context: object, ecs: Any = None) -> dict[str, Any]:
     """Report done when the task stopped with exit code 0; raise if it failed."""
-    if event["RequestType"] == "Delete":
+    if event["RequestType"] == "Delete" or event.get("Data", {}).get("Skipped"):
         return {"IsComplete": True}
     task_arn = event["PhysicalResourceId"]
     client = ecs or boto3.client("ecs")
@@ -73,3 +78,21 @@ def is_complete(event: dict[str, Any], _context: object, ecs: Any = None) -> dic
         )
     LOG.info("migration task succeeded: %s", task_arn)
     return {"IsComplete": True}
+
+
+def _is_rollback(event: dict[str, Any]) -> bool:
+    """Whether CloudFormation goes back to an older revision of the same task definition.
+
+    A new deployment always registers a higher revision; only a rollback of a failed
+    update asks for a lower one.
+    """
+    new = _family_and_revision(event["ResourceProperties"]["TaskDefinition"])
+    old = _family_and_revision(event.get("OldResourceProperties", {}).get("TaskDefinition", ""))
+    return new is not None and old is not None and new[0] == old[0] and new[1] < old[1]
+
+
+def _family_and_revision(arn: str) -> tuple[str, int] | None:
+    """('family', 7) from arn:aws:ecs:...:task-definition/family:7, else None."""
+    name = arn.rpartition("/")[2]
+    family, _, revision = name.rpartition(":")
+    return (family, int(revision)) if family and revision.isdigit() else None

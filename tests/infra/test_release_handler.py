@@ -142,3 +142,30 @@ def test_unknown_task_fails(ecs: tuple[Any, Stubber]) -> None:
     )
     with pytest.raises(RuntimeError, match="unknown to ECS"):
         index.is_complete(_event("Create", PhysicalResourceId=TASK), None, ecs=client)
+
+
+def test_rollback_to_an_older_revision_does_not_migrate(ecs: tuple[Any, Stubber]) -> None:
+    client, _ = ecs  # no ECS call is stubbed: any call would fail the test
+    older = {**PROPS, "TaskDefinition": TASK_DEFINITION.replace(":7", ":6")}
+    event = {
+        "RequestType": "Update",
+        "PhysicalResourceId": TASK,
+        "ResourceProperties": older,
+        "OldResourceProperties": PROPS,
+    }
+    result = index.on_event(event, None, ecs=client)
+    assert result == {"PhysicalResourceId": TASK, "Data": {"Skipped": "yes"}}
+    assert index.is_complete({**event, **result}, None, ecs=client) == {"IsComplete": True}
+
+
+def test_update_to_a_newer_revision_migrates(ecs: tuple[Any, Stubber]) -> None:
+    client, stubber = ecs
+    stubber.add_response("run_task", {"tasks": [{"taskArn": TASK}], "failures": []})
+    newer = {**PROPS, "TaskDefinition": TASK_DEFINITION.replace(":7", ":8")}
+    event = {
+        "RequestType": "Update",
+        "PhysicalResourceId": "old-task",
+        "ResourceProperties": newer,
+        "OldResourceProperties": PROPS,
+    }
+    assert index.on_event(event, None, ecs=client)["PhysicalResourceId"] == TASK
