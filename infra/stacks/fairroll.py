@@ -10,9 +10,10 @@ from constructs import Construct
 
 from infra.config import EnvironmentConfig
 from infra.stacks.common import log_retention
+from infra.stacks.dashboard import METRICS_NAMESPACE
 from infra.stacks.data import DATABASE_NAME, Data
 from infra.stacks.jobs import Jobs
-from infra.stacks.monitoring import METRICS_NAMESPACE, Alerts, Monitoring
+from infra.stacks.monitoring import Alerts, Monitoring
 from infra.stacks.network import Network
 from infra.stacks.release import Release
 from infra.stacks.runtime import AppRuntime, backend_image, task_role

@@ -17,9 +17,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from infra.config import EnvironmentConfig
-
-METRICS_NAMESPACE = "fairroll"
-_FIVE_MINUTES = Duration.minutes(5)
+from infra.stacks.dashboard import FIVE_MINUTES, build_dashboard
 
 
 class Alerts(Construct):
@@ -80,19 +78,19 @@ class Monitoring(Construct):
         self.alarms = [
             self._alarm(
                 "Target5xx",
-                tg.http_code_target(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=_FIVE_MINUTES),
+                tg.http_code_target(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=FIVE_MINUTES),
                 10,
                 "Backend answered 5xx more than 10 times in 5 min",
             ),
             self._alarm(
                 "Alb5xx",
-                alb.http_code_elb(elbv2.HttpCodeElb.ELB_5XX_COUNT, period=_FIVE_MINUTES),
+                alb.http_code_elb(elbv2.HttpCodeElb.ELB_5XX_COUNT, period=FIVE_MINUTES),
                 10,
                 "Load balancer answered 5xx (no healthy backend?)",
             ),
             self._alarm(
                 "Latency",
-                tg.target_response_time(statistic="p95", period=_FIVE_MINUTES),
+                tg.target_response_time(statistic="p95", period=FIVE_MINUTES),
                 1.0,
                 "p95 response time above 1 s",
                 periods=3,
@@ -115,35 +113,35 @@ class Monitoring(Construct):
             ),
             self._alarm(
                 "ServiceCpu",
-                service.metric_cpu_utilization(period=_FIVE_MINUTES),
+                service.metric_cpu_utilization(period=FIVE_MINUTES),
                 85,
                 "Backend CPU above 85 % (autoscaling at its maximum?)",
                 periods=3,
             ),
             self._alarm(
                 "ServiceMemory",
-                service.metric_memory_utilization(period=_FIVE_MINUTES),
+                service.metric_memory_utilization(period=FIVE_MINUTES),
                 85,
                 "Backend memory above 85 %",
                 periods=3,
             ),
             self._alarm(
                 "DatabaseCpu",
-                database.metric_cpu_utilization(period=_FIVE_MINUTES),
+                database.metric_cpu_utilization(period=FIVE_MINUTES),
                 80,
                 "Database CPU above 80 %",
                 periods=3,
             ),
             self._alarm(
                 "DatabaseStorage",
-                database.metric_free_storage_space(period=_FIVE_MINUTES),
+                database.metric_free_storage_space(period=FIVE_MINUTES),
                 2 * 1024**3,
                 "Database has less than 2 GiB free",
                 below=True,
             ),
             self._alarm(
                 "DatabaseMemory",
-                database.metric_freeable_memory(period=_FIVE_MINUTES),
+                database.metric_freeable_memory(period=FIVE_MINUTES),
                 64 * 1024**2,
                 "Database has less than 64 MiB freeable memory",
                 periods=3,
@@ -151,7 +149,16 @@ class Monitoring(Construct):
             ),
         ]
         self._failed_jobs_rule(alerts.topic, cluster, job_families)
-        self.dashboard = self._dashboard(config, service, target_group, alb, database, cluster)
+        self.dashboard = build_dashboard(
+            self,
+            name=self._prefix,
+            alarms=self.alarms,
+            service=service,
+            target_group=target_group,
+            alb=alb,
+            database=database,
+            cluster=cluster,
+        )
 
     def _alarm(
         self,
@@ -210,88 +217,3 @@ class Monitoring(Construct):
                 )
             ],
         )
-
-    def _dashboard(
-        self,
-        config: EnvironmentConfig,
-        service: ecs.FargateService,
-        target_group: elbv2.ApplicationTargetGroup,
-        alb: elbv2.IApplicationLoadBalancerMetrics,
-        database: rds.DatabaseInstance,
-        cluster: ecs.ICluster,
-    ) -> cw.Dashboard:
-        """One page for the on-call engineer: traffic, errors, capacity, database, app."""
-        tg = target_group.metrics
-        running = cw.Metric(
-            namespace="ECS/ContainerInsights",
-            metric_name="RunningTaskCount",
-            dimensions_map={
-                "ClusterName": cluster.cluster_name,
-                "ServiceName": service.service_name,
-            },
-            statistic="Average",
-            period=Duration.minutes(1),
-        )
-        app_metrics = cw.MathExpression(
-            expression=f"SEARCH('Namespace=\"{METRICS_NAMESPACE}\"', 'Sum', 300)",
-            using_metrics={},
-            label="",
-            period=_FIVE_MINUTES,
-        )
-        dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=f"{self._prefix}")
-        dashboard.add_widgets(
-            cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24, height=4)
-        )
-        dashboard.add_widgets(
-            _graph("Requests", [alb.request_count(period=_FIVE_MINUTES)]),
-            _graph(
-                "Errors (5 min)",
-                [
-                    tg.http_code_target(
-                        elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=_FIVE_MINUTES
-                    ),
-                    alb.http_code_elb(elbv2.HttpCodeElb.ELB_5XX_COUNT, period=_FIVE_MINUTES),
-                    tg.http_code_target(
-                        elbv2.HttpCodeTarget.TARGET_4XX_COUNT, period=_FIVE_MINUTES
-                    ),
-                ],
-            ),
-            _graph(
-                "Response time",
-                [
-                    tg.target_response_time(statistic=s, period=_FIVE_MINUTES)
-                    for s in ("p50", "p95", "p99")
-                ],
-            ),
-        )
-        dashboard.add_widgets(
-            _graph("Backend tasks", [running, tg.healthy_host_count(period=Duration.minutes(1))]),
-            _graph(
-                "Backend CPU and memory (%)",
-                [
-                    service.metric_cpu_utilization(period=_FIVE_MINUTES),
-                    service.metric_memory_utilization(period=_FIVE_MINUTES),
-                ],
-            ),
-            _graph(
-                "Database",
-                [
-                    database.metric_cpu_utilization(period=_FIVE_MINUTES),
-                    database.metric_database_connections(period=_FIVE_MINUTES),
-                ],
-            ),
-        )
-        dashboard.add_widgets(
-            _graph(
-                "Database free storage (bytes)",
-                [database.metric_free_storage_space(period=_FIVE_MINUTES)],
-                width=8,
-            ),
-            _graph(f"fairroll metrics ({config.name}, aggregate)", [app_metrics], width=16),
-        )
-        return dashboard
-
-
-def _graph(title: str, metrics: list[cw.IMetric], width: int = 8) -> cw.GraphWidget:
-    """A line graph widget of the given width on the 24-column dashboard grid."""
-    return cw.GraphWidget(title=title, left=metrics, width=width, height=6)
