@@ -37,6 +37,10 @@ COPY app.py ./
 COPY backend ./backend
 COPY protocol ./protocol
 COPY migrations ./migrations
+# ECS mounts a writable volume on /tmp (the root file system is read-only there);
+# declaring it lets Fargate give that volume this directory's permissions (1777), so
+# the unprivileged user can write to it.
+VOLUME ["/tmp"]
 USER 10001:10001
 EXPOSE 8000
 # Liveness only (no database): /readyz is for the load balancer.

@@ -49,6 +49,16 @@ class Alerts(Construct):
             master_key=self.key,
             enforce_ssl=True,
         )
+        # Alarms publish as the CloudWatch service; say so in the topic policy, which
+        # otherwise holds only the TLS rule and the EventBridge grant.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            )
+        )
         if config.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
 

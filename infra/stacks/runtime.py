@@ -17,6 +17,8 @@ from infra.stacks.network import APP_PORT
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 CONTAINER_NAME = "app"
+# The only writable path in a task (the Dockerfile declares it as a VOLUME).
+WRITABLE_PATH = "/tmp"  # noqa: S108
 MIGRATE_COMMAND = ["flask", "--app", "app", "db", "upgrade"]
 PURGE_COMMAND = ["flask", "--app", "app", "purge"]
 ROTATE_KEYS_COMMAND = ["flask", "--app", "app", "keys", "rotate"]
@@ -96,7 +98,7 @@ class AppRuntime:
             else None,
         )
         container.add_mount_points(
-            ecs.MountPoint(container_path="/tmp", source_volume="tmp", read_only=False)  # noqa: S108
+            ecs.MountPoint(container_path=WRITABLE_PATH, source_volume="tmp", read_only=False)
         )
         return definition
 

@@ -54,6 +54,14 @@ def test_final_stage_runs_as_an_unprivileged_user(stages: list[list[tuple[str, s
     assert user not in ("root", "0")
 
 
+def test_writable_tmp_volume_matches_the_task_definition(
+    stages: list[list[tuple[str, str]]],
+) -> None:
+    from infra.stacks.runtime import WRITABLE_PATH
+
+    assert _args(stages[-1], "VOLUME") == [f'["{WRITABLE_PATH}"]']
+
+
 def test_health_check_probes_liveness(stages: list[list[tuple[str, str]]]) -> None:
     (check,) = _args(stages[-1], "HEALTHCHECK")
     assert "/healthz" in check

@@ -131,3 +131,17 @@ def test_logs_expire(synthesis: Synthesis, env_name: str) -> None:
     template, config = synthesis.templates[env_name], synthesis.configs[env_name]
     for group in resources(template, "AWS::Logs::LogGroup").values():
         assert group["Properties"]["RetentionInDays"] == config.log_retention_days
+
+
+def test_alarms_and_events_may_publish_to_the_topic(template: dict[str, Any]) -> None:
+    policy = only(template, "AWS::SNS::TopicPolicy")["PolicyDocument"]
+    publishers = {
+        s["Principal"]["Service"]
+        for s in policy["Statement"]
+        if s["Effect"] == "Allow" and s["Action"] == "sns:Publish"
+    }
+    assert publishers == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    denies = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
+    assert denies and all(
+        s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies
+    )
