@@ -16,7 +16,7 @@ from infra.stacks.jobs import Jobs
 from infra.stacks.monitoring import Alerts, Monitoring
 from infra.stacks.network import Network
 from infra.stacks.release import Release
-from infra.stacks.runtime import AppRuntime, backend_image, task_role
+from infra.stacks.runtime import WRITABLE_PATH, AppRuntime, backend_image, task_role
 from infra.stacks.service import WebService
 
 
@@ -109,8 +109,8 @@ class FairrollStack(Stack):
         environment = {
             "FAIRROLL_ENV": "production",  # requires SECRET_KEY, secure cookies
             "FAIRROLL_PUBLIC_URL": f"https://{self.config.domain_name}",
-            # The root file system is read-only; /tmp is the task's writable volume.
-            "FAIRROLL_INSTANCE_PATH": "/tmp/instance",  # noqa: S108
+            # The root file system is read-only; this is the task's writable volume.
+            "FAIRROLL_INSTANCE_PATH": f"{WRITABLE_PATH}/instance",
             "AWS_REGION": self.region,
             "DB_NAME": DATABASE_NAME,
             "FAIRROLL_SIGNING_KEY_BACKEND": "secretsmanager",
