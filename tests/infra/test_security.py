@@ -166,3 +166,14 @@ def test_vpc_spans_two_availability_zones_with_flow_logs(template: dict[str, Any
     }
     assert len(zones) == 2
     assert only(template, "AWS::EC2::FlowLog")["TrafficType"] == "REJECT"
+
+
+def test_signing_key_secret_starts_without_a_key(template: dict[str, Any]) -> None:
+    # The first `flask keys rotate` creates the key set; nothing secret is in the template.
+    (signing,) = [
+        s["Properties"]
+        for k, s in resources(template, "AWS::SecretsManager::Secret").items()
+        if k.startswith("DataSigningKeys")
+    ]
+    assert signing["SecretString"] == "{}"
+    assert "GenerateSecretString" not in signing
