@@ -92,6 +92,17 @@ def test_secrets_manager_store_errors_are_clear(secret_id: str) -> None:
         SecretsManagerKeyStore(client, "")
 
 
+def test_rotation_creates_the_first_key_in_an_empty_secret(secret_id: str) -> None:
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    client.put_secret_value(SecretId=secret_id, SecretString="{}")
+    store = SecretsManagerKeyStore(client, secret_id)
+    with pytest.raises(KeyStoreError, match="keys rotate"):
+        store.load()
+    ring = CachedKeyRing(store, ttl=0).rotate()
+    assert ring.previous == ()
+    assert store.load().public_key_documents() == ring.public_key_documents()
+
+
 def test_app_chooses_the_secrets_manager_store_from_config(secret_id: str, tmp_path: Path) -> None:
     app = create_app(
         app_config(
