@@ -131,3 +131,25 @@ def test_tokens_signed_before_a_rotation_still_verify_on_devices(
     raw_id = dispenser_id_to_bytes(dispenser.public_id)
     for issued in (before, after):
         verify_token(issued["token"], keys, dispenser_id=raw_id, now=now())
+
+
+def test_empty_key_store_answers_503_not_500(secret_id: str, tmp_path: Path) -> None:
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    client.put_secret_value(SecretId=secret_id, SecretString="{}")
+    app = create_app(
+        app_config(
+            f"sqlite:///{tmp_path / 'x.db'}",
+            tmp_path,
+            FAIRROLL_SIGNING_KEY_BACKEND="secretsmanager",
+            FAIRROLL_SIGNING_KEY_SECRET_ID=secret_id,
+        )
+    )
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        site = make_site()
+        dispenser = make_dispenser(site)
+        response = app.test_client().post(f"/api/v1/dispensers/{dispenser.public_id}/tokens")
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "signing_keys_unavailable"
