@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import datetime, timedelta
@@ -13,6 +14,8 @@ from backend.models import Dispenser
 from backend.notify import send_all
 from backend.services.alerts import AlertChange, AlertSettings, check_fleet, evaluate_dispenser
 from backend.services.forecast import record_paper_reading
+
+log = logging.getLogger("fairroll.alerts")
 
 
 def alert_settings(app: Flask) -> AlertSettings:
@@ -62,8 +65,17 @@ def maybe_run_fleet_check(app: Flask, *, now: datetime) -> None:
     """Run the fleet check if this process has not run it in the last minute.
 
     Heartbeats arrive every minute from every dispenser, so riding on them keeps offline
-    detection going wherever the backend runs, without a separate scheduler.
+    detection (and the CloudWatch metrics, where enabled) going wherever the backend runs,
+    without a separate scheduler.
     """
     gate: FleetCheckGate = app.extensions.setdefault("fairroll.fleet_gate", FleetCheckGate(60))
-    if gate.due():
-        run_fleet_check(app, now=now)
+    if not gate.due():
+        return
+    run_fleet_check(app, now=now)
+    if app.config["FAIRROLL_CLOUDWATCH_METRICS"]:
+        from backend.metrics import publish_fleet_metrics
+
+        try:
+            publish_fleet_metrics(app, now=now)
+        except Exception:  # metrics must never fail a device's heartbeat
+            log.exception("could not publish the fleet metrics to CloudWatch")

@@ -251,19 +251,15 @@ def users_list() -> None:
 @alerts.command("check")
 def alerts_check() -> None:
     """Raise and resolve offline alerts; publish CloudWatch metrics where enabled."""
-    from backend.alerting import alert_settings, run_fleet_check
+    from backend.alerting import run_fleet_check
 
     now = _now()
     changes = run_fleet_check(current_app, now=now)
     click.echo(f"alert changes: {len(changes)}")
     if current_app.config["FAIRROLL_CLOUDWATCH_METRICS"]:
-        from backend.aws import client
-        from backend.metrics import publish_cloudwatch
-        from backend.services.fleet import site_totals
+        from backend.metrics import publish_fleet_metrics
 
-        totals = site_totals(db.session, alert_settings(current_app), now=now)
-        sent = publish_cloudwatch(client("cloudwatch"), totals, now=now)
-        db.session.rollback()
+        sent = publish_fleet_metrics(current_app, now=now)
         click.echo(f"cloudwatch data points: {sent}")
 
 

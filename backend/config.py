@@ -142,7 +142,12 @@ def fleet_settings(env: Mapping[str, str], production: bool) -> dict[str, Any]:
         "FAIRROLL_REFILL_HORIZON_HOURS": _int(env, "FAIRROLL_REFILL_HORIZON_HOURS", 8, minimum=1),
         "FAIRROLL_VOUCHER_VALID_DAYS": _int(env, "FAIRROLL_VOUCHER_VALID_DAYS", 90, minimum=1),
         "FAIRROLL_EXPORT_BUCKET": env.get("FAIRROLL_EXPORT_BUCKET", ""),
-        "FAIRROLL_CLOUDWATCH_METRICS": _bool(env, "FAIRROLL_CLOUDWATCH_METRICS", False),
+        # Prometheus (/metrics) is always served; CloudWatch when FAIRROLL_METRICS=cloudwatch.
+        "FAIRROLL_CLOUDWATCH_METRICS": _choice(
+            env, "FAIRROLL_METRICS", "prometheus", {"prometheus", "cloudwatch"}
+        )
+        == "cloudwatch"
+        or _bool(env, "FAIRROLL_CLOUDWATCH_METRICS", False),
         # When set, /metrics wants "Authorization: Bearer <this>".
         "FAIRROLL_METRICS_TOKEN": env.get("FAIRROLL_METRICS_TOKEN", ""),
         "FAIRROLL_LOG_FORMAT": _choice(

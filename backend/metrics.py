@@ -164,3 +164,12 @@ def publish_cloudwatch(client: Any, totals: list[SiteTotals], *, now: datetime) 
     for start in range(0, len(data), 20):
         client.put_metric_data(Namespace=NAMESPACE, MetricData=data[start : start + 20])
     return len(data)
+
+
+def publish_fleet_metrics(app: Flask, *, now: datetime) -> int:
+    """Compute the per-site totals and send them to CloudWatch; return the data points."""
+    from backend.aws import client
+
+    totals = site_totals(db.session, alert_settings(app), now=now)
+    db.session.rollback()  # read only
+    return publish_cloudwatch(client("cloudwatch", app), totals, now=now)

@@ -142,3 +142,28 @@ def test_cloudwatch_gets_per_site_and_fleet_metrics_never_per_dispenser(
         Statistics=["Maximum"],
     )
     assert stats["Datapoints"][0]["Maximum"] == 1
+
+
+def test_cloudwatch_is_switched_on_by_fairroll_metrics(tmp_path: object) -> None:
+    on = load_config({"FAIRROLL_METRICS": "cloudwatch"}, tmp_path)  # type: ignore[arg-type]
+    assert on["FAIRROLL_CLOUDWATCH_METRICS"] is True
+    off = load_config({}, tmp_path)  # type: ignore[arg-type]
+    assert off["FAIRROLL_CLOUDWATCH_METRICS"] is False
+    with pytest.raises(ConfigError, match="FAIRROLL_METRICS"):
+        load_config({"FAIRROLL_METRICS": "statsd"}, tmp_path)  # type: ignore[arg-type]
+
+
+def test_the_minutely_check_on_heartbeats_also_publishes_metrics(
+    app: Flask, aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backend.alerting import FleetCheckGate, maybe_run_fleet_check
+
+    monkeypatch.setitem(app.config, "FAIRROLL_CLOUDWATCH_METRICS", True)
+    monkeypatch.setitem(app.extensions, "fairroll.fleet_gate", FleetCheckGate(60))
+    make_dispenser(make_site("Gate Park"), status="ok", last_heartbeat_at=now())
+    maybe_run_fleet_check(app, now=now())
+    maybe_run_fleet_check(app, now=now())  # within the minute: skipped
+    listed = boto3.client("cloudwatch", region_name=REGION).list_metrics(
+        Namespace="fairroll", MetricName="Dispensers"
+    )
+    assert len(listed["Metrics"]) == 2  # the fleet and the one site
