@@ -15,8 +15,15 @@ from backend.extensions import db
 from backend.models import Alert, Dispenser, Site
 from backend.services.alerts import open_alerts, recent_alerts
 from backend.services.fleet import dispenser_state
-from backend.services.forecast import forecast_dispenser, refill_list
-from backend.services.stats import dispenses_per_day, dispenses_per_hour, non_face_share, paper_use
+from backend.services.forecast import forecast_dispenser, forecasts_for, refill_list
+from backend.services.stats import (
+    day_counts,
+    day_series,
+    dispenses_per_hour,
+    last_days,
+    non_face_share,
+    paper_use,
+)
 
 
 def _site_filter() -> Site | None:
@@ -43,24 +50,23 @@ def fleet() -> str:
     alerts_by = _alerts_by_dispenser(
         open_alerts(db.session, dispenser_ids=[d.id for d in dispensers])
     )
+    forecasts = forecasts_for(db.session, dispensers, now=now, low_percent=low)
     rows = [
         {
             "dispenser": d,
             "state": dispenser_state(d, settings, now=now),
             "alerts": alerts_by.get(d.id, []),
-            "forecast": forecast_dispenser(db.session, d, now=now, low_percent=low),
+            "forecast": forecasts[d.id],
         }
         for d in dispensers
     ]
     site_id = site.id if site else None
     hourly = dispenses_per_hour(db.session, now=now, site_id=site_id)
-    daily = dispenses_per_day(db.session, today=now.date(), site_id=site_id)
+    # One pass over 14 days of counts feeds the daily chart, paper use and the opt-out figure.
+    dates = last_days(now.date(), 14)
+    counts = day_counts(db.session, today=now.date(), days=14, site_id=site_id)
+    daily = day_series(counts, dates, site_id)
     sites = db.session.scalars(select(Site).order_by(Site.name)).all()
-    per_site = {
-        s.id: dispenses_per_day(db.session, today=now.date(), days=7, site_id=s.id)
-        for s in sites
-        if site is None or s.id == site.id
-    }
     return render_template(
         "admin/fleet.html",
         rows=rows,
@@ -70,11 +76,11 @@ def fleet() -> str:
         hourly_chart=stacked_bars(hourly, "Dispenses per hour by method, last 24 hours (UTC)"),
         daily_chart=stacked_bars(daily, "Dispenses per day by method, last 14 days (UTC)"),
         paper=paper_chart(
-            paper_use(db.session, today=now.date(), site_id=site_id),
+            paper_use(db.session, counts, dates, site_id),
             "Paper used per day against the baseline",
         ),
         daily_by_method=daily.by_method(),
-        opt_out=non_face_share(db.session, per_site),
+        opt_out=non_face_share(db.session, counts, since=dates[-7]),
     )
 
 

@@ -15,16 +15,19 @@ from backend.services.sql import Db, insert_for
 AggregateKey = tuple[int, date, str, str]
 
 
-def add_to_aggregates(session: Db, counts: Counter[AggregateKey]) -> None:
-    """Add counts to the daily aggregate rows, creating them as needed (atomic upsert)."""
+def add_to_aggregates(session: Db, counts: Counter[AggregateKey], *, chunk: int = 500) -> None:
+    """Add counts to the daily aggregate rows, creating them as needed (atomic upserts)."""
     table = DailyAggregate.__table__
-    for (dispenser_id, day, method, kind), count in sorted(counts.items()):
+    rows = [
+        {"dispenser_id": d, "day": day, "method": method, "kind": kind, "count": count}
+        for (d, day, method, kind), count in sorted(counts.items())
+    ]
+    for start in range(0, len(rows), chunk):
+        statement = insert_for(session, DailyAggregate).values(rows[start : start + chunk])
         session.execute(
-            insert_for(session, DailyAggregate)
-            .values(dispenser_id=dispenser_id, day=day, method=method, kind=kind, count=count)
-            .on_conflict_do_update(
+            statement.on_conflict_do_update(
                 index_elements=["dispenser_id", "day", "method", "kind"],
-                set_={"count": table.c.count + count},
+                set_={"count": table.c.count + statement.excluded.count},
             )
         )
 
@@ -78,24 +81,53 @@ def daily_counts(
 ) -> Counter[tuple[date, str, str]]:
     """Event counts by (day, method, kind) over both the aggregates and the raw events."""
     counts: Counter[tuple[date, str, str]] = Counter()
-    agg = select(
-        DailyAggregate.day,
-        DailyAggregate.method,
-        DailyAggregate.kind,
-        func.sum(DailyAggregate.count),
-    ).where(DailyAggregate.day >= first_day, DailyAggregate.day <= last_day)
-    if site_id is not None:
-        agg = agg.join(Dispenser, Dispenser.id == DailyAggregate.dispenser_id).where(
-            Dispenser.site_id == site_id
+    by_site = daily_counts_by_site(session, first_day=first_day, last_day=last_day, site_id=site_id)
+    for (_site, day, method, kind), total in by_site.items():
+        counts[(day, method, kind)] += total
+    return counts
+
+
+def daily_counts_by_site(
+    session: Db, *, first_day: date, last_day: date, site_id: int | None = None
+) -> Counter[tuple[int, date, str, str]]:
+    """Event counts by (site id, day, method, kind): one query on the aggregates and one on
+    the raw events, whatever the number of sites."""
+    counts: Counter[tuple[int, date, str, str]] = Counter()
+    agg = (
+        select(
+            Dispenser.site_id,
+            DailyAggregate.day,
+            DailyAggregate.method,
+            DailyAggregate.kind,
+            func.sum(DailyAggregate.count),
         )
-    for day, method, kind, total in session.execute(
-        agg.group_by(DailyAggregate.day, DailyAggregate.method, DailyAggregate.kind)
-    ):
-        counts[(day, method, kind)] += int(total)
+        .join(Dispenser, Dispenser.id == DailyAggregate.dispenser_id)
+        .where(DailyAggregate.day >= first_day, DailyAggregate.day <= last_day)
+        .group_by(Dispenser.site_id, DailyAggregate.day, DailyAggregate.method, DailyAggregate.kind)
+    )
+    if site_id is not None:
+        agg = agg.where(Dispenser.site_id == site_id)
+    for site, day, method, kind, total in session.execute(agg):
+        counts[(site, day, method, kind)] += int(total)
     start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)
     end = datetime(last_day.year, last_day.month, last_day.day, tzinfo=UTC) + timedelta(days=1)
-    for moment, method, kind, total in _raw_counts(session, "day", start, end, site_id):
-        counts[(moment.date(), method, kind)] += total
+    bucket = utc_bucket(session, DeviceEvent.occurred_at, "day").label("bucket")
+    raw = (
+        select(
+            Dispenser.site_id,
+            bucket,
+            DeviceEvent.method,
+            DeviceEvent.kind,
+            func.count(DeviceEvent.id),
+        )
+        .join(Dispenser, Dispenser.id == DeviceEvent.dispenser_id)
+        .where(DeviceEvent.occurred_at >= start, DeviceEvent.occurred_at < end)
+        .group_by(Dispenser.site_id, bucket, DeviceEvent.method, DeviceEvent.kind)
+    )
+    if site_id is not None:
+        raw = raw.where(Dispenser.site_id == site_id)
+    for site, moment, method, kind, total in session.execute(raw):
+        counts[(site, bucket_time(moment).date(), method, kind)] += int(total)
     return counts
 
 

@@ -80,6 +80,30 @@ def forecast_dispenser(
     return forecast_from_readings(readings, dispenser.paper_level, now=now, low_percent=low_percent)
 
 
+def forecasts_for(
+    session: Db, dispensers: Sequence[Dispenser], *, now: datetime, low_percent: int
+) -> dict[int, Forecast]:
+    """Forecasts of many dispensers with one query for all their readings."""
+    readings: dict[int, list[tuple[datetime, int]]] = {d.id: [] for d in dispensers}
+    if readings:
+        rows = session.execute(
+            select(PaperReading.dispenser_id, PaperReading.read_at, PaperReading.level)
+            .where(
+                PaperReading.dispenser_id.in_(list(readings)),
+                PaperReading.read_at >= now - LOOKBACK,
+            )
+            .order_by(PaperReading.dispenser_id, PaperReading.read_at, PaperReading.id)
+        )
+        for dispenser_id, read_at, level in rows:
+            readings[dispenser_id].append((read_at, level))
+    return {
+        d.id: forecast_from_readings(
+            readings[d.id], d.paper_level, now=now, low_percent=low_percent
+        )
+        for d in dispensers
+    }
+
+
 @dataclass(frozen=True)
 class RefillItem:
     """One stop on a maintainer's round."""
@@ -97,8 +121,10 @@ def refill_list(
     if site_id is not None:
         query = query.where(Dispenser.site_id == site_id)
     items: list[RefillItem] = []
-    for dispenser in session.scalars(query):
-        forecast = forecast_dispenser(session, dispenser, now=now, low_percent=low_percent)
+    dispensers = session.scalars(query).all()
+    forecasts = forecasts_for(session, dispensers, now=now, low_percent=low_percent)
+    for dispenser in dispensers:
+        forecast = forecasts[dispenser.id]
         reason = _refill_reason(
             dispenser, forecast, now=now, low_percent=low_percent, horizon=horizon
         )

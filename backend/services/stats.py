@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -9,7 +10,7 @@ from sqlalchemy import select
 
 from backend.models import Site
 from backend.models.event import EVENT_METHODS
-from backend.services.aggregates import daily_counts, hourly_counts
+from backend.services.aggregates import daily_counts_by_site, hourly_counts
 from backend.services.sql import Db
 
 METHOD_LABELS = {
@@ -53,18 +54,36 @@ def dispenses_per_hour(
     return Series([f"{s:%H}" for s in starts], values)
 
 
+# (site id, UTC day, method, kind) -> events, from aggregates.daily_counts_by_site
+SiteDayCounts = Counter[tuple[int, date, str, str]]
+
+
+def last_days(today: date, days: int) -> list[date]:
+    """The ``days`` UTC days ending with ``today``."""
+    return [today - timedelta(days=d) for d in range(days - 1, -1, -1)]
+
+
+def day_counts(session: Db, *, today: date, days: int, site_id: int | None = None) -> SiteDayCounts:
+    """Per-site daily counts of the last ``days`` days (two queries for the whole fleet)."""
+    first = today - timedelta(days=days - 1)
+    return daily_counts_by_site(session, first_day=first, last_day=today, site_id=site_id)
+
+
+def day_series(counts: SiteDayCounts, dates: list[date], site_id: int | None = None) -> Series:
+    """Dispenses by method on each of ``dates``, for one site or all of them."""
+    bars: dict[date, dict[str, int]] = {d: {} for d in dates}
+    for (site, day, method, kind), total in counts.items():
+        if kind == "dispense" and day in bars and (site_id is None or site == site_id):
+            bars[day][method] = bars[day].get(method, 0) + total
+    return Series([f"{d:%m-%d}" for d in dates], [bars[d] for d in dates])
+
+
 def dispenses_per_day(
     session: Db, *, today: date, days: int = 14, site_id: int | None = None
 ) -> Series:
     """Dispenses by method on each of the last ``days`` UTC days (today last)."""
-    first = today - timedelta(days=days - 1)
-    counts = daily_counts(session, first_day=first, last_day=today, site_id=site_id)
-    dates = [first + timedelta(days=d) for d in range(days)]
-    values = [
-        {m: counts[(d, m, "dispense")] for m in EVENT_METHODS if counts[(d, m, "dispense")]}
-        for d in dates
-    ]
-    return Series([f"{d:%m-%d}" for d in dates], values)
+    counts = day_counts(session, today=today, days=days, site_id=site_id)
+    return day_series(counts, last_days(today, days), site_id)
 
 
 @dataclass(frozen=True)
@@ -76,22 +95,21 @@ class PaperUse:
     baseline_m: float | None
 
 
-def paper_use(session: Db, *, today: date, days: int = 14, site_id: int | None = None) -> PaperUse:
+def paper_use(
+    session: Db, counts: SiteDayCounts, dates: list[date], site_id: int | None = None
+) -> PaperUse:
     """Paper dispensed per day (dispenses x portion length), and the summed baselines."""
-    sites = session.scalars(
-        select(Site) if site_id is None else select(Site).where(Site.id == site_id)
-    ).all()
-    first = today - timedelta(days=days - 1)
-    dates = [first + timedelta(days=d) for d in range(days)]
-    used = [0.0] * days
-    baselines = [s.paper_baseline_m for s in sites if s.paper_baseline_m]
-    for site in sites:
-        counts = daily_counts(session, first_day=first, last_day=today, site_id=site.id)
-        for index, day in enumerate(dates):
-            portions = sum(counts[(day, m, "dispense")] for m in EVENT_METHODS)
-            used[index] += portions * site.portion_cm / 100
+    query = select(Site) if site_id is None else select(Site).where(Site.id == site_id)
+    sites = {site.id: site for site in session.scalars(query)}
+    used = dict.fromkeys(dates, 0.0)
+    for (site, day, _method, kind), total in counts.items():
+        if kind == "dispense" and day in used and site in sites:
+            used[day] += total * sites[site].portion_cm / 100
+    baselines = [s.paper_baseline_m for s in sites.values() if s.paper_baseline_m]
     return PaperUse(
-        [f"{d:%m-%d}" for d in dates], used, float(sum(baselines)) if baselines else None
+        [f"{d:%m-%d}" for d in dates],
+        [used[d] for d in dates],
+        float(sum(baselines)) if baselines else None,
     )
 
 
@@ -107,16 +125,15 @@ class OptOut:
         return self.non_face / self.total if self.total else None
 
 
-def non_face_share(session: Db, series_by_site: dict[int, Series]) -> OptOut:
+def non_face_share(session: Db, counts: SiteDayCounts, *, since: date) -> OptOut:
     """The opt-out figure: of dispenses where face was offered, the share not by face."""
     face_sites = set(session.scalars(select(Site.id).where(Site.face_mode_allowed)))
     non_face = total = 0
-    for site_id, series in series_by_site.items():
-        if site_id not in face_sites:
-            continue
-        methods = series.by_method()
+    for (site, day, method, kind), count in counts.items():
         # Unrestricted dispensers ask nothing of anyone: no choice was made there.
-        chosen = sum(n for m, n in methods.items() if m != "unrestricted")
-        total += chosen
-        non_face += chosen - methods["face"]
+        if site not in face_sites or kind != "dispense" or day < since or method == "unrestricted":
+            continue
+        total += count
+        if method != "face":
+            non_face += count
     return OptOut(non_face, total)
