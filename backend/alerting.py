@@ -71,11 +71,17 @@ def maybe_run_fleet_check(app: Flask, *, now: datetime) -> None:
     gate: FleetCheckGate = app.extensions.setdefault("fairroll.fleet_gate", FleetCheckGate(60))
     if not gate.due():
         return
-    run_fleet_check(app, now=now)
+    # The heartbeat is already stored: nothing here may turn its answer into an error.
+    try:
+        run_fleet_check(app, now=now)
+    except Exception:
+        db.session.rollback()
+        log.exception("the fleet check failed; the next heartbeat retries it")
+        return
     if app.config["FAIRROLL_CLOUDWATCH_METRICS"]:
         from backend.metrics import publish_fleet_metrics
 
         try:
             publish_fleet_metrics(app, now=now)
-        except Exception:  # metrics must never fail a device's heartbeat
+        except Exception:
             log.exception("could not publish the fleet metrics to CloudWatch")
