@@ -6,7 +6,9 @@ from datetime import timedelta
 
 from flask import Blueprint, Flask
 
-bp = Blueprint("admin", __name__, url_prefix="/admin")
+bp = Blueprint(
+    "admin", __name__, url_prefix="/admin", static_folder="static", static_url_path="/static"
+)
 
 
 def init_app(app: Flask) -> None:
@@ -19,6 +21,7 @@ def init_app(app: Flask) -> None:
         hours=app.config["FAIRROLL_ADMIN_SESSION_HOURS"]
     )
     from backend.admin import (  # noqa: F401  (routes register on bp)
+        filters,
         views_auth,
         views_fleet,
         views_sites,

@@ -20,7 +20,7 @@ from backend.models import Operator
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Pages reachable without a session.
-PUBLIC_ENDPOINTS = {"admin.login", "admin.login_totp", "admin.stylesheet"}
+PUBLIC_ENDPOINTS = {"admin.login", "admin.login_totp", "admin.static"}
 # Login attempts one client address may make in the window (kept in memory, never stored).
 ADDRESS_LIMIT = 20
 ADDRESS_WINDOW = 300.0

@@ -45,13 +45,6 @@ def _too_many() -> str:
     return "Too many login attempts from here; wait a few minutes."
 
 
-@bp.get("/admin.css")
-def stylesheet() -> Response:
-    """The admin UI's stylesheet (served here: the CSP forbids inline styles)."""
-    response = Response(render_template("admin/admin.css"), mimetype="text/css")
-    return response
-
-
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
     """Step one: e-mail and password."""
@@ -210,34 +203,3 @@ def audit() -> str:
     """The audit log, newest first."""
     limit = min(1000, max(10, request.args.get("limit", 200, type=int) or 200))
     return render_template("admin/audit.html", entries=recent_audit(db.session, limit=limit))
-
-
-@bp.app_template_filter("ago")
-def _ago(moment: object) -> str:
-    """'3 min ago' for a datetime, '—' for None."""
-    from datetime import datetime
-
-    if not isinstance(moment, datetime):
-        return "—"
-    seconds = int((utcnow() - moment).total_seconds())
-    if seconds < 90:
-        return f"{max(seconds, 0)} s ago"
-    if seconds < 5400:
-        return f"{seconds // 60} min ago"
-    if seconds < 172800:
-        return f"{seconds // 3600} h ago"
-    return f"{seconds // 86400} days ago"
-
-
-@bp.app_template_filter("until")
-def _until(moment: object) -> str:
-    """'in 3 h (14:05 UTC)' for a future datetime, 'now' for a past one."""
-    from datetime import datetime
-
-    if not isinstance(moment, datetime):
-        return "—"
-    seconds = int((moment - utcnow()).total_seconds())
-    if seconds <= 60:
-        return "now"
-    span = f"{seconds // 60} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
-    return f"in {span} ({moment:%H:%M} UTC)"
