@@ -12,6 +12,7 @@ from flask import Flask
 
 from backend.extensions import db
 from backend.models import DeviceEvent
+from backend.services.alerts import AlertSettings, evaluate_dispenser
 from backend.services.operators import create_operator
 from backend.services.sites import SitePolicy, create_dispenser, create_site
 from tests.browser.conftest import screenshot
@@ -58,6 +59,7 @@ def _fleet(app: Flask, name: str) -> int:
                         received_at=now,
                     )
                 )
+        evaluate_dispenser(db.session, low, AlertSettings(), now=now)  # as a heartbeat would
         site_id = site.id
         db.session.commit()
         return site_id
@@ -108,6 +110,7 @@ def test_fleet_view_shows_dispensers_alert_state_and_charts(
     low_row = page.locator("tr", has_text="Browser Park lobby")
     assert "low" in low_row.locator(".state").inner_text()
     assert "12 %" in low_row.inner_text()
+    assert low_row.locator(".alert-badge").inner_text() == "low paper"
     assert page.locator("svg.chart").count() == 3
     assert page.locator("svg.chart rect[fill='#0072B2']").count() > 0
     screenshot(page, "03-fleet-view")
