@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pyotp
@@ -22,7 +23,14 @@ from backend.services.operators import (
     create_operator,
     set_active,
 )
-from tests.backend.fleet_helpers import PASSWORD, csrf_from, make_operator, sign_in, totp_now
+from tests.backend.fleet_helpers import (
+    PASSWORD,
+    csrf_from,
+    make_operator,
+    post_form,
+    sign_in,
+    totp_now,
+)
 from tests.factories import now
 
 
@@ -196,3 +204,53 @@ def test_the_address_window_slides() -> None:
     assert not limiter.allow("a", 2)
     assert limiter.allow("b", 2)
     assert limiter.allow("a", 61)
+
+
+def test_changing_the_password_signs_out_other_sessions(app: Flask) -> None:
+    operator = make_operator()
+    here, elsewhere = app.test_client(), app.test_client()
+    sign_in(here, operator)
+    later = now() + timedelta(seconds=31)  # the next TOTP step: codes are single-use
+    token = csrf_from(elsewhere, "/admin/login")
+    elsewhere.post(
+        "/admin/login", data={"email": operator.email, "password": PASSWORD, "csrf_token": token}
+    )
+    token = csrf_from(elsewhere, "/admin/login/totp")
+    elsewhere.post(
+        "/admin/login/totp", data={"code": totp_now(operator, later), "csrf_token": token}
+    )
+    assert elsewhere.get("/admin/").status_code == 200
+    new = "a brand new long password"
+    changed = post_form(
+        here,
+        "/admin/account/password",
+        "/admin/account/password",
+        current=PASSWORD,
+        new=new,
+        repeat=new,
+    )
+    assert changed.status_code == 302
+    assert here.get("/admin/").status_code == 200
+    assert elsewhere.get("/admin/").status_code == 302
+    assert check_password(db.session, operator.email, new, now=now()) is operator
+
+
+def test_logout_ends_the_session(app: Flask, client: FlaskClient) -> None:
+    sign_in(client, make_operator())
+    assert post_form(client, "/admin/logout", "/admin/").status_code == 302
+    assert client.get("/admin/").status_code == 302
+
+
+def test_an_admin_creates_an_operator_who_then_enrols(app: Flask, client: FlaskClient) -> None:
+    sign_in(client, make_operator())
+    page = post_form(
+        client, "/admin/operators", "/admin/operators", email="New@City.example", role="maintainer"
+    )
+    html = page.get_data(as_text=True)
+    match = re.search(r'id="initial-password">([^<]+)<', html)
+    assert match
+    created = db.session.query(Operator).filter_by(email="new@city.example").one()
+    assert created.role == "maintainer" and created.totp_enrolled_at is None
+    assert check_password(db.session, "new@city.example", match.group(1), now=now()) is created
+    entry = db.session.query(AuditEntry).filter_by(action="operator_created").one()
+    assert match.group(1) not in entry.detail
