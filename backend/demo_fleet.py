@@ -149,7 +149,7 @@ class SimulatedDispenser(threading.Thread):
             ]
             client.post("/api/v1/device/events", json={"events": events}, headers=headers)
             self.level = max(0, self.level - self.rng.randint(2, 5))
-        status = "empty" if self.level == 0 else "ok"
+        status = "empty" if self.level == 0 else "low" if self.level <= 20 else "ok"
         beat = client.post(
             "/api/v1/device/heartbeat",
             json={"paper_level": self.level, "status": status, "software_version": "sim-1"},

@@ -13,7 +13,7 @@ from backend.services.sql import Db
 
 LOOKBACK = timedelta(hours=24)
 # Less consumption history than this gives no forecast: too noisy to act on.
-MIN_SPAN = timedelta(minutes=10)
+MIN_SPAN = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)

@@ -57,11 +57,12 @@ def test_already_low_means_low_now() -> None:
     [
         ([], 50, None),  # nothing known
         ([(T0, 50)], None, None),  # no current level
+        # a minute of history: too short to trust
         (
-            [(T0 + timedelta(minutes=55), 60), (T0 + timedelta(minutes=58), 50)],
+            [(T0 + timedelta(minutes=59), 60), (T0 + timedelta(minutes=59, seconds=30), 50)],
             50,
             None,
-        ),  # too short
+        ),
         ([(T0, 50)], 50, 0.0),  # nothing used
     ],
 )
