@@ -176,7 +176,12 @@ def _compare(
     if match is not None and match.distance < threshold:
         english, chinese = messages.refusal_message(match.expires_at, now)
         return FaceDecision(
-            Outcome.REFUSE, Reason.SEEN_IN_WINDOW, english, chinese, match.expires_at
+            Outcome.REFUSE,
+            Reason.SEEN_IN_WINDOW,
+            english,
+            chinese,
+            match.expires_at,
+            match.entry_id,
         )
     entry_id = store.add(embedding, now + timedelta(seconds=window_seconds), now)
     english, chinese = messages.message(Reason.NEW_FACE)

@@ -81,7 +81,7 @@ class FaceMode:
 
     def undo(self, decision: FaceDecision) -> None:
         """Forget the face of a dispense that then failed (jam, empty)."""
-        if decision.entry_id is not None:
+        if decision.outcome is Outcome.DISPENSE and decision.entry_id is not None:
             self._store.discard(decision.entry_id)
 
     def tick(self, now: datetime) -> int:

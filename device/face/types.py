@@ -90,8 +90,9 @@ class FaceDecision:
     """The result of one visit in face mode.
 
     `available_again_at` is set for refusals (when this face may have paper
-    again). `entry_id` is set for dispenses: the store slot that now holds the
-    face, so the caller can `discard` it if the motor then failed to dispense.
+    again). `entry_id` names the store entry involved: for a dispense the one
+    now holding the face (so the caller can undo it if the motor then failed),
+    for a refusal the one it matched.
     Nothing in here is derived from the face beyond the outcome itself.
     """
 
