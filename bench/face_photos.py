@@ -170,7 +170,7 @@ def _landmarks(frame: Image) -> npt.NDArray[np.float64]:
     return DlibResNetEmbedder().align(rgb, box).points
 
 
-def turning_burst(person: str, frames: int = 8, turn: float = 0.12, seed: int = 0) -> list[Image]:
+def turning_burst(person: str, frames: int = 8, turn: float = 0.18, seed: int = 0) -> list[Image]:
     """A simulated live visitor turning their head: the nose moves sideways.
 
     The photo is warped so that the region around the nose shifts by up to
