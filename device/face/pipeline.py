@@ -30,7 +30,8 @@ class BurstLimits:
 
     `min_face_px`: the smallest face width accepted (about 1 m from a 640x480
     camera with a normal lens). `dark_level`: mean grey level below which a frame
-    without a face is reported as too dark. `several_ratio`: a second face at
+    without a face is reported as too dark; `dark_face_level`: the same for the
+    face itself (set low, so that dark skin in dim light is not turned away). `several_ratio`: a second face at
     least this fraction of the largest one's area makes the frame ambiguous.
     """
 
@@ -38,6 +39,7 @@ class BurstLimits:
     max_seconds: float = 2.0
     min_face_px: int = 80
     dark_level: float = 45.0
+    dark_face_level: float = 25.0
     several_ratio: float = 0.5
 
 
@@ -148,7 +150,11 @@ def _visitor_face(
         return None, Reason.TOO_FAR
     if len(usable) > 1 and usable[1].area >= limits.several_ratio * usable[0].area:
         return None, Reason.SEVERAL_FACES
-    return usable[0], Reason.NEW_FACE
+    face = usable[0]
+    # HOG still finds faces in very dim frames, but their embeddings are unreliable.
+    if float(rgb[face.top : face.bottom, face.left : face.right].mean()) < limits.dark_face_level:
+        return None, Reason.TOO_DARK
+    return face, Reason.NEW_FACE
 
 
 def _why_unusable(faces: list[AlignedFace], failures: Counter[Reason]) -> Reason:
