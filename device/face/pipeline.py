@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import cv2
 import numpy as np
 
 from device.face import messages
@@ -31,8 +32,9 @@ class BurstLimits:
     `min_face_px`: the smallest face width accepted (about 1 m from a 640x480
     camera with a normal lens). `dark_level`: mean grey level below which a frame
     without a face is reported as too dark; `dark_face_level`: the same for the
-    face itself (set low, so that dark skin in dim light is not turned away). `several_ratio`: a second face at
-    least this fraction of the largest one's area makes the frame ambiguous.
+    face itself (set low, so that dark skin in dim light is not turned away).
+    `several_ratio`: a second face at least this fraction of the largest one's
+    area makes the frame ambiguous.
     """
 
     max_frames: int = 30
@@ -71,16 +73,20 @@ def decide_face(
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    faces, failures = _collect(frames, parts, limits, clock)
+    faces, failures, last_empty = _collect(frames, parts, limits, clock)
     try:
         if not parts.liveness.is_live(faces):
-            return _no_face(_why_unusable(faces, failures))
+            reason = _why_unusable(faces, failures)
+            if reason is Reason.NO_FACE and last_empty is not None:
+                reason = _look_closer(last_empty, parts.detector)
+            return _no_face(reason)
         best = max(faces, key=lambda face: face.box.area)
         embedding = parts.embedder.embed(best)
     finally:
         for face in faces:
             face.erase()
         faces.clear()
+        del last_empty
     try:
         return _compare(embedding, store, parts.embedder.threshold, window_seconds, now)
     finally:
@@ -89,10 +95,15 @@ def decide_face(
 
 def _collect(
     frames: FrameSource, parts: FaceParts, limits: BurstLimits, clock: Callable[[], float]
-) -> tuple[list[AlignedFace], Counter[Reason]]:
-    """Read the bounded burst; keep the visitor's aligned face from each usable frame."""
+) -> tuple[list[AlignedFace], Counter[Reason], RgbImage | None]:
+    """Read the bounded burst; keep the visitor's aligned face from each usable frame.
+
+    Also returns the last frame in which nothing was found (to tell "too far"
+    from "no face" afterwards); every other frame is released as soon as read.
+    """
     faces: list[AlignedFace] = []
     failures: Counter[Reason] = Counter()
+    last_empty: RgbImage | None = None
     for frame in _bounded(frames, limits, clock):
         if frame is None:
             continue
@@ -101,12 +112,22 @@ def _collect(
         box, failure = _visitor_face(boxes, rgb, limits)
         if box is None:
             failures[failure] += 1
+            if failure is Reason.NO_FACE:
+                last_empty = rgb
         else:
             faces.append(parts.embedder.align(rgb, box))
         del rgb  # the pixels are not needed once the face is aligned
         if parts.liveness.is_live(faces):
             break
-    return faces, failures
+    return faces, failures, last_empty
+
+
+def _look_closer(rgb: RgbImage, detector: FaceDetector) -> Reason:
+    """TOO_FAR if a face too small for the detector appears at twice the size."""
+    larger = cv2.resize(rgb, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_LINEAR)
+    found = bool(detector.detect(np.ascontiguousarray(larger, dtype=np.uint8)))
+    larger.fill(0)
+    return Reason.TOO_FAR if found else Reason.NO_FACE
 
 
 def _bounded(
