@@ -68,7 +68,7 @@ def test_face_check_writes_nothing_anywhere(tmp_path: Path) -> None:
         "PYTHONPATH": str(ROOT),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603  (fixed command: this interpreter and our own module)
         [sys.executable, "-m", "device", "face-check", *images[:4]],
         cwd=work,
         env=env,
@@ -115,7 +115,7 @@ def test_missing_model_files_are_reported(monkeypatch: pytest.MonkeyPatch) -> No
 def test_face_mode_is_available_here_and_import_loads_no_model() -> None:
     assert availability().available
     code = "import sys, device.face as f; f.availability(); print('dlib' in sys.modules)"
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603  (fixed command: this interpreter and our own module)
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert done.stdout.strip() == "False"
