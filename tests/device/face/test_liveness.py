@@ -6,35 +6,10 @@ import numpy as np
 import pytest
 
 from bench import face_photos
+from bench.face_geometry import FACE_3D, FLAT_3D, rotation, seen, wobble
 from device.face.liveness import ParallaxLiveness, StillImageLiveness, nose_offset
 from device.face.pipeline import FaceParts
-from device.face.types import AlignedFace, FaceBox
-
-# Five landmarks of an average adult face in centimetres (x right, y down,
-# z towards the camera): corners of each eye, then the base of the nose.
-FACE_3D = np.array(
-    [[-4.5, 0.0, -1.5], [-1.6, 0.0, 0.0], [4.5, 0.0, -1.5], [1.6, 0.0, 0.0], [0.0, 4.5, 2.0]]
-)
-FLAT_3D = FACE_3D * np.array([1.0, 1.0, 0.0])  # the same face printed on paper
-BOX = FaceBox(0, 0, 160, 160)
-
-
-def rotation(yaw: float, pitch: float = 0.0, roll: float = 0.0) -> np.ndarray:
-    cy, sy = np.cos(np.radians(yaw)), np.sin(np.radians(yaw))
-    cp, sp = np.cos(np.radians(pitch)), np.sin(np.radians(pitch))
-    cr, sr = np.cos(np.radians(roll)), np.sin(np.radians(roll))
-    about_y = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    about_x = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
-    about_z = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
-    return about_z @ about_x @ about_y
-
-
-def seen(points_3d: np.ndarray, turn: np.ndarray, rng: np.random.Generator) -> AlignedFace:
-    """The landmarks a 640x480 camera 50 cm away sees, with 1 px of detector noise."""
-    moved = points_3d @ turn.T + np.array([0.0, 0.0, -50.0])
-    pixels = 600.0 * moved[:, :2] / -moved[:, 2:3] + np.array([320.0, 240.0])
-    pixels += rng.normal(0, 1.0, pixels.shape)
-    return AlignedFace(np.zeros((150, 150, 3), np.uint8), pixels, BOX)
+from device.face.types import AlignedFace
 
 
 def test_nose_offset_ignores_position_size_and_roll() -> None:
@@ -50,14 +25,6 @@ def test_live_head_turning_ten_degrees_each_way_passes(seed: int) -> None:
     check = ParallaxLiveness()
     faces = [seen(FACE_3D, rotation(yaw), rng) for yaw in np.linspace(-10, 10, 8)]
     assert check.is_live(faces)
-
-
-def wobble(rng: np.random.Generator) -> np.ndarray:
-    """A hand-held print: tilted up to 20 degrees about one axis, rolled up to 10."""
-    axis = rng.uniform(0, 180)
-    tilt = rng.uniform(-20, 20)
-    to_axis = rotation(0, 0, axis)
-    return rotation(0, 0, rng.uniform(-10, 10)) @ to_axis @ rotation(tilt) @ to_axis.T
 
 
 @pytest.mark.parametrize("seed", range(20))
