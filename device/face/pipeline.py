@@ -37,7 +37,7 @@ class BurstLimits:
     area makes the frame ambiguous.
     """
 
-    max_frames: int = 30
+    max_frames: int = 60
     max_seconds: float = 2.0
     min_face_px: int = 80
     dark_level: float = 45.0

@@ -1,4 +1,4 @@
-"""A simulated camera that replays given frames at a camera's frame rate."""
+"""A simulated camera that replays given frames as a live camera would show them."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from device.face.types import Frame
 
 
 class ReplayCamera:
-    """Plays `frames` in order, one per `1 / fps` seconds, then returns None.
+    """Shows `frames` as a live scene filmed at `fps`, starting at the first read.
 
-    `read` blocks until the next frame is due, as a real camera's read does, so
-    timings measured through it include the wait for frames. `fps=0` delivers
-    every frame at once. Each read returns a copy, as a capture would.
+    Like a real camera, `read` returns the frame of the moment: it waits for the
+    next frame if the current one was already read, and skips frames that went
+    by while the caller was busy. After the scene's last frame it returns None.
+    `fps=0` instead hands out every frame in order without waiting. Each read
+    returns a copy, as a capture would.
     """
 
     def __init__(
@@ -26,22 +28,29 @@ class ReplayCamera:
         if fps < 0:
             raise ValueError("fps must not be negative")
         self._frames = frames
-        self._interval = 1.0 / fps if fps else 0.0
+        self._fps = fps
         self._clock = clock
         self._sleep = sleep
-        self._index = 0
+        self._last = -1
         self._started: float | None = None
 
     def read(self) -> Frame | None:
-        """The next frame when it is due, or None after the last one."""
-        if self._index >= len(self._frames):
+        """The frame of the moment, or None once the scene is over."""
+        if self._fps == 0:
+            index = self._last + 1
+        else:
+            index = self._current_index()
+            if index == self._last:
+                index += 1
+                assert self._started is not None
+                self._sleep(max(self._started + index / self._fps - self._clock(), 0.0))
+        if index >= len(self._frames):
             return None
+        self._last = index
+        return self._frames[index].copy()
+
+    def _current_index(self) -> int:
         now = self._clock()
         if self._started is None:
             self._started = now
-        due = self._started + self._index * self._interval
-        if due > now:
-            self._sleep(due - now)
-        frame = self._frames[self._index].copy()
-        self._index += 1
-        return frame
+        return int((now - self._started) * self._fps + 1e-6)  # 1e-6: float rounding
