@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +12,11 @@ from device.face import messages
 from device.face.pipeline import DEFAULT_LIMITS, BurstLimits, FaceParts, FrameSource, decide_face
 from device.face.store import EmbeddingStore
 from device.face.types import FaceDecision, Outcome, Reason
+
+
+def disable_core_dumps() -> None:
+    """Stop this process from ever writing a core dump (it would hold face data)."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 class ConsentRequired(RuntimeError):
@@ -30,6 +36,8 @@ class FaceMode:
 
     The store lives in this object only: a restart starts empty, turning face
     mode off erases it, and `tick` erases each entry when its window ends.
+    Creating it turns off core dumps for the process, so a crash cannot put the
+    store on disk.
     """
 
     def __init__(
@@ -40,6 +48,7 @@ class FaceMode:
         limits: BurstLimits = DEFAULT_LIMITS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        disable_core_dumps()
         self._parts = parts
         self._store = (
             store if store is not None else EmbeddingStore(dimension=parts.embedder.dimension)

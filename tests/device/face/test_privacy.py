@@ -217,3 +217,10 @@ def test_turning_face_mode_off_erases_every_face(still_parts: FaceParts) -> None
     mode.set_policy(FacePolicy(allowed=False, window_seconds=540))
     assert mode.held == 0
     assert not mode._store._vectors.any()
+
+
+def test_face_mode_turns_off_core_dumps(still_parts: FaceParts) -> None:
+    import resource
+
+    FaceMode(still_parts, FacePolicy(allowed=True, window_seconds=540))
+    assert resource.getrlimit(resource.RLIMIT_CORE) == (0, 0)
