@@ -86,7 +86,8 @@ def decide_face(
         for face in faces:
             face.erase()
         faces.clear()
-        del last_empty
+        if last_empty is not None:
+            _wipe(last_empty)
     try:
         return _compare(embedding, store, parts.embedder.threshold, window_seconds, now)
     finally:
@@ -99,27 +100,41 @@ def _collect(
     """Read the bounded burst; keep the visitor's aligned face from each usable frame.
 
     Also returns the last frame in which nothing was found (to tell "too far"
-    from "no face" afterwards); every other frame is released as soon as read.
+    from "no face" afterwards). Every other frame is overwritten with zeros as
+    soon as it has been processed: the RGB copy always, and the camera's frame
+    too when frames come from a callable such as `camera.read` (nobody else
+    holds those; frames passed in a list belong to the caller and are left).
     """
     faces: list[AlignedFace] = []
     failures: Counter[Reason] = Counter()
     last_empty: RgbImage | None = None
+    owned = callable(frames)
     for frame in _bounded(frames, limits, clock):
         if frame is None:
             continue
         rgb = _to_rgb(frame)
+        if owned:
+            _wipe(frame)
         boxes = parts.detector.detect(rgb)
         box, failure = _visitor_face(boxes, rgb, limits)
         if box is None:
             failures[failure] += 1
-            if failure is Reason.NO_FACE:
-                last_empty = rgb
         else:
             faces.append(parts.embedder.align(rgb, box))
-        del rgb  # the pixels are not needed once the face is aligned
+        if failure is Reason.NO_FACE:
+            if last_empty is not None:
+                _wipe(last_empty)
+            last_empty = rgb
+        else:
+            _wipe(rgb)
         if parts.liveness.is_live(faces):
             break
     return faces, failures, last_empty
+
+
+def _wipe(image: Frame) -> None:
+    if image.flags.writeable:
+        image.fill(0)
 
 
 def _look_closer(rgb: RgbImage, detector: FaceDetector) -> Reason:

@@ -224,3 +224,20 @@ def test_face_mode_turns_off_core_dumps(still_parts: FaceParts) -> None:
 
     FaceMode(still_parts, FacePolicy(allowed=True, window_seconds=540))
     assert resource.getrlimit(resource.RLIMIT_CORE) == (0, 0)
+
+
+def test_camera_frames_are_overwritten_once_processed(live_parts: FaceParts) -> None:
+    from .conftest import NOW
+
+    handed_out: list[np.ndarray] = []
+    scene = face_photos.turning_burst("group_6", seed=2)
+
+    def read() -> np.ndarray | None:
+        if len(handed_out) == len(scene):
+            return None
+        handed_out.append(scene[len(handed_out)].copy())
+        return handed_out[-1]
+
+    mode = FaceMode(live_parts, FacePolicy(allowed=True, window_seconds=540))
+    assert mode.scan(read, NOW, consented=True).outcome is Outcome.DISPENSE
+    assert handed_out and all(not frame.any() for frame in handed_out)
