@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from device.face.checker import DispenserFaceChecker
     from device.face.pipeline import FaceParts
 
-__all__ = ["Availability", "availability", "default_parts"]
+__all__ = ["Availability", "availability", "default_parts", "make_checker"]
 
 
 @dataclass(frozen=True)
@@ -54,3 +55,14 @@ def default_parts(still_images: bool = False) -> FaceParts:
 
     liveness = StillImageLiveness() if still_images else ParallaxLiveness()
     return FaceParts(DlibHogDetector(), DlibResNetEmbedder(), liveness)
+
+
+def make_checker() -> DispenserFaceChecker:
+    """The face checker for the dispenser loop (`device/facemode.py` loads it).
+
+    Raises FaceModelMissing when the face extra is not installed; the loop then
+    does not offer face mode.
+    """
+    from device.face.checker import DispenserFaceChecker
+
+    return DispenserFaceChecker(default_parts())

@@ -1,5 +1,7 @@
 """`python -m device face-check IMAGE ...`: try face mode on still images.
 
+(Also runs on its own as `python -m device.face.cli IMAGE ...`.)
+
 Each image is the next visit, one second after the previous one, against a fresh
 in-memory store, so a technician can check the camera position and lighting or
 see that the same person is refused. It prints one JSON line per image and
@@ -99,3 +101,7 @@ def _read(name: str) -> tuple[Frame | None, str]:
     if frame is None or frame.ndim != 3:
         return None, "not an image OpenCV can read (use JPEG or PNG)"
     return np.asarray(frame, dtype=np.uint8), ""
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

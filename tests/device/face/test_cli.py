@@ -69,7 +69,7 @@ def test_face_check_writes_nothing_anywhere(tmp_path: Path) -> None:
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     done = subprocess.run(  # noqa: S603  (fixed command: this interpreter and our own module)
-        [sys.executable, "-m", "device", "face-check", *images[:4]],
+        [sys.executable, "-m", "device.face.cli", *images[:4]],
         cwd=work,
         env=env,
         capture_output=True,
@@ -119,11 +119,3 @@ def test_face_mode_is_available_here_and_import_loads_no_model() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert done.stdout.strip() == "False"
-
-
-def test_device_command_line_rejects_unknown_commands(capsys: pytest.CaptureFixture[str]) -> None:
-    from device.__main__ import main as device_main
-
-    assert device_main(["face-chek"]) == 2
-    assert "unknown command" in capsys.readouterr().err
-    assert device_main([]) == 2
