@@ -109,26 +109,33 @@ def _collect(
     failures: Counter[Reason] = Counter()
     last_empty: RgbImage | None = None
     owned = callable(frames)
-    for frame in _bounded(frames, limits, clock):
-        if frame is None:
-            continue
-        rgb = _to_rgb(frame)
-        if owned:
-            _wipe(frame)
-        boxes = parts.detector.detect(rgb)
-        box, failure = _visitor_face(boxes, rgb, limits)
-        if box is None:
-            failures[failure] += 1
-        else:
-            faces.append(parts.embedder.align(rgb, box))
-        if failure is Reason.NO_FACE:
-            if last_empty is not None:
-                _wipe(last_empty)
-            last_empty = rgb
-        else:
-            _wipe(rgb)
-        if parts.liveness.is_live(faces):
-            break
+    try:
+        for frame in _bounded(frames, limits, clock):
+            if frame is None:
+                continue
+            rgb = _to_rgb(frame)
+            if owned:
+                _wipe(frame)
+            box, failure = _visitor_face(parts.detector.detect(rgb), rgb, limits)
+            if box is None:
+                failures[failure] += 1
+            else:
+                faces.append(parts.embedder.align(rgb, box))
+            if failure is Reason.NO_FACE:
+                if last_empty is not None:
+                    _wipe(last_empty)
+                last_empty = rgb
+            else:
+                _wipe(rgb)
+            if parts.liveness.is_live(faces):
+                break
+    except BaseException:
+        # A bad frame or a camera error mid-burst: leave no face data behind.
+        for face in faces:
+            face.erase()
+        if last_empty is not None:
+            _wipe(last_empty)
+        raise
     return faces, failures, last_empty
 
 
@@ -199,7 +206,7 @@ def _why_unusable(faces: list[AlignedFace], failures: Counter[Reason]) -> Reason
         return Reason.NOT_LIVE
     if failures:
         return failures.most_common(1)[0][0]
-    return Reason.NO_FACE if faces else Reason.NO_FRAMES
+    return Reason.NO_FRAMES
 
 
 def _no_face(reason: Reason) -> FaceDecision:

@@ -241,3 +241,50 @@ def test_camera_frames_are_overwritten_once_processed(live_parts: FaceParts) -> 
     mode = FaceMode(live_parts, FacePolicy(allowed=True, window_seconds=540))
     assert mode.scan(read, NOW, consented=True).outcome is Outcome.DISPENSE
     assert handed_out and all(not frame.any() for frame in handed_out)
+
+
+class RecordingEmbedder:
+    """The real embedder, keeping a reference to each face it aligns (to inspect)."""
+
+    def __init__(self, real: object) -> None:
+        self.real = real
+        self.dimension = real.dimension  # type: ignore[attr-defined]
+        self.threshold = real.threshold  # type: ignore[attr-defined]
+        self.aligned: list[object] = []
+
+    def align(self, image: np.ndarray, box: object) -> object:
+        face = self.real.align(image, box)  # type: ignore[attr-defined]
+        self.aligned.append(face)
+        return face
+
+    def embed(self, face: object) -> np.ndarray:
+        return self.real.embed(face)  # type: ignore[attr-defined, no-any-return]
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_face_cut_outs_are_zeroed_after_the_decision_or_an_error(
+    still_parts: FaceParts, broken: bool
+) -> None:
+    from device.face.pipeline import FaceParts as Parts
+    from device.face.pipeline import FrameError, decide_face
+    from device.face.store import EmbeddingStore
+
+    from .conftest import NOW
+
+    recorder = RecordingEmbedder(still_parts.embedder)
+    parts = Parts(still_parts.detector, recorder, liveness_after(2))  # type: ignore[arg-type]
+    frames: list[object] = [face_photos.variant("group_3", "base")] * 2
+    if broken:
+        frames.insert(1, np.zeros((4, 4), np.uint8))
+        with pytest.raises(FrameError):
+            decide_face(frames, EmbeddingStore(), parts, 540, NOW)  # type: ignore[arg-type]
+    else:
+        decide_face(frames, EmbeddingStore(), parts, 540, NOW)  # type: ignore[arg-type]
+    assert recorder.aligned
+    assert all(not face.chip.any() and not face.points.any() for face in recorder.aligned)  # type: ignore[attr-defined]
+
+
+def liveness_after(count: int) -> object:
+    from device.face.liveness import ParallaxLiveness
+
+    return ParallaxLiveness(min_turn=0.0, min_frames=count)
