@@ -149,3 +149,13 @@ def test_undo_forgets_a_dispense_that_failed(still_parts: FaceParts) -> None:
     mode.undo(decision)
     assert mode.held == 0
     assert mode.scan([frame], NOW, consented=True).outcome is Outcome.DISPENSE
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 7, 24, 60])
+def test_captured_bursts_are_visited_coarse_to_fine(count: int) -> None:
+    from device.face.pipeline import spread_order
+
+    order = spread_order(count)
+    assert sorted(order) == list(range(count))
+    if count >= 3:
+        assert order[:2] == [0, count - 1] and order[2] == (count - 1) // 2

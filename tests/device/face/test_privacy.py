@@ -275,7 +275,7 @@ def test_face_cut_outs_are_zeroed_after_the_decision_or_an_error(
     parts = Parts(still_parts.detector, recorder, liveness_after(2))  # type: ignore[arg-type]
     frames: list[object] = [face_photos.variant("group_3", "base")] * 2
     if broken:
-        frames.insert(1, np.zeros((4, 4), np.uint8))
+        frames.append(np.zeros((4, 4), np.uint8))  # visited second: first and last go first
         with pytest.raises(FrameError):
             decide_face(frames, EmbeddingStore(), parts, 540, NOW)  # type: ignore[arg-type]
     else:
