@@ -1,6 +1,6 @@
 """Face matching accuracy and liveness rates on real photos shipped in packages.
 
-Run: .venv/bin/python -m bench.face_accuracy [--json]
+Run: .venv/bin/python bench/face_accuracy.py [--json]
 
 Nine people (bench/face_photos.py), each seen in 16 camera-like variants
 (scale, position, in-plane rotation, flat turn, mirror, light, noise, JPEG, blur
@@ -22,16 +22,22 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
-from bench import face_geometry, face_photos
-from device.face import default_parts
-from device.face.liveness import ParallaxLiveness
-from device.face.pipeline import FaceParts
-from device.face.types import AlignedFace, Embedding
+# Run as a script from anywhere: make the repository importable.
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import face_geometry, face_photos  # noqa: E402
+from device.face import default_parts  # noqa: E402
+from device.face.liveness import ParallaxLiveness  # noqa: E402
+from device.face.pipeline import FaceParts  # noqa: E402
+from device.face.types import AlignedFace, Embedding  # noqa: E402
 
 Key = tuple[str, str]  # (person, variant)
 

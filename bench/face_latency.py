@@ -1,6 +1,6 @@
 """Time from the "use face" press (after consent) to the decision.
 
-Run: .venv/bin/python -m bench.face_latency [--json]
+Run: .venv/bin/python bench/face_latency.py [--json]
 
 Each visit is a replay camera at 30 fps showing a real photo (bench/face_photos.py)
 warped into a head turning over about 0.8 s, as the kiosk asks; frames that go
@@ -18,16 +18,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 
-from bench import face_photos
-from device.face import default_parts
-from device.face.checker import DispenserFaceChecker
-from device.face.replay import ReplayCamera
-from device.face.service import FaceMode, FacePolicy
+# Run as a script from anywhere: make the repository importable.
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import face_photos  # noqa: E402
+from device.face import default_parts  # noqa: E402
+from device.face.checker import DispenserFaceChecker  # noqa: E402
+from device.face.replay import ReplayCamera  # noqa: E402
+from device.face.service import FaceMode, FacePolicy  # noqa: E402
 
 FPS = 30.0
 TURN_FRAMES = 24  # 0.8 s at 30 fps
