@@ -71,6 +71,33 @@ def _capture_then_check(visits: list[tuple[str, list[np.ndarray]]], now: datetim
     return seconds
 
 
+def _stages() -> dict[str, dict[str, float]]:
+    """Median and p95 milliseconds of each step on 640x480 frames of real photos."""
+    parts = default_parts()
+    times: dict[str, list[float]] = {"detect": [], "align": [], "embed": []}
+    for person in face_photos.PEOPLE:
+        for name in ("base", "dim", "large"):
+            rgb = np.ascontiguousarray(face_photos.variant(person, name)[:, :, ::-1])
+            started = time.perf_counter()
+            boxes = parts.detector.detect(rgb)
+            times["detect"].append(time.perf_counter() - started)
+            if not boxes:
+                continue
+            started = time.perf_counter()
+            face = parts.embedder.align(rgb, max(boxes, key=lambda b: b.area))
+            times["align"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            parts.embedder.embed(face)
+            times["embed"].append(time.perf_counter() - started)
+    return {
+        step: {
+            "median_ms": round(float(np.median(values)) * 1000, 1),
+            "p95_ms": round(float(np.percentile(values, 95)) * 1000, 1),
+        }
+        for step, values in times.items()
+    }
+
+
 def main() -> None:
     """Print median and p95 press-to-decision times."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -100,7 +127,8 @@ def main() -> None:
         started = time.perf_counter()
         mode.scan(ReplayCamera(scene, fps=FPS).read, now, consented=True)
         printed.append(time.perf_counter() - started)
-    report = {
+    report: dict[str, dict[str, float]] = {
+        **{f"step_{step}": figures for step, figures in _stages().items()},
         "all_turning_visits": _summary(all_visits),
         "capture_then_check_visits": _summary(_capture_then_check(visits, now)),
         **{f"{outcome}_visits": _summary(values) for outcome, values in timings.items()},
