@@ -18,7 +18,7 @@ from device.face.consent import consent_screen, instruction
 from device.face.pipeline import BurstLimits, FaceParts, decide_face
 from device.face.service import disable_core_dumps
 from device.face.store import EmbeddingStore
-from device.face.types import Frame, Outcome
+from device.face.types import FaceDecision, Frame, Outcome
 
 DEFAULT_WINDOW_SECONDS = 540
 
@@ -102,18 +102,21 @@ class DispenserFaceChecker:
             for frame in frames:  # the loop drops the burst next; leave nothing behind
                 if frame is not None and frame.flags.writeable:
                     frame.fill(0)
-        if decision.outcome is Outcome.NO_FACE:
-            return FaceVerdict(
-                problem=decision.reason.value,
-                message_en=decision.message_en,
-                message_zh=decision.message_zh,
-            )
-        return FaceVerdict(
-            seen_recently=decision.outcome is Outcome.REFUSE,
-            available_at=decision.available_again_at,
-            message_en=decision.message_en,
-            message_zh=decision.message_zh,
-        )
+        return _verdict(decision)
+
+    def scan(
+        self, read: Callable[[], Frame | None], *, now: datetime, window_seconds: int
+    ) -> FaceVerdict:
+        """Like `check`, but reads the camera itself (for example `camera.read`).
+
+        Frames are processed as they arrive and the scan ends as soon as the head
+        has turned (at most 2 s), which saves the loop's capture time.
+        """
+        if window_seconds <= 0:
+            raise ValueError("window_seconds must be positive")
+        self.window_seconds = window_seconds
+        decision = decide_face(read, self._store, self._parts, window_seconds, now)
+        return _verdict(decision)
 
     def erase_all(self) -> None:
         """Erase every held face (call when the site turns face mode off)."""
@@ -128,3 +131,19 @@ class DispenserFaceChecker:
     def _expire_forever(self, interval: float, clock: Callable[[], datetime]) -> None:
         while not self._stop.wait(interval):
             self._store.expire(clock())
+
+
+def _verdict(decision: FaceDecision) -> FaceVerdict:
+    """The loop's verdict for a face decision."""
+    if decision.outcome is Outcome.NO_FACE:
+        return FaceVerdict(
+            problem=decision.reason.value,
+            message_en=decision.message_en,
+            message_zh=decision.message_zh,
+        )
+    return FaceVerdict(
+        seen_recently=decision.outcome is Outcome.REFUSE,
+        available_at=decision.available_again_at,
+        message_en=decision.message_en,
+        message_zh=decision.message_zh,
+    )

@@ -77,3 +77,13 @@ def test_make_checker_builds_the_real_pipeline() -> None:
         assert verdict.problem == "too_dark"
     finally:
         made.close()
+
+
+def test_scan_reads_the_camera_itself(checker: DispenserFaceChecker) -> None:
+    from device.face.replay import ReplayCamera
+
+    camera = ReplayCamera(face_photos.turning_burst("group_3"), fps=0)
+    first = checker.scan(camera.read, now=NOW, window_seconds=540)
+    assert (first.seen_recently, first.problem) == (False, "")
+    camera = ReplayCamera(face_photos.turning_burst("group_3", seed=5), fps=0)
+    assert checker.scan(camera.read, now=NOW, window_seconds=540).seen_recently
