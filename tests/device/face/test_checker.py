@@ -87,3 +87,20 @@ def test_scan_reads_the_camera_itself(checker: DispenserFaceChecker) -> None:
     assert (first.seen_recently, first.problem) == (False, "")
     camera = ReplayCamera(face_photos.turning_burst("group_3", seed=5), fps=0)
     assert checker.scan(camera.read, now=NOW, window_seconds=540).seen_recently
+
+
+def test_make_checker_fails_clearly_without_the_model_files(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    from device.face.dlib_backend import FaceModelMissing
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "face_recognition_models" else real(name, *a),
+    )
+    with pytest.raises(FaceModelMissing, match="face_recognition_models"):
+        make_checker()
