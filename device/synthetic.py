@@ -120,7 +120,7 @@ def camera_frame(
         frame = np.where(mask[..., None] > 127, warped, frame)
     image: np.ndarray = frame.astype(np.float32)
     if rng.random() < 0.7:
-        image = _glare(rng, image, rng.uniform(0.15, cond.glare))
+        image = _glare(rng, image, rng.uniform(min(0.15, cond.glare), cond.glare))
     image = image * rng.uniform(0.7, 1.15) + rng.uniform(-20, 20)
     sigma = rng.uniform(*cond.blur_sigma)
     if sigma > 0.3:
