@@ -73,7 +73,7 @@ def test_replay_camera_needs_a_path() -> None:
 
 
 def test_matrix_keypad_must_match_its_labels() -> None:
-    with pytest.raises(ConfigError, match="keypad.rows x keypad.cols"):
+    with pytest.raises(ConfigError, match=r"keypad\.rows x keypad\.cols"):
         parse_config('[keypad]\ntype = "gpio_matrix"\nrows = [1, 2]\ncols = [3, 4]')
 
 
