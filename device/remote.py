@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pyotp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from protocol.ids import InvalidDispenserId, dispenser_id_to_bytes
@@ -90,6 +91,10 @@ def _parse_presence(raw: Any) -> Presence | None:
     digits = _int(raw, "digits", 6)
     if interval == 0 or not 6 <= digits <= 10:
         raise RemoteConfigError("presence needs a positive interval and 6-10 digits")
+    try:
+        pyotp.TOTP(raw["secret"], digits=digits, interval=interval).at(0)
+    except (ValueError, TypeError) as exc:
+        raise RemoteConfigError(f"presence secret is unusable: {exc}") from exc
     return Presence(secret=raw["secret"], interval_seconds=interval, digits=digits)
 
 

@@ -7,6 +7,7 @@ puts a QR payload or an image in front of the simulated camera.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
@@ -39,7 +40,9 @@ def _static(name: str) -> bytes:
 def presence_svg(url: str) -> bytes:
     """An SVG QR code of ``url``; always a full QR symbol (never Micro QR)."""
     symbol = segno.make_qr(url, error="m")
-    return symbol.svg_inline(scale=8, border=4, dark="#000", light="#fff").encode("utf-8")
+    buffer = io.BytesIO()
+    symbol.save(buffer, kind="svg", scale=8, border=4, dark="#000", light="#fff")
+    return buffer.getvalue()
 
 
 class KioskServer:
@@ -109,14 +112,18 @@ class _Handler(BaseHTTPRequestHandler):
         # Request lines only, at debug level; bodies (typed codes) are never logged.
         log.debug("%s %s", self.address_string(), format % args)
 
-    def _send(self, status: int, body: bytes, content_type: str, cache: bool = False) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "max-age=60" if cache else "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.end_headers()
-        self.wfile.write(body)
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The page reloaded or closed during a long poll: nothing to answer.
+            self.close_connection = True
 
     def _json(self, status: int, data: Any) -> None:
         self._send(status, json.dumps(data).encode("utf-8"), "application/json")

@@ -72,3 +72,24 @@ def make_token(
 def new_dispenser() -> str:
     """A fresh dispenser public id."""
     return new_dispenser_public_id()
+
+
+def http(
+    url: str, body: bytes | None = None, content_type: str = "application/json", **headers: str
+) -> tuple[int, bytes]:
+    """GET (or POST ``body``) a local URL; return status and body, errors included."""
+    import urllib.error
+    import urllib.request
+
+    method = "POST" if body is not None else "GET"
+    request = urllib.request.Request(url, data=body, method=method)  # noqa: S310 - test URLs
+    if body is not None:
+        request.add_header("Content-Type", content_type)
+    for name, value in headers.items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - test URLs
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read()
