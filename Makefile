@@ -35,8 +35,11 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
+## The models and the migrations must agree (`flask db check` on a fresh SQLite database).
 check-migrations:
-	$(PY) -m backend.checks.migrations
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  FAIRROLL_INSTANCE_PATH="$$tmp" $(BIN)/flask --app app db upgrade >/dev/null 2>&1 && \
+	  FAIRROLL_INSTANCE_PATH="$$tmp" $(BIN)/flask --app app db check 2>/dev/null
 
 pytest:
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -1,0 +1,88 @@
+"""The fairroll backend: a Flask application built by :func:`create_app`."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from backend.config import load_config
+from backend.errors import register_error_handlers
+from backend.extensions import db, migrate
+from backend.signing import CachedKeyRing, make_key_store
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment, overridden by ``test_config`` in tests."""
+    app = Flask(__name__, instance_relative_config=True)
+    instance = Path(os.environ.get("FAIRROLL_INSTANCE_PATH") or app.instance_path)
+    app.config.from_mapping(load_config(os.environ, instance))
+    if test_config:
+        app.config.from_mapping(test_config)
+
+    _configure_proxy(app)
+    _configure_logging(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    app.extensions["fairroll.keys"] = CachedKeyRing(
+        make_key_store(app), ttl=app.config["FAIRROLL_KEY_CACHE_SECONDS"]
+    )
+    register_error_handlers(app)
+
+    from backend import api, cli, health
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
+    cli.init_app(app)
+    return app
+
+
+def _configure_proxy(app: Flask) -> None:
+    hops = app.config["FAIRROLL_PROXY_HOPS"]
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
+
+
+def _configure_logging(app: Flask) -> None:
+    # Never log request bodies: they may hold tokens, codes or keys.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite: enforce foreign keys, write-ahead log, and wait rather than fail on locks."""
+    module = type(dbapi_connection).__module__
+    if not module.startswith("sqlite3"):
+        return
+    # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin (see below);
+    # the module's own implicit transactions break SAVEPOINTs.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection: Any) -> None:
+    """SQLite: take the write lock when a transaction starts.
+
+    A deferred transaction that reads and then writes can fail at once with "database is
+    locked" when another writer got in between; an immediate one waits its turn instead.
+    """
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,195 @@
+"""Operator commands: `flask --app app <group> <command>`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from backend.errors import DomainError
+from backend.extensions import db
+from backend.models import Dispenser, Site
+from backend.services.keys import sync_signing_keys
+from backend.services.purge import purge_expired
+from backend.services.sites import (
+    SitePolicy,
+    create_dispenser,
+    create_site,
+    find_dispenser,
+    find_site,
+    issue_enrollment_code,
+)
+from backend.signing import CachedKeyRing, KeyStoreError
+
+sites = AppGroup("sites", help="Create and list sites.")
+dispensers = AppGroup("dispensers", help="Create and list dispensers, issue enrollment codes.")
+keys = AppGroup("keys", help="Token signing keys.")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _enrollment_ttl() -> timedelta:
+    return timedelta(hours=current_app.config["FAIRROLL_ENROLLMENT_TTL_HOURS"])
+
+
+def _fail(error: DomainError) -> click.ClickException:
+    db.session.rollback()
+    return click.ClickException(error.message)
+
+
+@sites.command("create")
+@click.argument("name")
+@click.option("--timezone", default="UTC", show_default=True, help="IANA timezone of the site.")
+@click.option(
+    "--window",
+    "window_seconds",
+    type=int,
+    default=540,
+    show_default=True,
+    help="Seconds between portions for one visitor, across the whole site.",
+)
+@click.option("--daily-cap", type=int, default=8, show_default=True)
+@click.option("--portion-cm", type=int, default=60, show_default=True)
+@click.option(
+    "--min-interval",
+    "min_interval_seconds",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seconds between portions at one dispenser (anti-hoarding).",
+)
+@click.option("--presence/--no-presence", "presence_required", default=False)
+@click.option("--contact", default="", help="Whom visitors may contact about their data.")
+def sites_create(name: str, timezone: str, contact: str, **policy: Any) -> None:
+    """Create a site with its rationing policy."""
+    try:
+        site = create_site(
+            db.session,
+            name,
+            now=_now(),
+            timezone=timezone,
+            contact=contact,
+            policy=SitePolicy(**policy),
+        )
+    except DomainError as error:
+        raise _fail(error) from None
+    db.session.commit()
+    click.echo(f"Created site {site.id}: {site.name}")
+
+
+@sites.command("list")
+def sites_list() -> None:
+    """List sites."""
+    for site in db.session.scalars(select(Site).order_by(Site.id)):
+        click.echo(f"{site.id}\t{site.name}\t{site.timezone}\twindow={site.window_seconds}s")
+
+
+@dispensers.command("create")
+@click.argument("site")
+@click.option("--label", default="", help="Where it hangs, for the operators.")
+@click.option("--unrestricted", is_flag=True, help="Accessible stall: no rationing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def dispensers_create(site: str, label: str, unrestricted: bool, as_json: bool) -> None:
+    """Create a dispenser at SITE (name or id); print its id and an enrollment code."""
+    now = _now()
+    try:
+        dispenser = create_dispenser(
+            db.session, find_site(db.session, site), now=now, label=label, unrestricted=unrestricted
+        )
+        code = issue_enrollment_code(db.session, dispenser, now=now, ttl=_enrollment_ttl())
+    except DomainError as error:
+        raise _fail(error) from None
+    db.session.commit()
+    _print_enrollment(dispenser, code, as_json)
+
+
+@dispensers.command("enroll-code")
+@click.argument("public_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def dispensers_enroll_code(public_id: str, as_json: bool) -> None:
+    """Issue a fresh one-time enrollment code for dispenser PUBLIC_ID."""
+    try:
+        dispenser = find_dispenser(db.session, public_id)
+        code = issue_enrollment_code(db.session, dispenser, now=_now(), ttl=_enrollment_ttl())
+    except DomainError as error:
+        raise _fail(error) from None
+    db.session.commit()
+    _print_enrollment(dispenser, code, as_json)
+
+
+def _print_enrollment(dispenser: Dispenser, code: str, as_json: bool) -> None:
+    expires = _now() + _enrollment_ttl()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "public_id": dispenser.public_id,
+                    "enrollment_code": code,
+                    "expires_at": expires.isoformat(),
+                }
+            )
+        )
+    else:
+        click.echo(
+            f"Dispenser {dispenser.public_id}\nEnrollment code: {code} "
+            f"(one use, until {expires:%Y-%m-%d %H:%M} UTC)"
+        )
+
+
+@dispensers.command("list")
+def dispensers_list() -> None:
+    """List dispensers with their state."""
+    for d in db.session.scalars(select(Dispenser).order_by(Dispenser.id)):
+        seen = d.last_heartbeat_at.isoformat(timespec="seconds") if d.last_heartbeat_at else "never"
+        click.echo(f"{d.public_id}\t{d.site.name}\t{d.status}\tpaper={d.paper_level}\tseen={seen}")
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Make a new current signing key; the old one stays valid as the previous key."""
+    cached: CachedKeyRing = current_app.extensions["fairroll.keys"]
+    try:
+        ring = cached.rotate()
+    except KeyStoreError as error:
+        raise click.ClickException(str(error)) from None
+    sync_signing_keys(db.session, ring, now=_now())
+    db.session.commit()
+    click.echo(f"Current signing key: {ring.public_key_documents()[0]['kid']}")
+
+
+@keys.command("show")
+def keys_show() -> None:
+    """Print the public keys devices accept (never the private keys)."""
+    cached: CachedKeyRing = current_app.extensions["fairroll.keys"]
+    try:
+        ring = cached.get()
+    except KeyStoreError as error:
+        raise click.ClickException(str(error)) from None
+    sync_signing_keys(db.session, ring, now=_now())
+    db.session.commit()
+    click.echo(json.dumps(ring.public_key_documents(), indent=2))
+
+
+@click.command("purge")
+@click.option("--days", type=int, default=None, help="Retention in days (default: configured).")
+def purge(days: int | None) -> None:
+    """Delete tokens, raw events and quota records past the retention period."""
+    retention = timedelta(days=days or current_app.config["FAIRROLL_RETENTION_DAYS"])
+    result = purge_expired(db.session, now=_now(), retention=retention)
+    db.session.commit()
+    click.echo(" ".join(f"{table}={count}" for table, count in result.counts.items()))
+
+
+def init_app(app: Flask) -> None:
+    """Register the command groups on ``app``."""
+    from backend.demo import demo
+
+    for command in (sites, dispensers, keys, purge, demo):
+        app.cli.add_command(command)

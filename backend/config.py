@@ -1,0 +1,126 @@
+"""Configuration from the environment, validated once at start-up.
+
+Every setting has a safe embedded default (SQLite file, local signing keys, log
+notifier) so that `make run` works with nothing set. Production sets the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message names it."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: set[str]) -> str:
+    value = env.get(name) or default
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(sorted(allowed))}, not {value!r}")
+    return value
+
+
+def database_url(env: Mapping[str, str], instance_path: Path) -> str:
+    """Pick the database: DATABASE_URL, else DB_HOST and friends, else the embedded SQLite file."""
+    url = env.get("DATABASE_URL", "").strip()
+    if url:
+        # Hosting platforms hand out postgres:// URLs; SQLAlchemy needs the driver named.
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        if not url.startswith(("postgresql+psycopg://", "sqlite:///")):
+            raise ConfigError("DATABASE_URL must be a postgresql:// or sqlite:/// URL")
+        return url
+    if env.get("DB_HOST"):
+        missing = [n for n in ("DB_USER", "DB_PASSWORD") if not env.get(n)]
+        if missing:
+            raise ConfigError(f"DB_HOST is set, so {' and '.join(missing)} must be set too")
+        user = quote(env["DB_USER"], safe="")
+        password = quote(env["DB_PASSWORD"], safe="")
+        port = _int(env, "DB_PORT", 5432, minimum=1)
+        name = env.get("DB_NAME") or "fairroll"
+        return f"postgresql+psycopg://{user}:{password}@{env['DB_HOST']}:{port}/{name}"
+    return f"sqlite:///{instance_path / 'fairroll.db'}"
+
+
+def _secret_key(env: Mapping[str, str], instance_path: Path, production: bool) -> str:
+    key = env.get("SECRET_KEY", "")
+    if key:
+        if len(key) < 32:
+            raise ConfigError("SECRET_KEY must be at least 32 characters long")
+        return key
+    if production:
+        raise ConfigError("SECRET_KEY must be set in production (FAIRROLL_ENV=production)")
+    # Development: a random key kept in the instance folder, made on first run.
+    path = instance_path / "secret_key"
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
+    """Build the Flask config mapping from environment variables."""
+    production = _choice(env, "FAIRROLL_ENV", "development", {"development", "production"})
+    is_production = production == "production"
+    return {
+        "FAIRROLL_ENV": production,
+        "SECRET_KEY": _secret_key(env, instance_path, is_production),
+        "SQLALCHEMY_DATABASE_URI": database_url(env, instance_path),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Bodies larger than this get 413: device batches are 500 events at most (~100 KiB).
+        "MAX_CONTENT_LENGTH": _int(env, "FAIRROLL_MAX_BODY_BYTES", 256 * 1024, minimum=1024),
+        "FAIRROLL_TOKEN_TTL_SECONDS": _int(env, "FAIRROLL_TOKEN_TTL_SECONDS", 120, minimum=10),
+        "FAIRROLL_CODE_DIGITS": _int(env, "FAIRROLL_CODE_DIGITS", 6, minimum=6),
+        "FAIRROLL_CLOCK_SKEW_SECONDS": _int(env, "FAIRROLL_CLOCK_SKEW_SECONDS", 30),
+        "FAIRROLL_ENROLLMENT_TTL_HOURS": _int(env, "FAIRROLL_ENROLLMENT_TTL_HOURS", 24, minimum=1),
+        "FAIRROLL_RETENTION_DAYS": _int(env, "FAIRROLL_RETENTION_DAYS", 7, minimum=1),
+        "FAIRROLL_HEARTBEAT_SECONDS": _int(env, "FAIRROLL_HEARTBEAT_SECONDS", 60, minimum=5),
+        "FAIRROLL_CONFIG_REFRESH_SECONDS": _int(
+            env, "FAIRROLL_CONFIG_REFRESH_SECONDS", 300, minimum=10
+        ),
+        "FAIRROLL_SIGNING_KEY_BACKEND": _choice(
+            env, "FAIRROLL_SIGNING_KEY_BACKEND", "file", {"file", "secretsmanager"}
+        ),
+        "FAIRROLL_SIGNING_KEY_DIR": env.get("FAIRROLL_SIGNING_KEY_DIR")
+        or str(instance_path / "signing-keys"),
+        "FAIRROLL_SIGNING_KEY_SECRET_ID": env.get("FAIRROLL_SIGNING_KEY_SECRET_ID", ""),
+        "FAIRROLL_KEY_CACHE_SECONDS": _int(env, "FAIRROLL_KEY_CACHE_SECONDS", 60),
+        "FAIRROLL_PUBLIC_URL": env.get("FAIRROLL_PUBLIC_URL", "").rstrip("/"),
+        "FAIRROLL_PROXY_HOPS": _int(env, "FAIRROLL_PROXY_HOPS", 0),
+        "FAIRROLL_COOKIE_SECURE": _bool(env, "FAIRROLL_COOKIE_SECURE", is_production),
+        "AWS_REGION": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        "FAIRROLL_AWS_ENDPOINT_URL": env.get("FAIRROLL_AWS_ENDPOINT_URL") or None,
+    }

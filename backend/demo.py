@@ -1,0 +1,68 @@
+"""`flask demo`: the embedded demo a newcomer starts with `make run`."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from flask_migrate import upgrade
+from sqlalchemy import select
+from werkzeug.serving import run_simple
+
+from backend.extensions import db
+from backend.models import Dispenser, Site
+from backend.services.keys import sync_signing_keys
+from backend.services.sites import SitePolicy, create_dispenser, create_site, issue_enrollment_code
+from backend.signing import key_ring
+
+DEMO_SITE = "Demo Park East Toilets"
+
+
+def ensure_demo(now: datetime) -> tuple[Dispenser, str]:
+    """Create the demo site and dispenser if missing; return it and a fresh enrollment code."""
+    site = db.session.scalar(select(Site).where(Site.name == DEMO_SITE))
+    if site is None:
+        site = create_site(
+            db.session,
+            DEMO_SITE,
+            now=now,
+            timezone="Asia/Shanghai",
+            policy=SitePolicy(window_seconds=540, daily_cap=8),
+            contact="privacy@city.example",
+        )
+    dispenser = db.session.scalar(select(Dispenser).where(Dispenser.site_id == site.id))
+    if dispenser is None:
+        dispenser = create_dispenser(db.session, site, now=now, label="Lobby, left of the sinks")
+    code = issue_enrollment_code(db.session, dispenser, now=now, ttl=timedelta(hours=24))
+    sync_signing_keys(db.session, key_ring(current_app), now=now)
+    db.session.commit()
+    return dispenser, code
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--port",
+    type=int,
+    default=lambda: int(os.environ.get("PORT", "5000")),
+    help="Port to serve on (default: $PORT or 5000).",
+)
+@with_appcontext
+def demo(host: str, port: int) -> None:
+    """Migrate the database, create the demo site and dispenser, and serve the backend."""
+    upgrade()
+    dispenser, code = ensure_demo(datetime.now(UTC))
+    public_id = dispenser.public_id
+    # Release this command's session: on SQLite an open transaction holds the write lock.
+    db.session.remove()
+    base = f"http://{host}:{port}"
+    database = current_app.config["SQLALCHEMY_DATABASE_URI"].split("@")[-1]
+    click.echo(f"fairroll demo: database {database}")
+    click.echo(f"Visitor page of the demo dispenser: {base}/d/{public_id}")
+    click.echo(f"Enrollment code for it (one use, 24 h): {code}")
+    click.echo(f"Health: {base}/healthz   API description: {base}/api/v1/openapi.json")
+    # Flask refuses app.run() inside its own CLI, so serve with Werkzeug directly.
+    run_simple(host, port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]

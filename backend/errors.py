@@ -1,0 +1,167 @@
+"""Domain errors raised by services, and the JSON error responses they become."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """A rule said no. ``status`` and ``code`` say how the HTTP layer answers."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, retry_after: int | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+        self.extra = extra
+
+
+class InvalidInput(DomainError):
+    """The request is malformed: wrong types, missing fields, bad formats."""
+
+    status = 400
+    code = "invalid_input"
+
+
+class NotFound(DomainError):
+    """The named thing does not exist."""
+
+    status = 404
+    code = "not_found"
+
+
+class DispenserNotFound(NotFound):
+    """No dispenser has that public id."""
+
+    code = "dispenser_unknown"
+
+
+class EnrollmentCodeInvalid(NotFound):
+    """The enrollment code is unknown, used or expired."""
+
+    code = "enrollment_code_invalid"
+
+
+class DeviceKeyInvalid(DomainError):
+    """The device key is missing, unknown or revoked."""
+
+    status = 401
+    code = "device_key_invalid"
+
+
+class PresenceRequired(DomainError):
+    """The site wants proof that the phone is in front of the dispenser."""
+
+    status = 403
+    code = "presence_required"
+
+
+class DispenserUnavailable(DomainError):
+    """The dispenser cannot dispense now (disabled, empty, jammed)."""
+
+    status = 409
+    code = "dispenser_unavailable"
+
+
+class QuotaExhausted(DomainError):
+    """The visitor had their portion; ``retry_after`` says when the next one is due."""
+
+    status = 429
+    code = "quota_exhausted"
+
+
+class DispenserBusy(DomainError):
+    """The dispenser's minimum interval between portions has not passed."""
+
+    status = 429
+    code = "dispenser_busy"
+
+
+class TooManyAttempts(DomainError):
+    """Too many wrong typed codes at this dispenser; back off."""
+
+    status = 429
+    code = "too_many_attempts"
+
+
+class CodeInvalid(DomainError):
+    """No live token or voucher has that code at this dispenser."""
+
+    status = 422
+    code = "code_invalid"
+
+
+class ConflictError(DomainError):
+    """The request conflicts with existing data (a duplicate name, say)."""
+
+    status = 409
+    code = "conflict"
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    """The JSON shape of every error: {"error": {"code", "message", ...}}."""
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def json_error(status: int, code: str, message: str, **extra: Any) -> Response:
+    """Build a JSON error response."""
+    response = jsonify(error_body(code, message, **extra))
+    response.status_code = status
+    return response
+
+
+def _wants_json() -> bool:
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json"
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Turn domain errors, HTTP errors and database outages into clear answers."""
+    from backend.extensions import db
+
+    @app.errorhandler(DomainError)
+    def _domain(error: DomainError) -> Response:
+        db.session.rollback()
+        response = json_error(error.status, error.code, error.message, **error.extra)
+        if error.retry_after is not None:
+            response.headers["Retry-After"] = str(max(1, error.retry_after))
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException) -> Response | HTTPException:
+        if not _wants_json():
+            return error
+        code = (error.name or "error").lower().replace(" ", "_")
+        response = json_error(error.code or 500, code, error.description or "")
+        if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(IntegrityError)
+    def _integrity(error: IntegrityError) -> Response:
+        db.session.rollback()
+        return json_error(409, "conflict", "That conflicts with data already stored.")
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def _database(error: OperationalError | InterfaceError) -> Response:
+        # The database went away or refused us: nothing was stored; the client may retry.
+        # The driver's own message (never the statement or its parameters, which may hold hashes).
+        log.error("database error: %s: %s", type(error.orig).__name__, error.orig)
+        db.session.rollback()
+        response = json_error(
+            503, "database_unavailable", "The database is not reachable now; try again shortly."
+        )
+        response.headers["Retry-After"] = "5"
+        return response

@@ -1,0 +1,74 @@
+"""Access tokens and the per-visitor quota records behind them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.models.base import Base, UTCDateTime
+
+REDEMPTION_METHODS = ("qr", "code")
+
+
+class AccessToken(Base):
+    """An issued token. Only hashes are kept: nothing here can be replayed."""
+
+    __tablename__ = "access_token"
+    __table_args__ = (Index("ix_access_token_dispenser_code", "dispenser_id", "code_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # protocol.token.token_ref(token id): hex SHA-256 of the random token id.
+    token_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    dispenser_id: Mapped[int] = mapped_column(ForeignKey("dispenser.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"), index=True)
+    key_id: Mapped[str] = mapped_column(String(8))
+    # HMAC of the typed code, keyed by the app secret and bound to the dispenser.
+    code_hash: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    method: Mapped[str | None] = mapped_column(String(8), default=None)
+
+
+class QuotaUsage(Base):
+    """Portions one (anonymous) visitor took at one site on one local day.
+
+    ``visitor_hash`` is an HMAC of the cookie's random id under that day's secret;
+    the secret is deleted after the day, so rows of different days cannot be linked.
+    """
+
+    __tablename__ = "quota_usage"
+    __table_args__ = (UniqueConstraint("site_id", "visitor_hash", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
+    visitor_hash: Mapped[str] = mapped_column(String(64))
+    day: Mapped[date] = mapped_column(Date, index=True)
+    portions: Mapped[int] = mapped_column(default=0)
+    last_portion_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The token that used the last portion: if it expires unused, the portion is renewable.
+    last_token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("access_token.id", ondelete="SET NULL"), default=None
+    )
+
+
+class DailySecret(Base):
+    """The random key for one day's visitor hashes; purged the day after."""
+
+    __tablename__ = "daily_secret"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    secret: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CodeAttemptThrottle(Base):
+    """Wrong typed codes at one dispenser, for exponential back-off (RFC 4226 §7.3)."""
+
+    __tablename__ = "code_attempt_throttle"
+
+    dispenser_id: Mapped[int] = mapped_column(ForeignKey("dispenser.id"), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -1,0 +1,139 @@
+"""Per-visitor quotas across a whole site, without identity.
+
+A visitor is a random id in a signed cookie. The database sees only an HMAC of it under
+a random secret of the site's local day; the secret is purged after the day, so the
+backend cannot link one visitor's days. Each rule is a single conditional write.
+"""
+
+from __future__ import annotations
+
+import secrets
+import zoneinfo
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import select, update
+
+from backend.errors import QuotaExhausted
+from backend.models import AccessToken, DailySecret, QuotaUsage, Site
+from backend.services.secrets import keyed_hash
+from backend.services.sql import Db, insert_for
+
+
+def local_day(site: Site, now: datetime) -> date:
+    """The site's local calendar day at ``now``."""
+    return now.astimezone(zoneinfo.ZoneInfo(site.timezone)).date()
+
+
+def next_local_midnight(site: Site, now: datetime) -> datetime:
+    """When the site's next local day starts."""
+    tz = zoneinfo.ZoneInfo(site.timezone)
+    tomorrow = now.astimezone(tz).date() + timedelta(days=1)
+    return datetime.combine(tomorrow, time(0), tzinfo=tz)
+
+
+def daily_secret(session: Db, day: date, *, now: datetime) -> bytes:
+    """The secret for ``day``, created on first use (race-free: insert-or-ignore)."""
+    session.execute(
+        insert_for(session, DailySecret)
+        .values(day=day, secret=secrets.token_bytes(32), created_at=now)
+        .on_conflict_do_nothing(index_elements=["day"])
+    )
+    secret = session.scalar(select(DailySecret.secret).where(DailySecret.day == day))
+    assert secret is not None
+    return bytes(secret)
+
+
+def visitor_hash(session: Db, site: Site, visitor_id: str, *, now: datetime) -> tuple[date, str]:
+    """The day and the visitor's unlinkable hash for that day at ``site``."""
+    day = local_day(site, now)
+    return day, keyed_hash(daily_secret(session, day, now=now), str(site.id), visitor_id)
+
+
+def consume_portion(
+    session: Db,
+    site: Site,
+    visitor_id: str,
+    *,
+    token_id: int,
+    now: datetime,
+    clock_skew: timedelta,
+) -> None:
+    """Take one portion from the visitor's quota for ``token_id``, or raise QuotaExhausted.
+
+    One upsert: it inserts the day's first portion, or adds one only if the window has
+    passed and the daily cap is not reached. If it does not, a visitor whose last token
+    expired unused may renew it (a compare-and-swap on the last token).
+    """
+    day, vhash = visitor_hash(session, site, visitor_id, now=now)
+    window_start = now - timedelta(seconds=site.window_seconds)
+    table = QuotaUsage.__table__
+    stmt = insert_for(session, QuotaUsage).values(
+        site_id=site.id,
+        visitor_hash=vhash,
+        day=day,
+        portions=1,
+        last_portion_at=now,
+        last_token_id=token_id,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["site_id", "visitor_hash", "day"],
+        set_={"portions": table.c.portions + 1, "last_portion_at": now, "last_token_id": token_id},
+        where=(table.c.last_portion_at <= window_start) & (table.c.portions < site.daily_cap),
+    ).returning(table.c.id)
+    if session.execute(stmt).first() is not None:
+        return
+    if _renew_unused_portion(
+        session, site, vhash, day, token_id=token_id, now=now, skew=clock_skew
+    ):
+        return
+    raise QuotaExhausted(
+        "you have had your portion; please wait",
+        retry_after=_seconds_until_next_portion(session, site, vhash, day, now=now),
+    )
+
+
+def _renew_unused_portion(
+    session: Db,
+    site: Site,
+    vhash: str,
+    day: date,
+    *,
+    token_id: int,
+    now: datetime,
+    skew: timedelta,
+) -> bool:
+    """Move the last portion to a new token if the old one expired without being redeemed."""
+    # The device accepts a token until expires_at + skew, so only then is it truly dead.
+    result = session.execute(
+        update(QuotaUsage)
+        .where(
+            QuotaUsage.site_id == site.id,
+            QuotaUsage.visitor_hash == vhash,
+            QuotaUsage.day == day,
+            QuotaUsage.last_token_id.in_(
+                select(AccessToken.id).where(
+                    AccessToken.redeemed_at.is_(None), AccessToken.expires_at <= now - skew
+                )
+            ),
+        )
+        .values(last_token_id=token_id, last_portion_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _seconds_until_next_portion(
+    session: Db, site: Site, vhash: str, day: date, *, now: datetime
+) -> int:
+    """How long the visitor must wait (for the message and Retry-After only)."""
+    usage = session.scalar(
+        select(QuotaUsage).where(
+            QuotaUsage.site_id == site.id, QuotaUsage.visitor_hash == vhash, QuotaUsage.day == day
+        )
+    )
+    if usage is None:
+        return 1
+    if usage.portions >= site.daily_cap:
+        return int((next_local_midnight(site, now) - now).total_seconds()) + 1
+    due = usage.last_portion_at + timedelta(seconds=site.window_seconds)
+    return max(1, int((due - now).total_seconds()) + 1)

@@ -1,0 +1,218 @@
+"""Issuing tokens to visitors and redeeming them, each step a single conditional write."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pyotp
+from sqlalchemy import or_, select, update
+
+from backend.errors import (
+    DispenserBusy,
+    DispenserUnavailable,
+    InvalidInput,
+    PresenceRequired,
+)
+from backend.models import AccessToken, Dispenser
+from backend.models.dispenser import NON_DISPENSING_STATUSES
+from backend.services.quotas import consume_portion
+from backend.services.secrets import keyed_hash, numeric_code
+from backend.services.sql import Db
+from backend.signing import KeyRing
+from protocol.ids import dispenser_id_to_bytes
+from protocol.token import TOKEN_ID_BYTES, TokenClaims, key_id_for, sign_token, token_ref
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    """How tokens are made: life, typed-code length, and the device's clock tolerance."""
+
+    ttl: timedelta = timedelta(seconds=120)
+    code_digits: int = 6
+    clock_skew: timedelta = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token for the visitor's phone: QR text, typed code, expiry. Never stored."""
+
+    token: str
+    code: str
+    expires_at: datetime
+    token_ref: str
+
+
+def code_hash(code_key: bytes, dispenser: Dispenser, code: str) -> str:
+    """The stored form of a typed code: bound to its dispenser, keyed by the app secret."""
+    return keyed_hash(code_key, dispenser.public_id, code)
+
+
+def check_can_dispense(dispenser: Dispenser) -> None:
+    """Raise DispenserUnavailable if the dispenser is disabled, empty or jammed."""
+    if not dispenser.enabled:
+        raise DispenserUnavailable("this dispenser is switched off", reason="disabled")
+    if dispenser.status in NON_DISPENSING_STATUSES:
+        raise DispenserUnavailable(
+            f"this dispenser reports '{dispenser.status}'", reason=dispenser.status
+        )
+
+
+def check_presence(dispenser: Dispenser, presence_code: str | None, *, now: datetime) -> None:
+    """When the site requires it, the code shown on the dispenser's screen must be current."""
+    if not dispenser.site.presence_required:
+        return
+    if not presence_code:
+        raise PresenceRequired("scan the code shown on the dispenser's screen")
+    totp = pyotp.TOTP(dispenser.presence_secret)
+    # valid_window=1 accepts the previous 30-second step: the visitor needs time to tap.
+    if not totp.verify(presence_code, for_time=now, valid_window=1):
+        raise PresenceRequired("that screen code has changed; scan the dispenser's screen again")
+
+
+def _claim_interval(session: Db, dispenser: Dispenser, *, now: datetime) -> None:
+    """Enforce the site's minimum interval between portions at one dispenser, atomically."""
+    interval = dispenser.site.min_interval_seconds
+    if interval <= 0:
+        return
+    cutoff = now - timedelta(seconds=interval)
+    result = session.execute(
+        update(Dispenser)
+        .where(
+            Dispenser.id == dispenser.id,
+            or_(Dispenser.last_issued_at.is_(None), Dispenser.last_issued_at <= cutoff),
+        )
+        .values(last_issued_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise DispenserBusy(
+            "this dispenser just gave out paper; try again in a moment", retry_after=interval
+        )
+
+
+def _unused_code(
+    session: Db, code_key: bytes, dispenser: Dispenser, digits: int, now: datetime
+) -> tuple[str, str]:
+    """A typed code no live token of this dispenser has (collisions are rare; retry)."""
+    for _ in range(8):
+        code = numeric_code(digits)
+        hashed = code_hash(code_key, dispenser, code)
+        clash = session.scalar(
+            select(AccessToken.id).where(
+                AccessToken.dispenser_id == dispenser.id,
+                AccessToken.code_hash == hashed,
+                AccessToken.redeemed_at.is_(None),
+                AccessToken.expires_at > now,
+            )
+        )
+        if clash is None:
+            return code, hashed
+    raise DispenserBusy("too many codes are live at this dispenser; try again", retry_after=5)
+
+
+def issue_token(
+    session: Db,
+    dispenser: Dispenser,
+    *,
+    visitor_id: str,
+    presence_code: str | None,
+    ring: KeyRing,
+    code_key: bytes,
+    settings: TokenSettings,
+    now: datetime,
+) -> IssuedToken:
+    """Check state, presence, quota and interval; mint a token bound to ``dispenser``."""
+    check_can_dispense(dispenser)
+    check_presence(dispenser, presence_code, now=now)
+    now = now.replace(microsecond=0)  # tokens carry whole seconds
+    expires_at = now + settings.ttl
+    token_id = secrets.token_bytes(TOKEN_ID_BYTES)
+    code, hashed = _unused_code(session, code_key, dispenser, settings.code_digits, now)
+    kid = key_id_for(ring.current.public_key())
+    row = AccessToken(
+        token_ref=token_ref(token_id),
+        dispenser_id=dispenser.id,
+        site_id=dispenser.site_id,
+        key_id=kid.hex(),
+        code_hash=hashed,
+        issued_at=now,
+        expires_at=expires_at,
+    )
+    session.add(row)
+    session.flush()
+    site = dispenser.site
+    if not (site.unrestricted or dispenser.unrestricted):
+        consume_portion(
+            session, site, visitor_id, token_id=row.id, now=now, clock_skew=settings.clock_skew
+        )
+    _claim_interval(session, dispenser, now=now)
+    claims = TokenClaims(
+        key_id=kid,
+        token_id=token_id,
+        dispenser_id=dispenser_id_to_bytes(dispenser.public_id),
+        issued_at=now,
+        expires_at=expires_at,
+    )
+    return IssuedToken(
+        token=sign_token(claims, ring.current),
+        code=code,
+        expires_at=expires_at,
+        token_ref=row.token_ref,
+    )
+
+
+@dataclass(frozen=True)
+class Redemption:
+    """A token just redeemed by its typed code."""
+
+    token_ref: str
+    expires_at: datetime
+
+
+def redeem_by_code(
+    session: Db, dispenser: Dispenser, code: str, *, code_key: bytes, now: datetime
+) -> Redemption | None:
+    """Redeem the live token with this typed code at this dispenser; None if there is none.
+
+    One UPDATE whose WHERE re-checks "not redeemed, not expired": of any number of
+    concurrent attempts (typed code twice, two devices, retries) at most one gets a row.
+    """
+    if not code.isdigit():
+        raise InvalidInput("a typed code has digits only")
+    hashed = code_hash(code_key, dispenser, code)
+    live = (
+        (AccessToken.dispenser_id == dispenser.id)
+        & (AccessToken.code_hash == hashed)
+        & AccessToken.redeemed_at.is_(None)
+        & (AccessToken.expires_at > now)
+    )
+    candidate = select(AccessToken.id).where(live).order_by(AccessToken.id.desc()).limit(1)
+    row = session.execute(
+        update(AccessToken)
+        .where(AccessToken.id == candidate.scalar_subquery(), live)
+        .values(redeemed_at=now, method="code")
+        .returning(AccessToken.token_ref, AccessToken.expires_at)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        return None
+    return Redemption(token_ref=row.token_ref, expires_at=row.expires_at)
+
+
+def mark_redeemed_by_qr(
+    session: Db, dispenser: Dispenser, ref: str, *, redeemed_at: datetime
+) -> bool:
+    """Record that the device redeemed a token by QR (maybe offline); True if newly marked."""
+    result = session.execute(
+        update(AccessToken)
+        .where(
+            AccessToken.token_ref == ref,
+            AccessToken.dispenser_id == dispenser.id,
+            AccessToken.redeemed_at.is_(None),
+        )
+        .values(redeemed_at=redeemed_at, method="qr")
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

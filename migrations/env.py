@@ -1,0 +1,49 @@
+"""Alembic environment: runs migrations against the Flask app's database."""
+
+from __future__ import annotations
+
+import logging
+from logging.config import fileConfig
+
+from alembic import context
+from flask import current_app
+
+config = context.config
+if config.config_file_name is not None and not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+db = current_app.extensions["migrate"].db
+target_metadata = db.metadata
+
+
+def run_migrations_offline() -> None:
+    """Emit SQL to stdout instead of running it (`flask db upgrade --sql`)."""
+    url = db.engine.url.render_as_string(hide_password=False)
+    context.configure(
+        url=url, target_metadata=target_metadata, literal_binds=True, render_as_batch=True
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    """Run migrations on a live connection."""
+
+    def skip_empty(context_, revision, directives):  # type: ignore[no-untyped-def]
+        # `flask db migrate` with no model change should not write an empty revision.
+        if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
+            directives[:] = []
+            logging.getLogger("alembic.env").info("No changes in schema detected.")
+
+    options = current_app.extensions["migrate"].configure_args
+    options.setdefault("process_revision_directives", skip_empty)
+    with db.engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata, **options)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,47 @@
+"""OpenAPI matches the routes; health endpoints; a database that went away gets 503."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from backend import create_app
+from tests.conftest import app_config
+
+
+def test_openapi_documents_exactly_the_json_routes(app: Flask, client: FlaskClient) -> None:
+    spec = client.get("/api/v1/openapi.json").get_json()
+    documented = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
+    routed = set()
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1/"):
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule.removeprefix("/api/v1"))
+        for method in rule.methods or ():
+            if method not in {"HEAD", "OPTIONS"}:
+                routed.add((path, method))
+    assert documented == routed
+
+
+def test_health_endpoints(client: FlaskClient) -> None:
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/readyz").get_json()["database"] == "ok"
+
+
+def test_database_gone_answers_503_json_not_500(tmp_path: Path) -> None:
+    # Port 9 (discard) on loopback: nothing listens there, so every connection is refused.
+    url = "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=2"
+    app = create_app(app_config(url, tmp_path))
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    issued = client.post("/api/v1/dispensers/aaaaaaaaaa/tokens")
+    assert issued.status_code == 503
+    assert issued.get_json()["error"]["code"] == "database_unavailable"
+    assert issued.headers["Retry-After"]
+    config = client.get("/api/v1/device/config", headers={"Authorization": "Bearer k"})
+    assert config.status_code == 503

@@ -1,0 +1,157 @@
+"""Shared fixtures: the app on SQLite and on PostgreSQL, schema built by the migrations.
+
+Each test using ``app`` runs inside a transaction that is rolled back afterwards.
+PostgreSQL tests skip where no server answers, unless FAIRROLL_REQUIRE_POSTGRES=1
+(set by .ci/run), which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from flask_sqlalchemy.session import _app_ctx_id
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+# Keep the developer's environment out of the tests: the instance folder (dev secret key,
+# dev signing keys) goes to a temporary place, and no real AWS endpoint is ever used.
+os.environ["FAIRROLL_INSTANCE_PATH"] = tempfile.mkdtemp(prefix="fairroll-test-instance-")
+for _name in ("DATABASE_URL", "DB_HOST", "SECRET_KEY", "FAIRROLL_ENV"):
+    os.environ.pop(_name, None)
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+from backend import create_app  # noqa: E402  (after the environment is cleaned)
+from backend.extensions import db  # noqa: E402
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "FAIRROLL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_POSTGRES = os.environ.get("FAIRROLL_REQUIRE_POSTGRES") == "1"
+TEST_SECRET = "test-secret-key-" + "x" * 40
+
+
+def app_config(database_url: str, key_dir: Path, **extra: Any) -> dict[str, Any]:
+    """The config overrides every test app uses."""
+    return {
+        "TESTING": True,
+        "SECRET_KEY": TEST_SECRET,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "FAIRROLL_SIGNING_KEY_DIR": str(key_dir),
+        "FAIRROLL_PUBLIC_URL": "http://fairroll.test",
+        **extra,
+    }
+
+
+def _migrated_app(database_url: str, key_dir: Path) -> Flask:
+    from flask_migrate import upgrade
+
+    app = create_app(app_config(database_url, key_dir))
+    with app.app_context():
+        upgrade()
+    return app
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test run; dropped afterwards."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"fairroll_test_{secrets.token_hex(4)}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        message = f"PostgreSQL not reachable at {make_url(POSTGRES_ADMIN_URL).host}: {exc.orig}"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message + " (FAIRROLL_REQUIRE_POSTGRES=1)")
+        pytest.skip(message)
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _disposed(app: Flask) -> None:
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_app(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """The app on PostgreSQL, schema made by the migrations."""
+    app = _migrated_app(postgres_url, tmp_path_factory.mktemp("keys-pg"))
+    yield app
+    _disposed(app)
+
+
+@pytest.fixture(scope="session")
+def sqlite_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """The app on the embedded SQLite default, schema made by the migrations."""
+    folder = tmp_path_factory.mktemp("sqlite")
+    app = _migrated_app(f"sqlite:///{folder / 'fairroll.db'}", folder / "keys")
+    yield app
+    _disposed(app)
+
+
+@pytest.fixture(
+    scope="session",
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def migrated_app(request: pytest.FixtureRequest) -> Flask:
+    """The app on each supported database in turn."""
+    app: Flask = request.getfixturevalue(f"{request.param}_app")
+    return app
+
+
+@pytest.fixture
+def app(migrated_app: Flask) -> Iterator[Flask]:
+    """The app with every database change of the test rolled back afterwards."""
+    with migrated_app.app_context():
+        connection = db.engine.connect()
+        transaction = connection.begin()
+        original = db.session
+        # Handlers "commit" into savepoints of the outer transaction, which is rolled back.
+        factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+        db.session = scoped_session(factory, scopefunc=_app_ctx_id)
+        try:
+            yield migrated_app
+        finally:
+            db.session.remove()
+            db.session = original
+            transaction.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of the rolled-back app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    """A CLI runner of the rolled-back app."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def committing_postgres_app(postgres_app: Flask) -> Iterator[Flask]:
+    """The PostgreSQL app with real commits (for races); every table emptied afterwards."""
+    yield postgres_app
+    with postgres_app.app_context():
+        tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+        db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        db.session.commit()
