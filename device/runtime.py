@@ -158,7 +158,8 @@ class Dispenser:
                 expires_at=parse_time(body.get("expires_at")),
             )
         if kind == "voucher":
-            return CodeAnswer("voucher", ref=str(body.get("voucher_ref")))
+            ref = body.get("voucher_ref") or body.get("token_ref")
+            return CodeAnswer("voucher", ref=str(ref) if ref else None)
         return CodeAnswer("invalid")
 
     def carry_out(self, decision: Dispense | Refuse, now: datetime) -> Dispense | Refuse:

@@ -4,14 +4,17 @@ webcam (if one opens) with the simulated camera on top."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
+from device.api import DeviceApi, Enrollment, Offline
 from device.config import CameraConfig, DeviceConfig, ScreenConfig
 from device.hardware import Hardware, build_hardware
 from device.hardware.camera import Camera, OpenCVCamera, SimulatedCamera
-from device.state import KEY_NAME, enroll
+from device.state import DB_NAME, KEY_NAME, save_enrollment, stored_dispenser_id
 
 log = logging.getLogger("device.simulate")
+ENROLL_WAIT_SECONDS = 60.0
 
 
 def simulated_config(state_dir: Path, port: int) -> DeviceConfig:
@@ -44,18 +47,43 @@ def simulated_hardware(config: DeviceConfig, camera: str) -> Hardware:
     return hardware
 
 
+def _enroll_when_up(server: str, code: str) -> Enrollment:
+    """Enroll, waiting for a backend that is still starting (as under `make run`)."""
+    api = DeviceApi(server, timeout=5)
+    deadline = time.monotonic() + ENROLL_WAIT_SECONDS
+    while True:
+        try:
+            return api.enroll(code)
+        except Offline:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def enroll_simulated(state_dir: Path, server: str, code: str) -> str:
+    """Enroll (again) with a fresh code; start from clean state if the dispenser changed."""
+    enrollment = _enroll_when_up(server, code)
+    previous = stored_dispenser_id(state_dir)
+    if previous is not None and previous != enrollment.dispenser_id:
+        # A new demo database made a new dispenser: old events and spent tokens are not its.
+        for suffix in ("", "-wal", "-shm"):
+            (state_dir / f"{DB_NAME}{suffix}").unlink(missing_ok=True)
+    remote = save_enrollment(state_dir, server, enrollment)
+    return remote.dispenser_id
+
+
 def simulate(*, server: str, code: str | None, state_dir: Path, port: int, camera: str) -> int:
-    """Enroll if needed, then run the simulated dispenser until interrupted."""
+    """Enroll if a code is given, then run the simulated dispenser until interrupted."""
     from device.app import build, run_forever
 
     config = simulated_config(state_dir, port)
-    if not (state_dir / KEY_NAME).exists():
-        if not code:
-            raise ValueError(f"{state_dir} holds no enrolled dispenser: pass --code CODE")
-        remote = enroll(state_dir, server, code)
-        log.info("enrolled as dispenser %s", remote.dispenser_id)
+    if code:
+        dispenser_id = enroll_simulated(state_dir, server, code)
+        log.info("enrolled as dispenser %s", dispenser_id)
+    elif not (state_dir / KEY_NAME).exists():
+        raise ValueError(f"{state_dir} holds no enrolled dispenser: pass --code CODE")
     running = build(config, hardware=simulated_hardware(config, camera))
     if running.kiosk is not None:
-        print(f"Kiosk screen: {running.kiosk.url}", flush=True)
+        print(f"Simulated dispenser's kiosk screen: {running.kiosk.url}", flush=True)
     run_forever(running)
     return 0

@@ -7,7 +7,7 @@ import os
 import threading
 from pathlib import Path
 
-from device.api import DeviceApi
+from device.api import DeviceApi, Enrollment
 from device.remote import RemoteConfig, RemoteConfigError, parse_remote_config
 from device.store import Store
 
@@ -52,7 +52,22 @@ def read_key(state_dir: Path) -> str:
 def enroll(state_dir: Path, server: str, code: str, *, timeout: float = 10.0) -> RemoteConfig:
     """Enroll with the backend and store the key, server and config; return the config."""
     api = DeviceApi(server, timeout=timeout)
-    enrollment = api.enroll(code)
+    return save_enrollment(state_dir, server, api.enroll(code))
+
+
+def stored_dispenser_id(state_dir: Path) -> str | None:
+    """The dispenser id this state directory was enrolled as, if any."""
+    if not (state_dir / DB_NAME).exists():
+        return None
+    store = open_store(state_dir)
+    try:
+        return store.get_setting("dispenser_id")
+    finally:
+        store.close()
+
+
+def save_enrollment(state_dir: Path, server: str, enrollment: Enrollment) -> RemoteConfig:
+    """Store what enrolling returned: key (0600), server, dispenser id and config."""
     remote = parse_remote_config(enrollment.config)
     store = open_store(state_dir)
     try:

@@ -94,31 +94,37 @@ class Syncer:
 
     def sync_once(self) -> None:
         """One round: upload, then heartbeat and config when due. Raises Offline/ApiError."""
-        now = self.clock()
-        self.upload_pending()
-        if self._next_config is None or now >= self._next_config:
-            self.refresh_config()
-        if self._next_heartbeat is None or now >= self._next_heartbeat:
-            self.heartbeat()
-
-    def _round(self) -> float:
-        """Run one round, note the outcome, and return how long to wait before the next."""
         try:
-            self.sync_once()
-        except Offline as exc:
-            if self.online:
-                log.warning("backend unreachable (%s); working offline", exc)
+            now = self.clock()
+            self.upload_pending()
+            if self._next_config is None or now >= self._next_config:
+                self.refresh_config()
+            if self._next_heartbeat is None or now >= self._next_heartbeat:
+                self.heartbeat()
+        except Offline:
             self.online = False
-            return self.retry_seconds
+            raise
         except ApiError as exc:
             self.online = exc.status != 401
             self.key_refused = exc.status == 401
-            log.error("backend refused a sync call: %s %s", exc.status, exc.code)
-            return self.retry_seconds
-        if not self.online:
-            log.info("backend reachable")
+            raise
         self.online = True
         self.key_refused = False
+
+    def _round(self) -> float:
+        """Run one round, log changes of state, and return how long to wait for the next."""
+        was_online = self.online
+        try:
+            self.sync_once()
+        except Offline as exc:
+            if was_online:
+                log.warning("backend unreachable (%s); working offline", exc)
+            return self.retry_seconds
+        except ApiError as exc:
+            log.error("backend refused a sync call: %s %s", exc.status, exc.code)
+            return self.retry_seconds
+        if not was_online:
+            log.info("backend reachable")
         return 1.0
 
     def start(self) -> None:

@@ -1,0 +1,184 @@
+"""The dispenser against the real backend (own process, 127.0.0.1, ephemeral port, SQLite).
+
+Tokens are issued by the backend's visitor API and shown to the device's camera as
+rendered phone screens; events are checked in the backend's database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from device.api import Offline
+from device.app import Running, build
+from device.config import CameraConfig, DeviceConfig, ScanConfig, ScreenConfig
+from device.decide import Dispense, Refuse
+from device.hardware.inputs import InputEvent
+from device.state import enroll
+from device.synthetic import camera_frame
+from protocol.token import parse_token
+from tests.device.backend_process import BackendProcess
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackendProcess]:
+    server = BackendProcess(tmp_path_factory.mktemp("backend"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Device:
+    running: Running
+    public_id: str
+    rng: np.random.Generator
+
+    def show(self, token: str) -> Dispense | Refuse | None:
+        """Hold a phone showing ``token`` to the camera."""
+        decision = self.running.dispenser.handle_frame(camera_frame(token, self.rng))
+        assert decision is None or isinstance(decision, Dispense | Refuse)
+        return decision
+
+    def sync(self) -> None:
+        assert self.running.syncer is not None
+        self.running.syncer.sync_once()
+
+
+@pytest.fixture
+def device(backend: BackendProcess, tmp_path: Path) -> Iterator[Device]:
+    if backend.process is None:
+        backend.start()
+    created = backend.create_dispenser("E2E Park")
+    config = DeviceConfig(
+        state_dir=str(tmp_path / "state"),
+        camera=CameraConfig(type="none"),
+        screen=ScreenConfig(type="console"),
+        scan=ScanConfig(repeat_seconds=0),
+    )
+    remote = enroll(config.state_path, backend.url, created["enrollment_code"])
+    assert remote.dispenser_id == created["public_id"]
+    running = build(config)
+    yield Device(running, created["public_id"], np.random.default_rng(11))
+    running.stop()
+
+
+def events_at_backend(backend: BackendProcess, public_id: str) -> list[tuple[str, str, str | None]]:
+    return [
+        (kind, method, ref)
+        for kind, method, ref in backend.query(
+            "SELECT e.kind, e.method, e.token_ref FROM device_event e "
+            "JOIN dispenser d ON d.id = e.dispenser_id WHERE d.public_id = ? ORDER BY e.id",
+            public_id,
+        )
+    ]
+
+
+def ref_of(token: str) -> str:
+    return parse_token(token)[0].token_ref()
+
+
+def test_enroll_scan_dispense_and_the_event_arrives_exactly_once(backend, device) -> None:
+    device.sync()
+    assert device.running.syncer is not None and device.running.syncer.online
+    token = backend.issue_token(device.public_id)["token"]
+    decision = device.show(token)
+    assert isinstance(decision, Dispense)
+    assert device.running.hardware.motor.fed == [60]  # type: ignore[attr-defined]
+    device.sync()
+    device.sync()
+    assert events_at_backend(backend, device.public_id) == [("dispense", "qr", ref_of(token))]
+    # A retried batch (crash after upload, before marking) is counted once.
+    assert device.running.store.pending_events(10) == []
+    answer = device.running.syncer.api.post_events(  # type: ignore[union-attr]
+        [{"event_id": "0" * 32, "kind": "dispense", "method": "face",
+          "occurred_at": "2026-11-22T05:00:00+00:00"}] * 1
+    )  # fmt: skip
+    again = device.running.syncer.api.post_events(  # type: ignore[union-attr]
+        [{"event_id": "0" * 32, "kind": "dispense", "method": "face",
+          "occurred_at": "2026-11-22T05:00:00+00:00"}]
+    )  # fmt: skip
+    assert answer == {"accepted": 1, "duplicates": 0}
+    assert again == {"accepted": 0, "duplicates": 1}
+    # The heartbeat reported the paper level and status.
+    status = backend.query(
+        "SELECT paper_level, status FROM dispenser WHERE public_id = ?", device.public_id
+    )
+    assert status == [(100, "ok")]
+
+
+def test_backend_down_qr_still_dispenses_and_events_arrive_later(backend, device) -> None:
+    device.sync()
+    tokens = [backend.issue_token(device.public_id)["token"] for _ in range(3)]
+    backend.stop()
+    try:
+        for token in tokens:
+            assert isinstance(device.show(token), Dispense)
+        with pytest.raises(Offline):
+            device.sync()
+        assert device.running.store.pending_count() == 3
+        # Typed codes need the network: the device says so.
+        device.running.syncer._round()  # type: ignore[union-attr]
+        assert not device.running.dispenser.online
+        decision = device.running.dispenser.handle_input(InputEvent("code", "12345678"))
+        assert decision == Refuse("code", "offline")
+    finally:
+        backend.start()
+    device.sync()
+    arrived = events_at_backend(backend, device.public_id)
+    assert [e for e in arrived if e[0] == "dispense"] == [
+        ("dispense", "qr", ref_of(token)) for token in tokens
+    ]
+    assert device.running.store.pending_count() == 0
+
+
+def test_replayed_token_is_refused(backend, device) -> None:
+    token = backend.issue_token(device.public_id)["token"]
+    assert isinstance(device.show(token), Dispense)
+    replay = device.show(token)
+    assert isinstance(replay, Refuse) and replay.reason == "already_used"
+    assert device.running.hardware.motor.fed == [60]  # type: ignore[attr-defined]
+    device.sync()
+    assert [e[0] for e in events_at_backend(backend, device.public_id)] == ["dispense", "refuse"]
+
+
+def test_token_for_another_dispenser_is_refused(backend, device) -> None:
+    other = backend.create_dispenser("E2E Park")["public_id"]
+    token = backend.issue_token(other)["token"]
+    decision = device.show(token)
+    assert isinstance(decision, Refuse) and decision.reason == "wrong_dispenser"
+    assert device.running.hardware.motor.fed == []  # type: ignore[attr-defined]
+
+
+def test_typed_code_is_checked_online_and_works_once(backend, device) -> None:
+    device.sync()
+    issued = backend.issue_token(device.public_id)
+    first = device.running.dispenser.handle_input(InputEvent("code", issued["code"]))
+    assert isinstance(first, Dispense) and first.method == "code"
+    assert first.token_ref == ref_of(issued["token"])
+    second = device.running.dispenser.handle_input(InputEvent("code", issued["code"]))
+    assert isinstance(second, Refuse) and second.reason == "code_invalid"
+    # The same token shown as a QR afterwards is already spent locally.
+    third = device.show(issued["token"])
+    assert isinstance(third, Refuse) and third.reason == "already_used"
+
+
+def test_key_rotation_reaches_the_device_through_config_refresh(backend, device) -> None:
+    device.sync()
+    syncer = device.running.syncer
+    assert syncer is not None
+    assert syncer.refresh_config() is False  # unchanged: 304 with the stored ETag
+    old_keys = set(device.running.dispenser.remote.get().token_keys)  # type: ignore[union-attr]
+    backend.stop()
+    backend.cli("keys", "rotate")
+    backend.start()
+    syncer.heartbeat()  # the heartbeat carries the new ETag; the device fetches the config
+    new_keys = set(device.running.dispenser.remote.get().token_keys)  # type: ignore[union-attr]
+    assert old_keys < new_keys
+    token = backend.issue_token(device.public_id)["token"]
+    assert parse_token(token)[0].key_id in new_keys - old_keys
+    assert isinstance(device.show(token), Dispense)
