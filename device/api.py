@@ -162,3 +162,14 @@ def parse_time(text: object) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else None
+
+
+def request_visitor_token(
+    server: str, dispenser_id: str, *, timeout: float = 5.0
+) -> dict[str, Any]:
+    """Ask for a token as a visitor's phone would (used only by the simulated dispenser)."""
+    api = DeviceApi(server, timeout=timeout)
+    answer = api._call("POST", f"/dispensers/{dispenser_id}/tokens", {})
+    if not isinstance(answer.body, dict) or "token" not in answer.body:
+        raise ApiError(answer.status, "bad_answer", "no token in the answer")
+    return answer.body

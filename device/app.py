@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from device.api import DeviceApi
+from device.api import DeviceApi, request_visitor_token
 from device.config import DeviceConfig
 from device.facemode import load_face_checker
 from device.hardware import Hardware, build_hardware
@@ -101,9 +102,26 @@ def build(
     if isinstance(hw.display, KioskDisplay):
         sim = hw.camera if isinstance(hw.camera, SimulatedCamera) and config.simulation else None
         kiosk = KioskServer(
-            hw.display, hw.inputs, host=config.screen.host, port=config.screen.port, sim_camera=sim
+            hw.display,
+            hw.inputs,
+            host=config.screen.host,
+            port=config.screen.port,
+            sim_camera=sim,
+            sim_visitor=_sim_visitor(store) if sim is not None else None,
         )
     return Running(dispenser, store, hw, syncer, kiosk, threading.Event())
+
+
+def _sim_visitor(store: Store) -> Callable[[], dict[str, Any]]:
+    """A simulated visitor's phone: asks the backend for a token for this dispenser."""
+
+    def visit() -> dict[str, Any]:
+        server, dispenser_id = store.get_setting("server_url"), store.get_setting("dispenser_id")
+        if not server or not dispenser_id:
+            raise ValueError("this dispenser is not enrolled")
+        return request_visitor_token(server, dispenser_id)
+
+    return visit
 
 
 def run_forever(running: Running) -> None:

@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -56,10 +57,12 @@ class KioskServer:
         host: str = "127.0.0.1",
         port: int = 8765,
         sim_camera: SimulatedCamera | None = None,
+        sim_visitor: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.display = display
         self.inputs = inputs
         self.sim_camera = sim_camera
+        self.sim_visitor = sim_visitor
         handler = type("Handler", (_Handler,), {"kiosk": self})
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
@@ -187,6 +190,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._same_origin():
             self._error(403, "cross-origin requests are refused")
             return
+        if path == "/api/sim/visitor":
+            self._sim_visitor()  # no body: the simulated visitor asks the backend itself
+            return
         body = self._read_body()
         if body is None:
             return
@@ -210,6 +216,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(503, "busy, try again")
             return
         self._json(202, {"accepted": True})
+
+    def _sim_visitor(self) -> None:
+        camera, visitor = self.kiosk.sim_camera, self.kiosk.sim_visitor
+        if camera is None or visitor is None:
+            self._error(404, "only a simulated dispenser has a simulated visitor")
+            return
+        try:
+            issued = visitor()
+        except Exception as exc:  # the backend's refusal is shown to the person testing
+            self._error(502, f"the backend gave no token: {exc}")
+            return
+        camera.hold_payload(str(issued["token"]))
+        self._json(201, {"code": issued.get("code"), "expires_at": issued.get("expires_at")})
 
     def _sim_hold(self, raw: bytes) -> None:
         camera = self.kiosk.sim_camera

@@ -182,3 +182,51 @@ def test_key_rotation_reaches_the_device_through_config_refresh(backend, device)
     token = backend.issue_token(device.public_id)["token"]
     assert parse_token(token)[0].key_id in new_keys - old_keys
     assert isinstance(device.show(token), Dispense)
+
+
+def test_simulated_dispenser_command_serves_the_whole_flow(
+    backend, tmp_path: Path, browser_page
+) -> None:
+    """`python -m device simulate` as `make run` starts it: enroll, kiosk page, dispense."""
+    import subprocess
+    import sys
+
+    from tests.device.backend_process import ROOT, free_port
+
+    if backend.process is None:
+        backend.start()
+    created = backend.create_dispenser("E2E Park")
+    port = free_port()
+    command = [
+        sys.executable, "-m", "device", "simulate", "--server", backend.url,
+        "--code", created["enrollment_code"], "--state-dir", str(tmp_path / "sim"),
+        "--port", str(port), "--camera", "simulated",
+    ]  # fmt: skip
+    log = (tmp_path / "sim.log").open("wb")
+    with subprocess.Popen(command, cwd=ROOT, env=backend.env, stdout=log, stderr=log) as sim:  # noqa: S603
+        try:
+            page = browser_page
+            url = f"http://127.0.0.1:{port}/"
+            for _ in range(100):
+                try:
+                    page.goto(url)
+                    break
+                except Exception:  # not listening yet
+                    page.wait_for_timeout(200)
+            page.wait_for_selector("[data-testid=network]:has-text('Online')", timeout=20000)
+            page.click("[data-testid=sim-visitor]")
+            page.wait_for_selector("main[data-mode=result][data-outcome=dispense]", timeout=20000)
+            assert page.text_content("#title-en") == "Please take your paper"
+            code = page.text_content("[data-testid=sim-code]")
+            assert code is not None and "typed code" in code
+            for _ in range(50):  # the sync thread uploads within a second or two
+                if events_at_backend(backend, created["public_id"]):
+                    break
+                page.wait_for_timeout(200)
+            [(kind, method, ref)] = events_at_backend(backend, created["public_id"])
+            assert (kind, method) == ("dispense", "qr") and ref is not None
+        finally:
+            sim.terminate()
+            sim.wait(timeout=15)
+            log.close()
+    assert sim.returncode == 0, (tmp_path / "sim.log").read_text()

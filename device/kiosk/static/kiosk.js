@@ -90,6 +90,13 @@ $("sim-hold").addEventListener("click", () => {
   const payload = $("sim-payload").value.trim();
   if (payload) post("/api/sim/hold", { payload });
 });
+$("sim-visitor").addEventListener("click", async () => {
+  const answer = await fetch("/api/sim/visitor", { method: "POST" });
+  const data = await answer.json();
+  $("sim-code").textContent = answer.ok
+    ? `数字码 · typed code: ${data.code}`
+    : data.error.message;
+});
 $("sim-image").addEventListener("change", (e) => {
   const file = e.target.files[0];
   if (file) post("/api/sim/hold", file, file.type || "image/png");
