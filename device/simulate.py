@@ -7,6 +7,8 @@ import logging
 import time
 from pathlib import Path
 
+import cv2
+
 from device.api import DeviceApi, Enrollment, Offline
 from device.config import CameraConfig, DeviceConfig, ScreenConfig
 from device.hardware import Hardware, build_hardware
@@ -28,6 +30,8 @@ def simulated_config(state_dir: Path, port: int) -> DeviceConfig:
 
 
 def _webcam() -> Camera | None:
+    # A laptop without a webcam is normal here: keep OpenCV's probe warnings quiet.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     camera = OpenCVCamera(0, 640, 480, 15)
     if camera.healthy and camera.read() is not None:
         return camera
