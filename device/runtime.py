@@ -295,8 +295,10 @@ class Dispenser:
     def _start_consent(self) -> None:
         if not self.face_offered() or self.face is None:
             return
-        text = self.face.consent()
-        view = with_text(self._base(), "consent", messages.Text(text.zh, text.en))
+        remote = self.remote.get()
+        text = self.face.consent(remote.policy.window_seconds if remote is not None else 0)
+        title = messages.Text(text.title_zh, text.title_en)
+        view = with_text(self._base(), "consent", title, messages.Text(text.zh, text.en))
         view = replace(view, buttons=("consent_yes", "use_phone"))
         self._mode = _Mode("consent", until=time.monotonic() + MODE_TIMEOUTS["consent"], view=view)
 
@@ -320,9 +322,17 @@ class Dispenser:
         verdict = self.face.check(frames, now=self.clock(), window_seconds=window)
         frames.clear()  # the burst is not kept a moment longer than the check
         if verdict.problem:
-            self._show_fixed("result", messages.refusal_text("face_unavailable"), seconds=6)
+            # No decision (no face, too dark, ...): nothing is counted; say what to do.
+            text = messages.Text(verdict.message_zh, verdict.message_en)
+            if not text.en:
+                text = messages.refusal_text("face_unavailable")
+            self._show_fixed("result", text, seconds=6)
             return
-        self.attempt(FaceOutcome(verdict.seen_recently, verdict.available_at))
+        decision = self.attempt(FaceOutcome(verdict.seen_recently, verdict.available_at))
+        failed = not isinstance(decision, Dispense) or self.jammed
+        if failed and not verdict.seen_recently:
+            # Refused before the motor, or the motor failed: the face must not count.
+            self.face.undo_last()
 
     # --- screen ------------------------------------------------------------------------
 
@@ -370,6 +380,8 @@ class Dispenser:
 
     def step(self) -> None:
         """One turn of the loop: pending inputs, then one camera frame."""
+        if self.face is not None:
+            self.face.tick(self.clock())
         wait = 0.0 if self.hw.camera is not None else 0.1
         event = self.hw.inputs.get(timeout=wait)
         while event is not None:

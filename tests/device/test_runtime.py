@@ -35,9 +35,16 @@ class FakeFaceChecker:
     def __init__(self, verdict: FaceVerdict) -> None:
         self.verdict = verdict
         self.calls: list[int] = []
+        self.undone = 0
 
-    def consent(self) -> ConsentText:
-        return ConsentText("同意吗", "Do you agree")
+    def consent(self, window_seconds: int) -> ConsentText:
+        return ConsentText("同意吗", "Do you agree", "人脸", f"Face ({window_seconds} s)")
+
+    def undo_last(self) -> None:
+        self.undone += 1
+
+    def tick(self, now: datetime) -> None:
+        pass
 
     def check(
         self, frames: Sequence[np.ndarray], *, now: datetime, window_seconds: int
@@ -175,6 +182,7 @@ def test_face_path_asks_consent_then_checks_a_burst(
     view = d.hw.display.current() if d.refresh_screen() is None else None
     assert view is not None and view.mode == "consent"
     assert view.buttons == ("consent_yes", "use_phone")  # the phone path, equally prominent
+    assert view.title_en == "Face (540 s)" and view.detail_en == "Do you agree"
     assert d.handle_frame(frame_of("ignored")) is None  # no capture before consent
     assert checker.calls == []
     d.handle_input(InputEvent("consent", "yes"))
@@ -200,3 +208,34 @@ def test_declining_consent_returns_to_the_phone_path(
     token = make_token(signing_key, dispenser_id, now)
     assert isinstance(d.handle_frame(frame_of(token)), Dispense)
     assert checker.calls == []
+
+
+def test_face_dispense_is_undone_when_the_motor_jams(
+    tmp_path, signing_key, dispenser_id, now
+) -> None:
+    checker = FakeFaceChecker(FaceVerdict(seen_recently=False))
+    d = make_dispenser(
+        tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
+    )
+    d.hw.motor.jam_next = True  # type: ignore[attr-defined]
+    d.handle_input(InputEvent("button", "use_face"))
+    d.handle_input(InputEvent("consent", "yes"))
+    for seed in range(3):
+        d.handle_frame(frame_of("x", seed))
+    assert checker.undone == 1
+
+
+def test_face_problem_shows_its_message_and_counts_nothing(
+    tmp_path, signing_key, dispenser_id, now
+) -> None:
+    verdict = FaceVerdict(problem="too_dark", message_zh="太暗", message_en="Too dark")
+    checker = FakeFaceChecker(verdict)
+    d = make_dispenser(
+        tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
+    )
+    d.handle_input(InputEvent("button", "use_face"))
+    d.handle_input(InputEvent("consent", "yes"))
+    for seed in range(3):
+        d.handle_frame(frame_of("x", seed))
+    assert d.hw.display.current().title_en == "Too dark"
+    assert d.store.pending_count() == 0
