@@ -69,13 +69,7 @@ HELP = Text(
 OFFLINE_NOTE = Text(
     "离线：二维码仍可用，输入代码暂不可用", "Offline: QR codes work, typed codes do not"
 )
-FACE_CONSENT_FALLBACK = Text(
-    "人脸识别只在本机内进行，图像立即删除，不会上传。您也可以随时改用手机或代码，结果相同。"
-    "未满14岁请勿使用人脸识别。",
-    "The face check runs only inside this dispenser; images are deleted at once and never "
-    "sent. You can use your phone or a code instead, with the same result. Not for "
-    "children under 14.",
-)
+FACE_CONSENT_TITLE = Text("刷脸前请阅读", "Before the face check, please read")
 FACE_LOOK = Text("请看摄像头", "Please look at the camera")
 
 

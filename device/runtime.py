@@ -297,7 +297,9 @@ class Dispenser:
             return
         remote = self.remote.get()
         text = self.face.consent(remote.policy.window_seconds if remote is not None else 0)
-        title = messages.Text(text.title_zh, text.title_en)
+        title = messages.Text(getattr(text, "title_zh", ""), getattr(text, "title_en", ""))
+        if not title.en:
+            title = messages.FACE_CONSENT_TITLE
         view = with_text(self._base(), "consent", title, messages.Text(text.zh, text.en))
         view = replace(view, buttons=("consent_yes", "use_phone"))
         self._mode = _Mode("consent", until=time.monotonic() + MODE_TIMEOUTS["consent"], view=view)
@@ -332,7 +334,9 @@ class Dispenser:
         failed = not isinstance(decision, Dispense) or self.jammed
         if failed and not verdict.seen_recently:
             # Refused before the motor, or the motor failed: the face must not count.
-            self.face.undo_last()
+            undo = getattr(self.face, "undo_last", None)
+            if undo is not None:
+                undo()
 
     # --- screen ------------------------------------------------------------------------
 
@@ -380,8 +384,9 @@ class Dispenser:
 
     def step(self) -> None:
         """One turn of the loop: pending inputs, then one camera frame."""
-        if self.face is not None:
-            self.face.tick(self.clock())
+        tick = getattr(self.face, "tick", None)
+        if tick is not None:
+            tick(self.clock())
         wait = 0.0 if self.hw.camera is not None else 0.1
         event = self.hw.inputs.get(timeout=wait)
         while event is not None:

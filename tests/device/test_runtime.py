@@ -239,3 +239,31 @@ def test_face_problem_shows_its_message_and_counts_nothing(
         d.handle_frame(frame_of("x", seed))
     assert d.hw.display.current().title_en == "Too dark"
     assert d.store.pending_count() == 0
+
+
+class MinimalFaceChecker:
+    """A checker with only the required part of the seam (no titles, undo or tick)."""
+
+    burst_seconds = 5.0
+    max_frames = 2
+
+    def consent(self, window_seconds: int) -> Any:
+        return type("Text", (), {"zh": "中文", "en": "English"})()
+
+    def check(self, frames: Sequence[np.ndarray], *, now: datetime, window_seconds: int) -> Any:
+        return FaceVerdict(seen_recently=False)
+
+
+def test_minimal_face_checker_fits_the_seam(tmp_path, signing_key, dispenser_id, now) -> None:
+    d = make_dispenser(
+        tmp_path, signing_key, dispenser_id, now, face=MinimalFaceChecker(), face_mode_allowed=True
+    )
+    d.hw.motor.jam_next = True  # type: ignore[attr-defined]
+    d.handle_input(InputEvent("button", "use_face"))
+    d.refresh_screen()
+    assert d.hw.display.current().title_en == "Before the face check, please read"
+    d.handle_input(InputEvent("consent", "yes"))
+    d.step()
+    for seed in range(2):
+        d.handle_frame(frame_of("x", seed))
+    assert d.store.counts() == {"dispense:face": 1}
