@@ -209,6 +209,9 @@ def _check_ranges(config: DeviceConfig, source: str) -> None:
     problems = []
     if not config.state_dir:
         problems.append("state_dir must not be empty")
+    if config.screen.host not in ("127.0.0.1", "::1", "localhost"):
+        # The kiosk page accepts button presses: it must never be reachable from outside.
+        problems.append("screen.host must be a loopback address (127.0.0.1, ::1 or localhost)")
     if not 0 <= config.screen.port <= 65535:
         problems.append("screen.port must be between 0 and 65535")
     if config.camera.type == "replay" and not config.camera.path:

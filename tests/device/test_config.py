@@ -100,3 +100,8 @@ def test_sample_config_shipped_for_deployment_is_valid() -> None:
     config = parse_config(sample.read_text(encoding="utf-8"), source=str(sample))
     assert config.camera.type == "opencv"
     assert config.motor.type == "gpio"
+
+
+def test_kiosk_page_is_never_served_beyond_this_machine() -> None:
+    with pytest.raises(ConfigError, match=r"screen\.host must be a loopback address"):
+        parse_config('[screen]\nhost = "0.0.0.0"')
