@@ -108,6 +108,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "dispenser_id": store.get_setting("dispenser_id"),
             "server": server,
             "pending_events": store.pending_count(),
+            "rejected_events": store.rejected_count(),
             "counts": store.counts(),
             "last_dispense_at": (d.isoformat() if (d := store.last_dispense_at()) else None),
         }

@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     method TEXT NOT NULL,
     occurred_at TEXT NOT NULL,
     body TEXT NOT NULL,
-    uploaded_at TEXT
+    uploaded_at TEXT,
+    rejected INTEGER NOT NULL DEFAULT 0  -- the backend refused it as malformed: kept, not resent
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE uploaded_at IS NULL;
 CREATE TABLE IF NOT EXISTS setting (
@@ -180,6 +181,20 @@ class Store:
                 [(_iso(now), event_id) for event_id in event_ids],
             )
 
+    def mark_rejected(self, event_id: str, *, now: datetime) -> None:
+        """Record that the backend refused this event as malformed (it is not sent again)."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE outbox SET uploaded_at = ?, rejected = 1 WHERE event_id = ?",
+                (_iso(now), event_id),
+            )
+
+    def rejected_count(self) -> int:
+        """How many events the backend refused."""
+        with self._lock:
+            row = self._db.execute("SELECT count(*) FROM outbox WHERE rejected = 1")
+            return int(row.fetchone()[0])
+
     def pending_count(self) -> int:
         """How many events wait for upload."""
         with self._lock:
@@ -207,7 +222,9 @@ class Store:
         cutoff = _iso(now - keep)
         with self._transaction() as db:
             db.execute(
-                "DELETE FROM outbox WHERE uploaded_at IS NOT NULL AND occurred_at < ?", (cutoff,)
+                "DELETE FROM outbox WHERE uploaded_at IS NOT NULL AND rejected = 0 "
+                "AND occurred_at < ?",
+                (cutoff,),
             )
             # An expired token can never verify again, so its spent row is no longer needed.
             db.execute("DELETE FROM spent WHERE expires_at < ?", (_iso(now - timedelta(days=1)),))

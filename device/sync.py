@@ -10,12 +10,13 @@ from datetime import datetime, timedelta
 from device.api import ApiError, DeviceApi, Offline
 from device.remote import RemoteConfigError
 from device.state import RemoteHolder
-from device.store import Store
+from device.store import Event, Store
 
 log = logging.getLogger("device.sync")
 
 Clock = Callable[[], datetime]
 StatusSource = Callable[[], tuple[int, str]]
+PRUNE_EVERY = timedelta(hours=1)
 
 
 class Syncer:
@@ -43,6 +44,7 @@ class Syncer:
         self.key_refused = False
         self._next_heartbeat: datetime | None = None
         self._next_config: datetime | None = None
+        self._next_prune: datetime | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -58,10 +60,33 @@ class Syncer:
             events = self.store.pending_events(self.batch_size)
             if not events:
                 return sent
-            self.api.post_events([event.body for event in events])
+            try:
+                self.api.post_events([event.body for event in events])
+            except ApiError as exc:
+                if exc.status != 400:
+                    raise
+                # One malformed event must not block the outbox: find it, set it aside.
+                sent += self._upload_one_by_one(events)
+                continue
             # A 200 means every event is stored (new or duplicate), so all are done.
             self.store.mark_uploaded([event.event_id for event in events], now=self.clock())
             sent += len(events)
+
+    def _upload_one_by_one(self, events: list[Event]) -> int:
+        """Upload events singly; mark those the backend refuses as rejected."""
+        sent = 0
+        for event in events:
+            try:
+                self.api.post_events([event.body])
+            except ApiError as exc:
+                if exc.status != 400:
+                    raise
+                log.error("the backend refused an outbox event: %s", exc.code)
+                self.store.mark_rejected(event.event_id, now=self.clock())
+                continue
+            self.store.mark_uploaded([event.event_id], now=self.clock())
+            sent += 1
+        return sent
 
     def refresh_config(self) -> bool:
         """Fetch the config if it changed; return True when a new one was applied."""
@@ -101,6 +126,9 @@ class Syncer:
                 self.refresh_config()
             if self._next_heartbeat is None or now >= self._next_heartbeat:
                 self.heartbeat()
+            if self._next_prune is None or now >= self._next_prune:
+                self.store.prune(now=now)
+                self._next_prune = now + PRUNE_EVERY
         except Offline:
             self.online = False
             raise

@@ -230,3 +230,25 @@ def test_simulated_dispenser_command_serves_the_whole_flow(
             sim.wait(timeout=15)
             log.close()
     assert sim.returncode == 0, (tmp_path / "sim.log").read_text()
+
+
+def test_a_malformed_event_is_set_aside_and_does_not_block_the_outbox(backend, device) -> None:
+    import json
+    import sqlite3
+    from contextlib import closing
+
+    device.sync()
+    good = backend.issue_token(device.public_id)["token"]
+    bad = {"event_id": "f" * 32, "kind": "explode", "method": "qr",
+           "occurred_at": "2026-11-22T05:00:00+00:00"}  # fmt: skip
+    database = device.running.store.path
+    with closing(sqlite3.connect(database)) as conn, conn:
+        conn.execute(
+            "INSERT INTO outbox (event_id, kind, method, occurred_at, body) VALUES (?, ?, ?, ?, ?)",
+            (bad["event_id"], "explode", "qr", bad["occurred_at"], json.dumps(bad)),
+        )
+    assert isinstance(device.show(good), Dispense)
+    device.sync()
+    assert events_at_backend(backend, device.public_id) == [("dispense", "qr", ref_of(good))]
+    assert device.running.store.pending_count() == 0
+    assert device.running.store.rejected_count() == 1
