@@ -7,29 +7,29 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from device import messages
-from device.api import ApiError, DeviceApi, Offline, parse_time
+from device.api import DeviceApi
+from device.codes import check_code
 from device.config import DeviceConfig
 from device.decide import (
     MAX_CODE_DIGITS,
     AskBackend,
     Attempt,
-    CodeAnswer,
     Decision,
     Dispense,
     DispensePress,
-    FaceOutcome,
     QrScan,
     Refuse,
     Situation,
     TypedCode,
     decide,
 )
+from device.faceflow import MODE_TIMEOUTS, FaceFlow, Mode
 from device.facemode import FaceChecker
 from device.hardware import Hardware
 from device.hardware.actuators import PAPER_LOW_PERCENT, MotorJam
@@ -44,7 +44,6 @@ from device.views import Status, base_view, result_view, with_text
 log = logging.getLogger("device.runtime")
 
 Clock = Callable[[], datetime]
-MODE_TIMEOUTS = {"typing": 60.0, "help": 30.0, "consent": 60.0}
 
 
 def utc_now() -> datetime:
@@ -52,16 +51,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass
-class _Mode:
-    name: str = "idle"
-    until: float = 0.0  # monotonic deadline of a timed mode
-    view: ScreenView | None = None  # a fixed view (result, help, ...) while the mode lasts
-    typed: str = ""
-    burst: list[np.ndarray] = field(default_factory=list)
-
-
-class Dispenser:
+class Dispenser(FaceFlow):
     """One dispenser: its hardware, ledger, backend link and current screen."""
 
     def __init__(
@@ -86,9 +76,8 @@ class Dispenser:
         self.clock = clock
         self.jammed = False
         self.attempts = 0
-        self._mode = _Mode()
+        self._mode = Mode()
         self._seen: dict[bytes, float] = {}
-        self._lock = threading.Lock()
 
     # --- facts ------------------------------------------------------------------------
 
@@ -132,35 +121,11 @@ class Dispenser:
         decision = decide(attempt, self.situation(now))
         if isinstance(decision, AskBackend):
             self._show_fixed("checking", messages.CHECKING, seconds=15)
-            answer = self.ask_backend(decision.code)
+            answer = check_code(self.api, decision.code)
             decision = decide(answer, self.situation(self.clock()))
         if isinstance(decision, Dispense | Refuse):
             decision = self.carry_out(decision, now)
         return decision
-
-    def ask_backend(self, code: str) -> CodeAnswer:
-        """Check a typed code online; never raises."""
-        if self.api is None:
-            return CodeAnswer("offline")
-        try:
-            body = self.api.verify_code(code)
-        except Offline:
-            return CodeAnswer("offline")
-        except ApiError as exc:
-            if exc.status == 429:
-                return CodeAnswer("throttled", retry_after_seconds=exc.retry_after)
-            return CodeAnswer("invalid")
-        kind = body.get("kind")
-        if kind == "token":
-            return CodeAnswer(
-                "token",
-                ref=str(body.get("token_ref")),
-                expires_at=parse_time(body.get("expires_at")),
-            )
-        if kind == "voucher":
-            ref = body.get("voucher_ref") or body.get("token_ref")
-            return CodeAnswer("voucher", ref=str(ref) if ref else None)
-        return CodeAnswer("invalid")
 
     def carry_out(self, decision: Dispense | Refuse, now: datetime) -> Dispense | Refuse:
         """Commit the event, then (for a dispense) turn the motor; show the result."""
@@ -237,7 +202,7 @@ class Dispenser:
     def handle_input(self, event: InputEvent) -> Decision | None:
         """Act on a button, key, typed code or consent answer."""
         if event.kind == "code":
-            self._mode = _Mode()
+            self._mode = Mode()
             return self.attempt(TypedCode(event.value))
         if event.kind == "key":
             return self._handle_key(event.value)
@@ -257,23 +222,23 @@ class Dispenser:
             if not self.online:
                 self._show_fixed("result", messages.refusal_text("offline"), seconds=10)
                 return None
-            self._mode = _Mode("typing", until=time.monotonic() + MODE_TIMEOUTS["typing"])
+            self._mode = Mode("typing", until=time.monotonic() + MODE_TIMEOUTS["typing"])
         elif name == "help":
             self._show_fixed("help", messages.HELP, seconds=MODE_TIMEOUTS["help"])
         elif name == "use_face":
             self._start_consent()
         else:  # use_phone, cancel: back to the scanning screen
-            self._mode = _Mode()
+            self._mode = Mode()
         return None
 
     def _handle_key(self, key: str) -> Decision | None:
         if self._mode.name != "typing":
-            self._mode = _Mode("typing")
+            self._mode = Mode("typing")
         self._mode.until = time.monotonic() + MODE_TIMEOUTS["typing"]
         if key == "*":
             self._mode.typed = ""
         elif key == "#":
-            code, self._mode = self._mode.typed, _Mode()
+            code, self._mode = self._mode.typed, Mode()
             return self.attempt(TypedCode(code))
         elif key.isdigit() and len(self._mode.typed) < MAX_CODE_DIGITS:
             self._mode.typed += key
@@ -284,59 +249,6 @@ class Dispenser:
             self.jammed = False
         elif action == "refill" and hasattr(self.hw.paper, "refill"):
             self.hw.paper.refill()
-
-    # --- face --------------------------------------------------------------------------
-
-    def face_offered(self) -> bool:
-        """Whether "use face" is offered now: the policy allows it and support is installed."""
-        remote = self.remote.get()
-        return bool(remote and remote.policy.face_mode_allowed and self.face is not None)
-
-    def _start_consent(self) -> None:
-        if not self.face_offered() or self.face is None:
-            return
-        remote = self.remote.get()
-        text = self.face.consent(remote.policy.window_seconds if remote is not None else 0)
-        title = messages.Text(getattr(text, "title_zh", ""), getattr(text, "title_en", ""))
-        if not title.en:
-            title = messages.FACE_CONSENT_TITLE
-        view = with_text(self._base(), "consent", title, messages.Text(text.zh, text.en))
-        view = replace(view, buttons=("consent_yes", "use_phone"))
-        self._mode = _Mode("consent", until=time.monotonic() + MODE_TIMEOUTS["consent"], view=view)
-
-    def _handle_consent(self, agreed: bool) -> Decision | None:
-        if self._mode.name != "consent" or self.face is None or not agreed:
-            self._mode = _Mode()
-            return None
-        view = replace(with_text(self._base(), "face", messages.FACE_LOOK), buttons=())
-        self._mode = _Mode("face", until=time.monotonic() + self.face.burst_seconds, view=view)
-        return None
-
-    def _collect_face(self, frame: np.ndarray) -> None:
-        assert self.face is not None
-        mode = self._mode
-        mode.burst.append(frame)
-        if len(mode.burst) < self.face.max_frames and time.monotonic() < mode.until:
-            return
-        frames, self._mode = mode.burst, _Mode()
-        remote = self.remote.get()
-        window = remote.policy.window_seconds if remote is not None else 0
-        verdict = self.face.check(frames, now=self.clock(), window_seconds=window)
-        frames.clear()  # the burst is not kept a moment longer than the check
-        if verdict.problem:
-            # No decision (no face, too dark, ...): nothing is counted; say what to do.
-            text = messages.Text(verdict.message_zh, verdict.message_en)
-            if not text.en:
-                text = messages.refusal_text("face_unavailable")
-            self._show_fixed("result", text, seconds=6)
-            return
-        decision = self.attempt(FaceOutcome(verdict.seen_recently, verdict.available_at))
-        failed = not isinstance(decision, Dispense) or self.jammed
-        if failed and not verdict.seen_recently:
-            # Refused before the motor, or the motor failed: the face must not count.
-            undo = getattr(self.face, "undo_last", None)
-            if undo is not None:
-                undo()
 
     # --- screen ------------------------------------------------------------------------
 
@@ -353,14 +265,14 @@ class Dispenser:
 
     def _show_fixed(self, mode: str, title: messages.Text, *, seconds: float) -> None:
         view = with_text(self._base(), mode, title)
-        self._mode = _Mode(mode, until=time.monotonic() + seconds, view=view)
+        self._mode = Mode(mode, until=time.monotonic() + seconds, view=view)
         self.refresh_screen()
 
     def _show_result(self, decision: Dispense | Refuse, now: datetime) -> None:
         self.attempts += 1
         view = result_view(self._base(), decision, self.attempts, now)
         seconds = self.config.screen.result_seconds
-        self._mode = _Mode("result", until=time.monotonic() + seconds, view=view)
+        self._mode = Mode("result", until=time.monotonic() + seconds, view=view)
         self.refresh_screen()
 
     def refresh_screen(self) -> None:
@@ -369,7 +281,7 @@ class Dispenser:
         if mode.name != "idle" and mode.until and time.monotonic() > mode.until:
             if mode.name == "face":
                 return  # the burst ends in _collect_face, with however many frames came
-            self._mode = mode = _Mode()
+            self._mode = mode = Mode()
         if mode.view is not None:
             view = mode.view
         elif mode.name == "typing":
