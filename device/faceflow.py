@@ -6,6 +6,7 @@ handed to the face checker and cleared at once.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -15,11 +16,12 @@ import numpy as np
 
 from device import messages
 from device.decide import Attempt, Decision, Dispense, FaceOutcome
-from device.facemode import FaceChecker
+from device.facemode import FaceChecker, FaceVerdict
 from device.hardware.screen import ScreenView
 from device.state import RemoteHolder
 from device.views import with_text
 
+log = logging.getLogger("device.faceflow")
 MODE_TIMEOUTS = {"typing": 60.0, "help": 30.0, "consent": 60.0}
 
 
@@ -86,8 +88,13 @@ class FaceFlow:
         frames, self._mode = mode.burst, Mode()
         remote = self.remote.get()
         window = remote.policy.window_seconds if remote is not None else 0
-        verdict = self.face.check(frames, now=self.clock(), window_seconds=window)
-        frames.clear()  # the burst is not kept a moment longer than the check
+        try:
+            verdict = self.face.check(frames, now=self.clock(), window_seconds=max(1, window))
+        except Exception as exc:  # a face-check failure must not stop the dispenser
+            log.error("face check failed: %s", type(exc).__name__)
+            verdict = FaceVerdict(problem="face_unavailable")
+        finally:
+            frames.clear()  # the burst is not kept a moment longer than the check
         if verdict.problem:
             # No decision (no face, too dark, ...): nothing is counted; say what to do.
             text = messages.Text(verdict.message_zh, verdict.message_en)

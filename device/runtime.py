@@ -316,4 +316,10 @@ class Dispenser(FaceFlow):
         """Loop until ``stop`` is set."""
         self.refresh_screen()
         while not stop.is_set():
-            self.step()
+            try:
+                self.step()
+            except Exception as exc:
+                # Keep serving: the ledger is consistent after any failure (commit first).
+                # Only the type is logged: a message could quote what a visitor showed.
+                log.error("loop step failed: %s", type(exc).__name__)
+                time.sleep(0.5)
