@@ -101,14 +101,23 @@ def build(
     kiosk = None
     if isinstance(hw.display, KioskDisplay):
         sim = hw.camera if isinstance(hw.camera, SimulatedCamera) and config.simulation else None
-        kiosk = KioskServer(
-            hw.display,
-            hw.inputs,
-            host=config.screen.host,
-            port=config.screen.port,
-            sim_camera=sim,
-            sim_visitor=_sim_visitor(store) if sim is not None else None,
-        )
+        try:
+            kiosk = KioskServer(
+                hw.display,
+                hw.inputs,
+                host=config.screen.host,
+                port=config.screen.port,
+                sim_camera=sim,
+                sim_visitor=_sim_visitor(store) if sim is not None else None,
+            )
+        except OSError as exc:
+            hw.close()
+            store.close()
+            where = f"{config.screen.host}:{config.screen.port}"
+            raise ValueError(
+                f"cannot serve the kiosk page on {where} ({exc.strerror}); "
+                "is another dispenser program running? (screen.port, or simulate --port)"
+            ) from exc
     return Running(dispenser, store, hw, syncer, kiosk, threading.Event())
 
 

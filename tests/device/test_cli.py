@@ -84,3 +84,23 @@ def test_help_and_version_exit_cleanly(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as done:
         main(argv)
     assert done.value.code == 0
+
+
+def test_busy_kiosk_port_is_one_clear_line(tmp_path: Path, capsys) -> None:
+    import socket
+
+    from device.state import write_key
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "dispenser.toml"
+        config.write_text(
+            f'state_dir = "{tmp_path}"\n[camera]\ntype = "none"\n[screen]\nport = {port}\n',
+            encoding="utf-8",
+        )
+        write_key(tmp_path, "k" * 40)
+        assert main(["--config", str(config), "run"]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot serve the kiosk page on 127.0.0.1:{port}" in err

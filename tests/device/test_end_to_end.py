@@ -62,6 +62,7 @@ def device(backend: BackendProcess, tmp_path: Path) -> Iterator[Device]:
     )
     remote = enroll(config.state_path, backend.url, created["enrollment_code"])
     assert remote.dispenser_id == created["public_id"]
+    assert (config.state_path / "device.key").stat().st_mode & 0o777 == 0o600
     running = build(config)
     yield Device(running, created["public_id"], np.random.default_rng(11))
     running.stop()
