@@ -55,11 +55,12 @@ class BackendProcess:
             raise RuntimeError(f"flask {' '.join(args)} failed: {done.stderr[-2000:]}")
         return done.stdout
 
-    def create_dispenser(self, site: str) -> dict[str, Any]:
+    def create_dispenser(self, site: str, *flags: str) -> dict[str, Any]:
         """A dispenser at ``site`` (created if needed): public id and enrollment code."""
         if site not in self.cli("sites", "list"):
             self.cli("sites", "create", site)
-        created: dict[str, Any] = json.loads(self.cli("dispensers", "create", site, "--json"))
+        answer = self.cli("dispensers", "create", site, "--json", *flags)
+        created: dict[str, Any] = json.loads(answer)
         return created
 
     def start(self) -> None:

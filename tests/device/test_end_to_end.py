@@ -253,3 +253,27 @@ def test_a_malformed_event_is_set_aside_and_does_not_block_the_outbox(backend, d
     assert events_at_backend(backend, device.public_id) == [("dispense", "qr", ref_of(good))]
     assert device.running.store.pending_count() == 0
     assert device.running.store.rejected_count() == 1
+
+
+def test_unrestricted_dispenser_needs_no_token(backend, tmp_path: Path) -> None:
+    if backend.process is None:
+        backend.start()
+    created = backend.create_dispenser("E2E Park", "--unrestricted")
+    config = DeviceConfig(
+        state_dir=str(tmp_path / "state"),
+        camera=CameraConfig(type="none"),
+        screen=ScreenConfig(type="console"),
+    )
+    remote = enroll(config.state_path, backend.url, created["enrollment_code"])
+    assert remote.policy.unrestricted
+    running = build(config)
+    try:
+        decision = running.dispenser.handle_input(InputEvent("button", "dispense"))
+        assert decision == Dispense("unrestricted")
+        assert running.syncer is not None
+        running.syncer.sync_once()
+        assert events_at_backend(backend, created["public_id"]) == [
+            ("dispense", "unrestricted", None)
+        ]
+    finally:
+        running.stop()

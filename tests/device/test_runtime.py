@@ -267,3 +267,31 @@ def test_minimal_face_checker_fits_the_seam(tmp_path, signing_key, dispenser_id,
     for seed in range(2):
         d.handle_frame(frame_of("x", seed))
     assert d.store.counts() == {"dispense:face": 1}
+
+
+def test_presence_code_rotates_with_the_interval(tmp_path, signing_key, dispenser_id, now) -> None:
+    from datetime import timedelta
+
+    secret = pyotp.random_base32()
+    presence = {"secret": secret, "interval_seconds": 30, "digits": 6}
+    d = make_dispenser(tmp_path, signing_key, dispenser_id, now, presence=presence)
+    moments = [now, now + timedelta(seconds=30), now + timedelta(seconds=60)]
+    urls = []
+    for moment in moments:
+        d.clock = lambda moment=moment: moment
+        d.refresh_screen()
+        urls.append(d.hw.display.current().presence_url)
+    assert urls == [
+        f"http://127.0.0.1:5000/d/{dispenser_id}?p={pyotp.TOTP(secret).at(m)}" for m in moments
+    ]
+    assert len(set(urls)) == 3
+
+
+def test_unrestricted_dispenser_gives_paper_on_a_press(
+    tmp_path, signing_key, dispenser_id, now
+) -> None:
+    d = make_dispenser(tmp_path, signing_key, dispenser_id, now, unrestricted=True)
+    d.refresh_screen()
+    assert d.hw.display.current().buttons == ("dispense", "help")
+    assert d.handle_input(InputEvent("button", "dispense")) == Dispense("unrestricted")
+    assert d.store.counts() == {"dispense:unrestricted": 1}
