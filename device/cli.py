@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -208,6 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except ApiError as exc:
         print(f"the backend refused: {exc.message} ({exc.code})", file=sys.stderr)
+        return EXIT_FAILED
+    except sqlite3.Error as exc:
+        print(f"the device's ledger cannot be used: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except (RemoteConfigError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

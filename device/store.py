@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS spent (
     token_ref TEXT PRIMARY KEY,
@@ -73,6 +74,14 @@ class Store:
         self._db.execute("PRAGMA busy_timeout=5000")
         with self._lock:
             self._db.executescript(SCHEMA)
+            self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Bring a ledger made by an older version up to this schema, keeping its data."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        if "rejected" not in columns:
+            self._db.execute("ALTER TABLE outbox ADD COLUMN rejected INTEGER NOT NULL DEFAULT 0")
+        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         """Close the database."""

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
@@ -136,4 +137,22 @@ def test_kill_9_never_loses_a_committed_event_nor_double_dispenses(
     turns = Counter(int(line) % len(unique) for line in motor_log.read_text().split())
     assert max(turns.values()) == 1
     assert len(unique) - kills <= sum(turns.values()) <= len(unique)
+    store.close()
+
+
+def test_a_ledger_from_the_first_version_is_upgraded_in_place(tmp_path: Path, now) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.executescript(
+            "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL"
+            " UNIQUE, kind TEXT NOT NULL, method TEXT NOT NULL, occurred_at TEXT NOT NULL,"
+            " body TEXT NOT NULL, uploaded_at TEXT);"
+            "INSERT INTO outbox (event_id, kind, method, occurred_at, body) VALUES"
+            " ('a', 'dispense', 'face', '2026-11-22T05:00:00+00:00', '{\"event_id\": \"a\"}');"
+        )
+    store = Store(path)
+    assert store.pending_count() == 1
+    assert store.rejected_count() == 0
     store.close()
