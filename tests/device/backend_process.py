@@ -55,10 +55,12 @@ class BackendProcess:
             raise RuntimeError(f"flask {' '.join(args)} failed: {done.stderr[-2000:]}")
         return done.stdout
 
-    def create_dispenser(self, site: str, *flags: str) -> dict[str, Any]:
+    def create_dispenser(
+        self, site: str, *flags: str, site_flags: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
         """A dispenser at ``site`` (created if needed): public id and enrollment code."""
         if site not in self.cli("sites", "list"):
-            self.cli("sites", "create", site)
+            self.cli("sites", "create", site, *site_flags)
         answer = self.cli("dispensers", "create", site, "--json", *flags)
         created: dict[str, Any] = json.loads(answer)
         return created
@@ -97,9 +99,10 @@ class BackendProcess:
         path = self.instance / "server.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def issue_token(self, public_id: str) -> dict[str, Any]:
+    def issue_token(self, public_id: str, presence: str | None = None) -> dict[str, Any]:
         """What the visitor page gets: token text, typed code, expiry (a new visitor each time)."""
-        status, body = http(f"{self.url}/api/v1/dispensers/{public_id}/tokens", b"{}")
+        request = json.dumps({"presence": presence} if presence else {}).encode()
+        status, body = http(f"{self.url}/api/v1/dispensers/{public_id}/tokens", request)
         if status != 201:
             raise RuntimeError(f"token issuance failed: {status} {body!r}")
         issued: dict[str, Any] = json.loads(body)

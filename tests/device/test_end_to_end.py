@@ -277,3 +277,66 @@ def test_unrestricted_dispenser_needs_no_token(backend, tmp_path: Path) -> None:
         ]
     finally:
         running.stop()
+
+
+def make_device(backend: BackendProcess, created: dict[str, str], state: Path) -> Running:
+    config = DeviceConfig(
+        state_dir=str(state),
+        camera=CameraConfig(type="none"),
+        screen=ScreenConfig(type="console"),
+    )
+    enroll(config.state_path, backend.url, created["enrollment_code"])
+    return build(config)
+
+
+def test_presence_code_on_the_screen_is_accepted_by_the_backend(backend, tmp_path: Path) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    if backend.process is None:
+        backend.start()
+    created = backend.create_dispenser("Presence Park", site_flags=("--presence",))
+    running = make_device(backend, created, tmp_path / "state")
+    try:
+        running.dispenser.refresh_screen()
+        url = running.hardware.display.current().presence_url
+        assert url is not None and f"/d/{created['public_id']}?p=" in url
+        code = parse_qs(urlsplit(url).query)["p"][0]
+        with pytest.raises(RuntimeError, match=r"403|400|422"):
+            backend.issue_token(created["public_id"])  # no presence code: refused
+        token = backend.issue_token(created["public_id"], presence=code)["token"]
+        frame = camera_frame(token, np.random.default_rng(3))
+        assert isinstance(running.dispenser.handle_frame(frame), Dispense)
+    finally:
+        running.stop()
+
+
+def test_wrong_typed_codes_are_throttled_by_the_backend(backend, device) -> None:
+    device.sync()
+    reasons = []
+    for attempt in range(12):
+        decision = device.running.dispenser.handle_input(InputEvent("code", f"{attempt:08d}"))
+        assert isinstance(decision, Refuse)
+        reasons.append(decision.reason)
+        if decision.reason == "too_many_attempts":
+            assert decision.retry_at is not None
+            break
+    assert reasons[0] == "code_invalid"
+    assert reasons[-1] == "too_many_attempts"
+
+
+def test_no_token_or_code_reaches_the_logs_or_the_screen(backend, device, caplog) -> None:
+    import json
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    device.sync()
+    issued = backend.issue_token(device.public_id)
+    assert isinstance(device.show(issued["token"]), Dispense)
+    other = backend.issue_token(device.public_id)
+    device.running.dispenser.handle_input(InputEvent("code", other["code"]))
+    device.sync()
+    screen = json.dumps(device.running.hardware.display.current().to_json())
+    for secret in (issued["token"], other["token"], other["code"]):
+        assert secret not in caplog.text
+        assert secret.lower() not in caplog.text.lower()
+        assert secret not in screen
