@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -340,3 +341,21 @@ def test_no_token_or_code_reaches_the_logs_or_the_screen(backend, device, caplog
         assert secret not in caplog.text
         assert secret.lower() not in caplog.text.lower()
         assert secret not in screen
+
+
+def test_backend_issued_tokens_decode_from_phone_frames_at_95_percent(backend, device) -> None:
+    from device.decide import QrScan, Situation, decide
+    from device.qr import decode_frame
+
+    remote = device.running.dispenser.remote.get()
+    rng = np.random.default_rng(99)
+    frames = 100
+    dispensed = 0
+    for _ in range(frames):
+        token = backend.issue_token(device.public_id)["token"]
+        payload = decode_frame(camera_frame(token, rng))
+        if payload is None:
+            continue
+        situation = Situation(remote=remote, spent=set(), now=datetime.now(UTC))
+        dispensed += isinstance(decide(QrScan(payload), situation), Dispense)
+    assert dispensed / frames >= 0.95, f"{dispensed} of {frames} frames led to a dispense"
