@@ -170,3 +170,13 @@ def test_simulated_camera_shows_what_is_held() -> None:
     screenshot = camera_frame("FROM A SCREENSHOT", np.random.default_rng(0))
     camera.hold_image(screenshot, seconds=5)
     assert decode_frame(camera.read()) == "FROM A SCREENSHOT"  # type: ignore[arg-type]
+
+
+def test_a_camera_that_cannot_open_is_reported_as_faulty(tmp_path: Path) -> None:
+    from device.hardware.camera import OpenCVCamera
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    camera = OpenCVCamera(str(tmp_path / "no-such-camera"), 640, 480, 15)
+    assert camera.read() is None
+    assert not camera.healthy
+    camera.close()

@@ -295,3 +295,17 @@ def test_unrestricted_dispenser_gives_paper_on_a_press(
     assert d.hw.display.current().buttons == ("dispense", "help")
     assert d.handle_input(InputEvent("button", "dispense")) == Dispense("unrestricted")
     assert d.store.counts() == {"dispense:unrestricted": 1}
+
+
+def test_empty_roll_is_reported_and_refuses(tmp_path, signing_key, dispenser_id, now) -> None:
+    d = make_dispenser(tmp_path, signing_key, dispenser_id, now, portion_cm=3000)
+    assert isinstance(
+        d.handle_frame(frame_of(make_token(signing_key, dispenser_id, now))), Dispense
+    )
+    assert d.hw.paper.level() == 50
+    d.handle_frame(frame_of(make_token(signing_key, dispenser_id, now), seed=1))
+    assert d.status() == (0, "empty")
+    decision = d.handle_frame(frame_of(make_token(signing_key, dispenser_id, now), seed=2))
+    assert isinstance(decision, Refuse) and decision.reason == "empty"
+    d.handle_input(InputEvent("service", "refill"))
+    assert d.status() == (100, "ok")
