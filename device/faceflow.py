@@ -51,7 +51,14 @@ class FaceFlow:
     def _base(self) -> ScreenView:
         raise NotImplementedError
 
-    def _show_fixed(self, mode: str, title: messages.Text, *, seconds: float) -> None:
+    def _show_fixed(
+        self,
+        mode: str,
+        title: messages.Text,
+        *,
+        seconds: float,
+        detail: messages.Text | None = None,
+    ) -> None:
         raise NotImplementedError
 
     def face_offered(self) -> bool:

@@ -60,6 +60,7 @@ IDLE_PRESENCE = Text(
 UNRESTRICTED = Text("请按按钮取纸", "Press the button for paper")
 TYPING = Text("请输入手机上显示的数字码", "Type the number shown on your phone")
 CHECKING = Text("正在核对…", "Checking…")
+HELP_TITLE = Text("帮助", "Help")
 HELP = Text(
     "没有手机？请向工作人员索取纸质取纸码，在键盘上输入。急需更多纸？请联系工作人员。"
     "本机不拍照、不存储人脸；二维码只在本机核对。",

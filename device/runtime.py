@@ -224,7 +224,9 @@ class Dispenser(FaceFlow):
                 return None
             self._mode = Mode("typing", until=time.monotonic() + MODE_TIMEOUTS["typing"])
         elif name == "help":
-            self._show_fixed("help", messages.HELP, seconds=MODE_TIMEOUTS["help"])
+            self._show_fixed(
+                "help", messages.HELP_TITLE, detail=messages.HELP, seconds=MODE_TIMEOUTS["help"]
+            )
         elif name == "use_face":
             self._start_consent()
         else:  # use_phone, cancel: back to the scanning screen
@@ -263,8 +265,15 @@ class Dispenser(FaceFlow):
         )
         return base_view(self.remote.get(), facts, self.clock())
 
-    def _show_fixed(self, mode: str, title: messages.Text, *, seconds: float) -> None:
-        view = with_text(self._base(), mode, title)
+    def _show_fixed(
+        self,
+        mode: str,
+        title: messages.Text,
+        *,
+        seconds: float,
+        detail: messages.Text | None = None,
+    ) -> None:
+        view = with_text(self._base(), mode, title, detail)
         self._mode = Mode(mode, until=time.monotonic() + seconds, view=view)
         self.refresh_screen()
 
