@@ -104,3 +104,23 @@ def test_busy_kiosk_port_is_one_clear_line(tmp_path: Path, capsys) -> None:
         assert main(["--config", str(config), "run"]) == 1
     err = capsys.readouterr().err
     assert f"cannot serve the kiosk page on 127.0.0.1:{port}" in err
+
+
+def test_face_check_hands_every_argument_to_the_face_package(monkeypatch, capsys) -> None:
+    import sys
+    import types
+
+    received: list[list[str]] = []
+    face_cli = types.ModuleType("device.face.cli")
+    face_cli.main = lambda argv: received.append(argv) or 0  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "device.face.cli", face_cli)
+    assert main(["face-check", "--help", "photo.jpg"]) == 0
+    assert received == [["--help", "photo.jpg"]]
+
+
+def test_face_check_without_face_support_says_so(monkeypatch, capsys) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "device.face.cli", None)  # import fails
+    assert main(["face-check", "photo.jpg"]) == 1
+    assert "face support is not installed" in capsys.readouterr().err
