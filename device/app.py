@@ -51,6 +51,9 @@ class Running:
             self.syncer.stop()
         if self.kiosk is not None:
             self.kiosk.stop()
+        close_face = getattr(self.dispenser.face, "close", None)
+        if close_face is not None:
+            close_face()  # erases every face held in memory
         self.hardware.close()
         self.store.close()
 
