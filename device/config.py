@@ -44,6 +44,7 @@ class MotorConfig:
     pin: int = 17
     seconds_per_cm: float = 0.02
     active_high: bool = True
+    feed_sensor_pin: int = 0  # light barrier at the exit: no paper seen = jam; 0 = none
 
 
 @dataclass(frozen=True)

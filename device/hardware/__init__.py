@@ -67,6 +67,7 @@ def build_hardware(config: DeviceConfig, *, pin_factory: Any = None) -> Hardware
             config.motor.pin,
             seconds_per_cm=config.motor.seconds_per_cm,
             active_high=config.motor.active_high,
+            feed_sensor_pin=config.motor.feed_sensor_pin,
             pin_factory=pin_factory,
         )
     else:

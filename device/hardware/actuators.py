@@ -48,26 +48,42 @@ class GpioMotor:
         *,
         seconds_per_cm: float,
         active_high: bool = True,
+        feed_sensor_pin: int = 0,
         pin_factory: Any = None,
     ) -> None:
-        from gpiozero import DigitalOutputDevice
+        from gpiozero import DigitalInputDevice, DigitalOutputDevice
 
         self.seconds_per_cm = seconds_per_cm
         self._output = DigitalOutputDevice(
             pin, active_high=active_high, initial_value=False, pin_factory=pin_factory
         )
+        # An optional light barrier at the paper exit (pulled up, paper present = low).
+        self._sensor = (
+            DigitalInputDevice(feed_sensor_pin, pull_up=True, pin_factory=pin_factory)
+            if feed_sensor_pin > 0
+            else None
+        )
 
     def feed(self, cm: int) -> None:
-        """Run the motor long enough for ``cm`` centimetres of paper."""
+        """Run the motor long enough for ``cm`` centimetres; MotorJam if no paper came out."""
+        paper_seen = self._sensor is None
+        deadline = time.monotonic() + cm * self.seconds_per_cm
         self._output.on()
         try:
-            time.sleep(cm * self.seconds_per_cm)
+            while (left := deadline - time.monotonic()) > 0:
+                if self._sensor is not None and self._sensor.is_active:
+                    paper_seen = True
+                time.sleep(min(left, 0.01))
         finally:
             self._output.off()
+        if not paper_seen:
+            raise MotorJam("the exit sensor saw no paper while the motor ran")
 
     def close(self) -> None:
-        """Release the pin (the motor is off)."""
+        """Release the pins (the motor is off)."""
         self._output.close()
+        if self._sensor is not None:
+            self._sensor.close()
 
 
 class SimulatedMotor:

@@ -57,6 +57,23 @@ def test_gpio_motor_is_on_only_while_feeding(pins: MockFactory) -> None:
     motor.close()
 
 
+def test_gpio_motor_reports_a_jam_when_the_exit_sensor_sees_no_paper(pins: MockFactory) -> None:
+    motor = GpioMotor(17, seconds_per_cm=0.001, feed_sensor_pin=27, pin_factory=pins)
+    with pytest.raises(MotorJam):
+        motor.feed(50)
+    assert pins.pin(17).state == 0
+
+    def paper_passes() -> None:
+        time.sleep(0.01)
+        pins.pin(27).drive_low()
+
+    passer = threading.Thread(target=paper_passes)
+    passer.start()
+    motor.feed(50)  # the barrier saw the paper: no jam
+    passer.join()
+    motor.close()
+
+
 def test_gpio_paper_sensor_reads_its_switches(pins: MockFactory) -> None:
     sensor = GpioPaperSensor(low_pin=24, empty_pin=25, pin_factory=pins)
     assert sensor.level() == 100
