@@ -10,6 +10,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export FLASK_APP := app
 
 .PHONY: run test install lint typecheck check-migrations pytest clean lint-docker test-infra
+.PHONY: ensure-chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,10 +23,10 @@ install: $(STAMP)
 
 ## The backend with an embedded SQLite database, a demo site and a demo dispenser.
 run: install
-	$(BIN)/flask --app app demo
+	$(BIN)/flask --app app demo $(DEMO_ARGS)
 
 ## Everything CI checks: lint, types, import boundaries, migrations, the test suite.
-test: install lint typecheck check-migrations pytest
+test: install ensure-chromium lint typecheck check-migrations pytest
 
 lint: lint-docker
 	$(BIN)/ruff check .
@@ -52,6 +53,12 @@ check-migrations:
 
 pytest:
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## Page tests drive Debian's chromium (Playwright never downloads a browser here).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+ensure-chromium:
+	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || \
+	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
