@@ -9,7 +9,8 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 export FLASK_APP := app
 
-.PHONY: run test install lint typecheck check-migrations pytest clean lint-docker test-infra ensure-chromium
+.PHONY: run test install lint typecheck check-migrations pytest clean lint-docker test-infra
+.PHONY: ensure-chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,7 +23,7 @@ install: $(STAMP)
 
 ## The backend with an embedded SQLite database, a demo site and a demo dispenser.
 run: install
-	$(BIN)/flask --app app demo
+	$(BIN)/flask --app app demo $(DEMO_ARGS)
 
 ## Everything CI checks: lint, types, import boundaries, migrations, the test suite.
 test: install ensure-chromium lint typecheck check-migrations pytest
@@ -53,12 +54,11 @@ check-migrations:
 pytest:
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-## Browser tests drive Debian's chromium (Playwright downloads nothing); install it if missing.
+## Page tests drive Debian's chromium (Playwright never downloads a browser here).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ensure-chromium:
-	@test -x /usr/bin/chromium || { \
-	  sudo=$$(test "$$(id -u)" = 0 || echo sudo); \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; \
-	} || echo "chromium could not be installed: the browser tests will be skipped"
+	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || \
+	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -51,19 +54,37 @@ def ensure_demo(now: datetime) -> tuple[Dispenser, str]:
     help="Port to serve on (default: $PORT or 5000).",
 )
 @click.option(
-    "--simulate/--no-simulate",
+    "--simulated-dispenser/--no-simulated-dispenser",
     default=True,
     show_default=True,
-    help="Run simulated dispensers against the demo (paper runs low, alerts come and go).",
+    help="Also run a simulated dispenser (python -m device simulate) enrolled as the demo one.",
+)
+@click.option("--kiosk-port", type=int, default=8765, show_default=True)
+@click.option(
+    "--simulate-fleet/--no-simulate-fleet",
+    default=True,
+    show_default=True,
+    help="Simulate the entrance dispenser in-process (its paper runs low, alerts come and go).",
 )
 @click.option("--sim-seconds", type=float, default=5.0, show_default=True, help="Simulation tick.")
 @with_appcontext
-def demo(host: str, port: int, simulate: bool, sim_seconds: float) -> None:
+def demo(
+    host: str,
+    port: int,
+    simulated_dispenser: bool,
+    kiosk_port: int,
+    simulate_fleet: bool,
+    sim_seconds: float,
+) -> None:
     """Migrate the database, create the demo site and dispenser, and serve the backend."""
     upgrade()
     dispenser, code = ensure_demo(datetime.now(UTC))
     public_id = dispenser.public_id
-    fleet_lines = _start_fleet_demo(dispenser, simulate=simulate, tick=sim_seconds)
+    # The lobby dispenser is simulated in-process only when the device program is not.
+    simulated = [] if simulated_dispenser else [dispenser]
+    fleet_lines = _start_fleet_demo(
+        dispenser, simulate=simulated if simulate_fleet else None, tick=sim_seconds
+    )
     # Release this command's session: on SQLite an open transaction holds the write lock.
     db.session.remove()
     base = f"http://{host}:{port}"
@@ -74,11 +95,32 @@ def demo(host: str, port: int, simulate: bool, sim_seconds: float) -> None:
     click.echo(f"Health: {base}/healthz   API description: {base}/api/v1/openapi.json")
     for line in fleet_lines:
         click.echo(line.replace("{base}", base))
-    # Flask refuses app.run() inside its own CLI, so serve with Werkzeug directly.
-    run_simple(host, port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
+    device = _start_simulated_dispenser(base, code, kiosk_port) if simulated_dispenser else None
+    try:
+        # Flask refuses app.run() inside its own CLI, so serve with Werkzeug directly.
+        run_simple(host, port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
+    finally:
+        if device is not None:
+            device.terminate()
+            device.wait(timeout=10)
 
 
-def _start_fleet_demo(lobby: Dispenser, *, simulate: bool, tick: float) -> list[str]:
+def _start_simulated_dispenser(base: str, code: str, kiosk_port: int) -> subprocess.Popen[bytes]:
+    """Run the device program's simulator as a separate process (it never imports Flask)."""
+    state_dir = Path(current_app.instance_path) / "simulated-dispenser"
+    if os.environ.get("FAIRROLL_INSTANCE_PATH"):
+        state_dir = Path(os.environ["FAIRROLL_INSTANCE_PATH"]) / "simulated-dispenser"
+    command = [
+        sys.executable, "-m", "device", "simulate", "--server", base, "--code", code,
+        "--state-dir", str(state_dir), "--port", str(kiosk_port),
+    ]  # fmt: skip
+    click.echo(f"Simulated dispenser's kiosk screen: http://127.0.0.1:{kiosk_port}/")
+    return subprocess.Popen(command)  # noqa: S603 - our own program, fixed arguments
+
+
+def _start_fleet_demo(
+    lobby: Dispenser, *, simulate: list[Dispenser] | None, tick: float
+) -> list[str]:
     """The demo operator, a second (entrance) site, history, simulation and periodic jobs."""
     from backend import demo_fleet
     from backend.jobs import BackgroundJobs
@@ -93,8 +135,8 @@ def _start_fleet_demo(lobby: Dispenser, *, simulate: bool, tick: float) -> list[
     demo_fleet.seed_history(
         [(lobby, demo_fleet.LOBBY_METHODS), (entrance, demo_fleet.ENTRANCE_METHODS)], now
     )
-    if simulate:
-        for dispenser in (lobby, entrance):
+    if simulate is not None:
+        for dispenser in [*simulate, entrance]:
             demo_fleet.start_simulation(app, dispenser, tick=tick, now=now)
     BackgroundJobs(app, check_every=30).start()
     uri = f"otpauth://totp/fairroll:{demo_fleet.DEMO_ADMIN_EMAIL}?secret={demo_fleet.DEMO_TOTP_SECRET}"
@@ -104,9 +146,9 @@ def _start_fleet_demo(lobby: Dispenser, *, simulate: bool, tick: float) -> list[
         f"  two-factor: add {uri} to an authenticator app,",
         f'  or print the current code: .venv/bin/python -c "import pyotp; '
         f"print(pyotp.TOTP('{demo_fleet.DEMO_TOTP_SECRET}').now())\"",
-        "Simulated dispensers: paper runs down every few seconds; watch the low-paper alert "
-        "appear and clear."
-        if simulate
-        else "Simulation off (--no-simulate).",
+        "Simulated entrance dispenser: its paper runs down every few seconds; watch the "
+        "low-paper alert appear and clear."
+        if simulate is not None
+        else "Fleet simulation off (--no-simulate-fleet).",
         "Background jobs: alert check every 30 s, purge daily.",
     ]
