@@ -1,11 +1,13 @@
-"""A live backend on a temporary SQLite database, and Debian's headless Chromium.
+"""A live backend on a temporary SQLite database, and a page in Debian's headless Chromium.
 
-Playwright only drives the browser: it downloads nothing. Where /usr/bin/chromium is
-missing (`make test` installs it), these tests are skipped with that reason.
+Playwright only drives Debian's chromium (tests/browser.py names it) and downloads
+nothing; where /usr/bin/chromium is missing (`make test` installs it), these tests are
+skipped with that reason.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,23 +17,10 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import app_config
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots" / "admin"
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"{CHROMIUM} is missing: install Debian's chromium (make test does) to run browser tests",
-        allow_module_level=True,
-    )
 
 
 @pytest.fixture(scope="session")
@@ -62,21 +51,30 @@ def base_url(live_app: Flask) -> Iterator[str]:
     thread.join(timeout=5)
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """Headless Debian Chromium."""
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
+@pytest.fixture(scope="module")
+def admin_browser() -> Iterator[Any]:
+    """Headless Chromium, closed when the module ends.
+
+    Playwright's sync API allows one running instance at a time, and other test folders
+    start their own session-wide browser: this one must be gone before they begin.
+    """
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); page tests need it")
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
         )
-        yield launched
-        launched.close()
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture
-def page(browser: Any, base_url: str) -> Iterator[Any]:
+def page(admin_browser: Any, base_url: str) -> Iterator[Any]:
     """A fresh page; any request leaving this machine fails the test."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = admin_browser.new_context(viewport={"width": 1280, "height": 900})
     outside: list[str] = []
 
     def guard(route: Any) -> None:

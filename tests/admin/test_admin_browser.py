@@ -15,7 +15,7 @@ from backend.models import DeviceEvent
 from backend.services.alerts import AlertSettings, evaluate_dispenser
 from backend.services.operators import create_operator
 from backend.services.sites import SitePolicy, create_dispenser, create_site
-from tests.browser.conftest import screenshot
+from tests.admin.conftest import screenshot
 
 PASSWORD = "browser test password"
 
