@@ -84,6 +84,7 @@ def sites_create(name: str, timezone: str, contact: str, **policy: Any) -> None:
         )
     except DomainError as error:
         raise _fail(error) from None
+    record_audit(db.session, "cli", "site_created", now=_now(), target=site.name)
     db.session.commit()
     click.echo(f"Created site {site.id}: {site.name}")
 
@@ -110,6 +111,7 @@ def dispensers_create(site: str, label: str, unrestricted: bool, as_json: bool) 
         code = issue_enrollment_code(db.session, dispenser, now=now, ttl=_enrollment_ttl())
     except DomainError as error:
         raise _fail(error) from None
+    record_audit(db.session, "cli", "dispenser_created", now=now, target=dispenser.public_id)
     db.session.commit()
     _print_enrollment(dispenser, code, as_json)
 
@@ -124,6 +126,9 @@ def dispensers_enroll_code(public_id: str, as_json: bool) -> None:
         code = issue_enrollment_code(db.session, dispenser, now=_now(), ttl=_enrollment_ttl())
     except DomainError as error:
         raise _fail(error) from None
+    record_audit(
+        db.session, "cli", "enrollment_code_issued", now=_now(), target=dispenser.public_id
+    )
     db.session.commit()
     _print_enrollment(dispenser, code, as_json)
 
@@ -164,8 +169,10 @@ def keys_rotate() -> None:
     except KeyStoreError as error:
         raise click.ClickException(str(error)) from None
     sync_signing_keys(db.session, ring, now=_now())
+    kid = ring.public_key_documents()[0]["kid"]
+    record_audit(db.session, "cli", "signing_key_rotated", now=_now(), target=kid)
     db.session.commit()
-    click.echo(f"Current signing key: {ring.public_key_documents()[0]['kid']}")
+    click.echo(f"Current signing key: {kid}")
 
 
 @keys.command("show")

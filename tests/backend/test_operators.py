@@ -254,3 +254,10 @@ def test_an_admin_creates_an_operator_who_then_enrols(app: Flask, client: FlaskC
     assert check_password(db.session, "new@city.example", match.group(1), now=now()) is created
     entry = db.session.query(AuditEntry).filter_by(action="operator_created").one()
     assert match.group(1) not in entry.detail
+
+
+def test_cli_changes_are_audited(app: Flask, runner: FlaskCliRunner) -> None:
+    assert runner.invoke(args=["sites", "create", "Audit Park"]).exit_code == 0
+    assert runner.invoke(args=["dispensers", "create", "Audit Park"]).exit_code == 0
+    actions = {(e.actor, e.action) for e in db.session.query(AuditEntry)}
+    assert {("cli", "site_created"), ("cli", "dispenser_created")} <= actions
