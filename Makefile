@@ -46,3 +46,37 @@ pytest:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+## Visitor page translations: compile backend/translations/*/LC_MESSAGES/messages.po to .mo.
+## The .mo files are committed as well (a container build copies the source tree as is);
+## this step keeps them in step with the .po files before every run and test.
+.PHONY: translations translations-update ensure-chromium axe-core
+translations: install
+	$(BIN)/pybabel compile -d backend/translations >/dev/null
+
+## After changing texts in templates or code: re-extract, then translate the new entries.
+translations-update: install
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --omit-header \
+	  -o backend/translations/messages.pot . >/dev/null
+	$(BIN)/pybabel update -i backend/translations/messages.pot -d backend/translations \
+	  --no-location --omit-header
+
+## Page tests drive Debian's chromium (Playwright never downloads a browser) and need a
+## CJK font to render the Chinese pages. Installed with apt-get when missing (needs root).
+ensure-chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "warning: chromium could not be installed; the browser tests will be skipped"
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; } || \
+	  echo "warning: no Chinese font could be installed; Chinese screenshots will show boxes"
+
+## axe-core (accessibility checks inside the browser tests), from the npm registry.
+axe-core: node_modules/axe-core/axe.min.js
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error || \
+	  echo "warning: npm could not install axe-core; the accessibility tests will be skipped"
+	@test ! -f $@ || touch $@
+
+run: translations
+pytest: translations ensure-chromium axe-core

@@ -1,0 +1,65 @@
+// Enhancements only: the pages work without JavaScript.
+// On the token screen: a countdown, and at expiry a new code, renewed automatically
+// at most a few times in a row (a phone left on the page must not renew for ever).
+(function () {
+  "use strict";
+  var MAX_AUTO_RENEWALS = 3;
+  var storeKey = "fr-renewals:" + location.pathname.replace(/\/token$/, "");
+
+  function renewals(value) {
+    try {
+      if (value === undefined) return parseInt(sessionStorage.getItem(storeKey) || "0", 10) || 0;
+      sessionStorage.setItem(storeKey, String(value));
+    } catch (e) { /* storage may be off in private modes: then no auto-renewal */ }
+    return MAX_AUTO_RENEWALS;
+  }
+
+  // A person's own tap starts the count afresh (form.submit() below fires no event).
+  var forms = document.querySelectorAll("form.get");
+  for (var i = 0; i < forms.length; i++) {
+    forms[i].addEventListener("submit", function () { renewals(0); });
+  }
+
+  var box = document.getElementById("countdown");
+  if (!box) return;
+  var seconds = parseInt(box.getAttribute("data-seconds"), 10);
+  if (!(seconds >= 0)) return;
+  // Count from the server's figure, not the phone's clock, which may be wrong.
+  var deadline = Date.now() + seconds * 1000;
+  var clock = document.getElementById("remaining");
+  var announce = document.getElementById("announce");
+  var leftText = box.getAttribute("data-left");
+  var spoken = {};
+
+  function format(left) {
+    var m = Math.floor(left / 60), s = left % 60;
+    return m + ":" + (s < 10 ? "0" : "") + s;
+  }
+
+  function expire() {
+    var live = document.getElementById("live-token");
+    var expired = document.getElementById("expired");
+    if (live) live.hidden = true;
+    if (expired) expired.hidden = false;
+    if (announce) announce.textContent = box.getAttribute("data-expired");
+    var form = document.getElementById("renew");
+    var done = renewals();
+    if (form && done < MAX_AUTO_RENEWALS) {
+      renewals(done + 1);
+      setTimeout(function () { form.submit(); }, 1200);
+    }
+  }
+
+  function tick() {
+    var left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+    clock.textContent = leftText.replace("{time}", format(left));
+    // Screen readers hear the time at a few moments, not every second.
+    if ((left === 60 || left === 30 || left === 10) && !spoken[left] && announce) {
+      spoken[left] = true;
+      announce.textContent = clock.textContent;
+    }
+    if (left <= 0) { expire(); return; }
+    setTimeout(tick, 1000 - ((deadline - Date.now()) % 1000 + 1000) % 1000 || 1000);
+  }
+  tick();
+})();
