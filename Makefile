@@ -59,7 +59,7 @@ translations-update: install
 	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --omit-header \
 	  -o backend/translations/messages.pot . >/dev/null
 	$(BIN)/pybabel update -i backend/translations/messages.pot -d backend/translations \
-	  --no-location --omit-header
+	  --width 100
 
 ## Page tests drive Debian's chromium (Playwright never downloads a browser) and need a
 ## CJK font to render the Chinese pages. Installed with apt-get when missing (needs root).

@@ -104,7 +104,9 @@ def issue(public_id: str) -> PageResult:
         context = dispenser_context(dispenser, now)
         return page("visitor/landing.html", status=400, presence=presence, notice=notice, **context)
     held = load_token(public_id)
-    if held is not None and held.is_live(now):
+    if held is not None and held.seconds_until_renewable(now, token_settings().clock_skew):
+        # Still live, or just expired but still accepted by the device: the quota would
+        # refuse a new code yet, so show the held one (with "new code in N s").
         return redirect(_token_page_url(public_id), 303)
     visitor_id, is_new = visitor_id_for_request()
     issued = issue_token(
@@ -159,6 +161,7 @@ def token(public_id: str) -> PageResult:
         code_groups=grouped_code(held.code),
         code_spoken=" ".join(held.code),
         seconds_left=held.seconds_left(now),
+        renew_after=held.seconds_until_renewable(now, token_settings().clock_skew),
         valid_until=local_time(dispenser.site, held.expires_at),
         **context,
     )

@@ -8,7 +8,8 @@ The cookie's path is the dispenser's page, so it is sent nowhere else.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+import math
+from datetime import UTC, datetime, timedelta
 
 from flask import Response, current_app, request
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -34,6 +35,15 @@ class HeldToken:
     def is_live(self, now: datetime) -> bool:
         """True while the token can still be used."""
         return now < self.expires_at
+
+    def seconds_until_renewable(self, now: datetime, clock_skew: timedelta) -> int:
+        """Seconds until a new code may replace this one (0 when it may now).
+
+        A device accepts a QR token until ``expires_at + clock_skew``, so only then does the
+        quota let an unused token's portion move to a new one.
+        """
+        wait = (self.expires_at + clock_skew - now).total_seconds()
+        return max(0, math.ceil(wait))
 
 
 def _serializer() -> URLSafeSerializer:

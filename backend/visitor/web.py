@@ -71,6 +71,7 @@ def _common_context() -> dict[str, Any]:
         "html_lang": LANGUAGES.get(locale, LANGUAGES["en"])[0],
         "language_links": _language_links(),
         "csrf_token": generate_csrf,
+        "duration_in": lambda seconds: duration(seconds, direction=True),
     }
 
 

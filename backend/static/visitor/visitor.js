@@ -25,7 +25,11 @@
   var seconds = parseInt(box.getAttribute("data-seconds"), 10);
   if (!(seconds >= 0)) return;
   // Count from the server's figure, not the phone's clock, which may be wrong.
-  var deadline = Date.now() + seconds * 1000;
+  var start = Date.now();
+  var deadline = start + seconds * 1000;
+  // A new code can replace this one only once the dispenser stops accepting it.
+  var renewAfter = parseInt(box.getAttribute("data-renew-after"), 10) || 0;
+  var renewAt = start + renewAfter * 1000;
   var clock = document.getElementById("remaining");
   var announce = document.getElementById("announce");
   var leftText = box.getAttribute("data-left");
@@ -43,11 +47,19 @@
     if (expired) expired.hidden = false;
     if (announce) announce.textContent = box.getAttribute("data-expired");
     var form = document.getElementById("renew");
-    var done = renewals();
-    if (form && done < MAX_AUTO_RENEWALS) {
-      renewals(done + 1);
-      setTimeout(function () { form.submit(); }, 1200);
-    }
+    if (!form || renewals() >= MAX_AUTO_RENEWALS) return;
+    var wait = document.getElementById("renew-wait");
+    var waitText = box.getAttribute("data-renew-wait");
+    (function waitThenRenew() {
+      var left = Math.max(0, Math.ceil((renewAt - Date.now()) / 1000));
+      if (left > 0) {
+        if (wait) wait.textContent = waitText.replace("{time}", format(left));
+        setTimeout(waitThenRenew, 1000);
+        return;
+      }
+      renewals(renewals() + 1);
+      form.submit();
+    })();
   }
 
   function tick() {
