@@ -7,8 +7,8 @@ The cookie's path is the dispenser's page, so it is sent nowhere else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import Response, current_app, request
