@@ -7,13 +7,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from babel.dates import format_time
-from flask import Blueprint, Response, render_template, request, url_for
+from flask import Blueprint, Response, g, render_template, request, url_for
 from flask_babel import format_timedelta, get_locale, gettext
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from wtforms import ValidationError
 
 from backend.models import Dispenser, Site
-from backend.visitor.i18n import LANGUAGES, remember_language
+from backend.visitor.i18n import LANGUAGES, current_language, remember_language
 
 # Everything from this origin, nothing inline, no framing, forms post only here.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -49,9 +49,9 @@ def _secure_headers(response: Response) -> Response:
 
 def _language_links() -> list[dict[str, Any]]:
     """The switch: one link per language to this page (the landing page after a POST)."""
-    current = str(get_locale())
+    current = current_language()
     links = []
-    for code, (tag, name) in LANGUAGES.items():
+    for code, (tag, name, _catalog) in LANGUAGES.items():
         if request.method == "GET" and request.endpoint:
             args = {**(request.view_args or {}), **request.args.to_dict(), "lang": code}
             href = url_for(request.endpoint, **args)
@@ -66,17 +66,22 @@ def _language_links() -> list[dict[str, Any]]:
 
 
 def _common_context() -> dict[str, Any]:
-    locale = str(get_locale())
     return {
-        "html_lang": LANGUAGES.get(locale, LANGUAGES["en"])[0],
+        "html_lang": LANGUAGES[current_language()].tag,
         "language_links": _language_links(),
         "csrf_token": generate_csrf,
         "duration_in": lambda seconds: duration(seconds, direction=True),
     }
 
 
+def _forget_previous_request() -> None:
+    # ``g`` can outlive a request (an app context pushed around several requests).
+    g.visitor_dispenser = None
+
+
 def install_page_hooks(bp: Blueprint) -> None:
     """Attach the headers and the shared template context to the visitor blueprint."""
+    bp.before_request(_forget_previous_request)
     bp.after_request(_secure_headers)
     bp.context_processor(_common_context)
 

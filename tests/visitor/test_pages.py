@@ -87,7 +87,7 @@ def test_cookies_are_secure_when_configured(app: Flask, client: FlaskClient) -> 
     app.config.update(FAIRROLL_COOKIE_SECURE=True, SESSION_COOKIE_SECURE=True)
     try:
         dispenser = make_dispenser(make_site())
-        page = client.get(f"/d/{dispenser.public_id}?lang=zh_CN", base_url="https://localhost")
+        page = client.get(f"/d/{dispenser.public_id}?lang=zh", base_url="https://localhost")
         cookies = page.headers.getlist("Set-Cookie")
         assert cookies and all("Secure" in c for c in cookies)
         data = {"csrf_token": csrf_from(page.get_data(as_text=True))}

@@ -120,9 +120,7 @@ def _hold(client: FlaskClient, app: Flask, public_id: str, expires_at: datetime)
     client.set_cookie(COOKIE_NAME, value, path=f"/d/{public_id}")
 
 
-def test_expired_code_shows_expired_and_a_new_code_action(
-    app: Flask, client: FlaskClient
-) -> None:
+def test_expired_code_shows_expired_and_a_new_code_action(app: Flask, client: FlaskClient) -> None:
     dispenser = make_dispenser(make_site())
     _hold(client, app, dispenser.public_id, now() - timedelta(minutes=2))
     response = token_page(client, dispenser)
@@ -140,9 +138,7 @@ def test_just_expired_code_waits_until_the_device_stops_accepting_it(
     html = token_page(client, dispenser).get_data(as_text=True)
     assert "A new code can be issued in" in html
     # Asking early shows the same screen again rather than a quota refusal.
-    response = client.post(
-        f"/d/{dispenser.public_id}/token", data={"csrf_token": csrf_from(html)}
-    )
+    response = client.post(f"/d/{dispenser.public_id}/token", data={"csrf_token": csrf_from(html)})
     assert response.status_code == 303 and response.headers["Location"].endswith("/token")
     assert db.session.query(AccessToken).count() == 0
 
