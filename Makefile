@@ -9,12 +9,12 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 export FLASK_APP := app
 
-.PHONY: run test install lint typecheck check-migrations pytest clean
+.PHONY: run test install lint typecheck check-migrations pytest clean lint-docker test-infra
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[device,face,dev]'
+	$(PY) -m pip install --quiet -e '.[device,face,dev,server,infra]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -27,10 +27,19 @@ run: install
 ## Everything CI checks: lint, types, import boundaries, migrations, the test suite.
 test: install lint typecheck check-migrations pytest
 
-lint:
+lint: lint-docker
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+
+## The backend image definition (Docker itself is not needed).
+lint-docker: install
+	$(BIN)/hadolint Dockerfile
+
+## Only the infrastructure checks: synthesise both environments offline, cdk-nag, cfn-lint.
+## (`make test` runs them too: pytest collects tests/infra.)
+test-infra: install
+	$(BIN)/pytest tests/infra $(PYTEST_ARGS)
 
 typecheck:
 	$(BIN)/mypy

@@ -129,6 +129,7 @@ def _wants_json() -> bool:
 def register_error_handlers(app: Flask) -> None:
     """Turn domain errors, HTTP errors and database outages into clear answers."""
     from backend.extensions import db
+    from backend.signing import KeyStoreError
 
     @app.errorhandler(DomainError)
     def _domain(error: DomainError) -> Response:
@@ -147,6 +148,17 @@ def register_error_handlers(app: Flask) -> None:
         if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response
+
+    @app.errorhandler(KeyStoreError)
+    def _keys(error: KeyStoreError) -> Response:
+        # Misconfiguration, not the client's fault: say so without details of the keys.
+        log.error("signing keys unavailable: %s", error)
+        db.session.rollback()
+        return json_error(
+            503,
+            "signing_keys_unavailable",
+            "Tokens cannot be issued now: the signing keys are not available.",
+        )
 
     @app.errorhandler(IntegrityError)
     def _integrity(error: IntegrityError) -> Response:

@@ -37,6 +37,10 @@ class KeyStoreError(RuntimeError):
     """The key store is unreadable or holds something that is not a key ring."""
 
 
+class KeyStoreEmpty(KeyStoreError):
+    """The key store holds no key yet: `flask keys rotate` makes the first one."""
+
+
 @dataclass(frozen=True)
 class KeyRing:
     """The current signing key and the previous one (kept for tokens still alive)."""
@@ -138,9 +142,12 @@ class SecretsManagerKeyStore:
             value = self.client.get_secret_value(SecretId=self.secret_id)
         except self.client.exceptions.ResourceNotFoundException as exc:
             raise KeyStoreError(f"signing key secret {self.secret_id!r} does not exist") from exc
-        text = value.get("SecretString")
-        if not text:
-            raise KeyStoreError("the signing key secret is empty; run `flask keys rotate`")
+        text = (value.get("SecretString") or "").strip()
+        # The infrastructure creates the secret as "{}": no private key ever sits in a template.
+        if text in ("", "{}"):
+            raise KeyStoreEmpty(
+                "the signing key secret holds no key yet; run `flask --app app keys rotate`"
+            )
         return ring_from_json(text)
 
     def save(self, ring: KeyRing) -> None:
@@ -189,7 +196,10 @@ class CachedKeyRing:
     def rotate(self) -> KeyRing:
         """Make a new current key, keep the old one as previous, and store the ring."""
         with self._lock:
-            ring = self.store.load().rotated()
+            try:
+                ring = self.store.load().rotated()
+            except KeyStoreEmpty:
+                ring = KeyRing(current=Ed25519PrivateKey.generate())
             self.store.save(ring)
             self._ring, self._loaded_at = ring, self.clock()
             return ring

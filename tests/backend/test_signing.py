@@ -92,6 +92,17 @@ def test_secrets_manager_store_errors_are_clear(secret_id: str) -> None:
         SecretsManagerKeyStore(client, "")
 
 
+def test_rotation_creates_the_first_key_in_an_empty_secret(secret_id: str) -> None:
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    client.put_secret_value(SecretId=secret_id, SecretString="{}")
+    store = SecretsManagerKeyStore(client, secret_id)
+    with pytest.raises(KeyStoreError, match="keys rotate"):
+        store.load()
+    ring = CachedKeyRing(store, ttl=0).rotate()
+    assert ring.previous == ()
+    assert store.load().public_key_documents() == ring.public_key_documents()
+
+
 def test_app_chooses_the_secrets_manager_store_from_config(secret_id: str, tmp_path: Path) -> None:
     app = create_app(
         app_config(
@@ -120,3 +131,25 @@ def test_tokens_signed_before_a_rotation_still_verify_on_devices(
     raw_id = dispenser_id_to_bytes(dispenser.public_id)
     for issued in (before, after):
         verify_token(issued["token"], keys, dispenser_id=raw_id, now=now())
+
+
+def test_empty_key_store_answers_503_not_500(secret_id: str, tmp_path: Path) -> None:
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    client.put_secret_value(SecretId=secret_id, SecretString="{}")
+    app = create_app(
+        app_config(
+            f"sqlite:///{tmp_path / 'x.db'}",
+            tmp_path,
+            FAIRROLL_SIGNING_KEY_BACKEND="secretsmanager",
+            FAIRROLL_SIGNING_KEY_SECRET_ID=secret_id,
+        )
+    )
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        site = make_site()
+        dispenser = make_dispenser(site)
+        response = app.test_client().post(f"/api/v1/dispensers/{dispenser.public_id}/tokens")
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "signing_keys_unavailable"

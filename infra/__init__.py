@@ -1,0 +1,1 @@
+"""fairroll's AWS infrastructure as code: one CDK definition, one stack per environment."""

@@ -1,0 +1,178 @@
+"""Per-environment settings of the AWS deployment, read from a TOML file and validated."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import MISSING, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("environments.toml")
+
+_CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_DB_INSTANCE = re.compile(r"^[a-z0-9]+\.[a-z0-9]+$")
+_PLACEHOLDER_CERTIFICATE = "certificate/00000000-0000-0000-0000-000000000000"
+# The retention periods CloudWatch Logs accepts.
+_LOG_RETENTION_DAYS = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653}
+# Fargate accepts only these CPU units, each with a memory range (MiB).
+_FARGATE_MEMORY = {
+    256: range(512, 2049),
+    512: range(1024, 4097),
+    1024: range(2048, 8193),
+    2048: range(4096, 16385),
+    4096: range(8192, 30721),
+}
+
+
+class ConfigError(ValueError):
+    """The environments file is missing, malformed, or holds an invalid setting."""
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """Everything that differs between two deployments of the same definition."""
+
+    name: str
+    region: str
+    domain_name: str
+    certificate_arn: str
+    account: str = ""
+    alarm_email: str = ""
+    task_cpu: int = 512
+    task_memory_mib: int = 1024
+    min_tasks: int = 2
+    max_tasks: int = 4
+    cpu_target_percent: int = 60
+    requests_per_target_per_minute: int = 3000
+    db_instance_type: str = "t4g.small"
+    db_multi_az: bool = True
+    db_allocated_storage_gib: int = 20
+    db_max_allocated_storage_gib: int = 100
+    db_backup_retention_days: int = 14
+    deletion_protection: bool = True
+    nat_gateways: int = 2
+    log_retention_days: int = 90
+    purge_schedule_utc_hour: int = 3
+
+    @property
+    def needs_shared_counters(self) -> bool:
+        """Whether more than one backend instance may run, so rate limits need Redis."""
+        return self.max_tasks > 1
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first setting that cannot work on AWS."""
+        prefix = f"environment {self.name!r}:"
+        if not _REGION.match(self.region):
+            raise ConfigError(f"{prefix} region {self.region!r} is not an AWS region name")
+        if self.account and not _ACCOUNT.match(self.account):
+            raise ConfigError(f"{prefix} account must be 12 digits, got {self.account!r}")
+        if not self.domain_name or "." not in self.domain_name:
+            raise ConfigError(f"{prefix} domain_name must be the backend's DNS name")
+        self._validate_certificate(prefix)
+        # The production database must survive an AZ outage and an accidental delete;
+        # infra/nag.py relies on this when it accepts single-AZ for other environments.
+        if self.name == "production" and not (self.db_multi_az and self.deletion_protection):
+            raise ConfigError(f"{prefix} needs db_multi_az and deletion_protection")
+        if self.alarm_email and "@" not in self.alarm_email:
+            raise ConfigError(f"{prefix} alarm_email {self.alarm_email!r} is not an address")
+        memory = _FARGATE_MEMORY.get(self.task_cpu)
+        if memory is None:
+            raise ConfigError(f"{prefix} task_cpu must be one of {sorted(_FARGATE_MEMORY)}")
+        if self.task_memory_mib not in memory or self.task_memory_mib % 1024 not in (0, 512):
+            raise ConfigError(
+                f"{prefix} task_memory_mib {self.task_memory_mib} does not fit task_cpu "
+                f"{self.task_cpu} on Fargate"
+            )
+        if not 1 <= self.min_tasks <= self.max_tasks:
+            raise ConfigError(f"{prefix} need 1 <= min_tasks <= max_tasks")
+        if not 10 <= self.cpu_target_percent <= 90:
+            raise ConfigError(f"{prefix} cpu_target_percent must be between 10 and 90")
+        if self.requests_per_target_per_minute < 1:
+            raise ConfigError(f"{prefix} requests_per_target_per_minute must be positive")
+        if not _DB_INSTANCE.match(self.db_instance_type):
+            raise ConfigError(
+                f"{prefix} db_instance_type looks like 't4g.small', not {self.db_instance_type!r}"
+            )
+        if not 20 <= self.db_allocated_storage_gib <= self.db_max_allocated_storage_gib:
+            raise ConfigError(
+                f"{prefix} need 20 <= db_allocated_storage_gib <= db_max_allocated_storage_gib"
+            )
+        if not 1 <= self.db_backup_retention_days <= 35:
+            raise ConfigError(f"{prefix} db_backup_retention_days must be 1..35 (RDS limits)")
+        if not 1 <= self.nat_gateways <= 2:
+            raise ConfigError(f"{prefix} nat_gateways must be 1 or 2 (two availability zones)")
+        if not 0 <= self.purge_schedule_utc_hour <= 23:
+            raise ConfigError(f"{prefix} purge_schedule_utc_hour must be 0..23")
+        if self.log_retention_days not in _LOG_RETENTION_DAYS:
+            raise ConfigError(
+                f"{prefix} log_retention_days must be one of {sorted(_LOG_RETENTION_DAYS)}"
+            )
+
+    def _validate_certificate(self, prefix: str) -> None:
+        """Reject a certificate ARN that is malformed, a placeholder, or in another region."""
+        hint = f"the ARN of an issued ACM certificate for {self.domain_name}"
+        if not _CERTIFICATE_ARN.match(self.certificate_arn):
+            raise ConfigError(f"{prefix} certificate_arn must be {hint} (docs/operations.md)")
+        if self.certificate_arn.endswith(_PLACEHOLDER_CERTIFICATE):
+            raise ConfigError(f"{prefix} certificate_arn is still the example; put {hint}")
+        # A load balancer can only use a certificate from its own region.
+        if self.certificate_arn.split(":")[3] != self.region:
+            raise ConfigError(f"{prefix} certificate_arn must be in region {self.region}")
+
+
+def parse_environments(data: dict[str, Any]) -> dict[str, EnvironmentConfig]:
+    """Build one EnvironmentConfig per table of the parsed TOML document (not validated)."""
+    defaults = data.get("defaults", {})
+    environments: dict[str, EnvironmentConfig] = {}
+    for name, table in data.items():
+        if name == "defaults":
+            continue
+        if not isinstance(table, dict):
+            raise ConfigError(f"{name!r} must be a table of settings")
+        environments[name] = _build(name, {**defaults, **table, "name": name})
+    if not environments:
+        raise ConfigError("no environment defined (add a [staging] or [production] table)")
+    return environments
+
+
+def _build(name: str, settings: dict[str, Any]) -> EnvironmentConfig:
+    """Check names and types of one environment's settings, then validate the result."""
+    known = {f.name: f for f in fields(EnvironmentConfig)}
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise ConfigError(f"environment {name!r}: unknown settings {', '.join(unknown)}")
+    missing = sorted(
+        key for key, f in known.items() if f.default is MISSING and key not in settings
+    )
+    if missing:
+        raise ConfigError(f"environment {name!r}: missing settings {', '.join(missing)}")
+    for key, value in settings.items():
+        default = known[key].default
+        expected = str if default is MISSING else type(default)
+        # bool is an int in Python; TOML keeps them apart, and so do we.
+        if type(value) is not expected:
+            raise ConfigError(
+                f"environment {name!r}: {key} must be {expected.__name__}, got {value!r}"
+            )
+    return EnvironmentConfig(**settings)
+
+
+def load_environment(name: str, path: Path = DEFAULT_CONFIG_PATH) -> EnvironmentConfig:
+    """Read the environments file and return the named environment, validated."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise ConfigError(f"environments file {path} does not exist") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"environments file {path} is not valid TOML: {error}") from error
+    environments = parse_environments(data)
+    if name not in environments:
+        raise ConfigError(
+            f"no environment {name!r} in {path.name}; choose one of {', '.join(environments)}"
+        )
+    config = environments[name]
+    config.validate()
+    return config

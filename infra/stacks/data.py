@@ -1,0 +1,181 @@
+"""Stateful resources: PostgreSQL, the secrets, the export and log buckets, Redis."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, SecretValue
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticache as elasticache
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from infra.config import EnvironmentConfig
+from infra.stacks.common import log_retention
+from infra.stacks.network import POSTGRES_PORT, Network
+
+# A full version: a bare major ("17") can no longer create new instances. Minor upgrades
+# are applied by RDS in the maintenance window (auto_minor_version_upgrade).
+_ENGINE = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_17_9)
+_DATABASE_LOGS = ("postgresql", "upgrade")
+DATABASE_NAME = "fairroll"
+DATABASE_USER = "fairroll"
+
+
+class Data(Construct):
+    """Everything that holds state; the stateless tasks get references to it."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, network: Network
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._config = config
+        prefix = f"fairroll/{config.name}"
+        self.app_secret = secretsmanager.Secret(
+            self,
+            "AppSecret",
+            secret_name=f"{prefix}/app-secret-key",
+            description="Flask SECRET_KEY: signs visitor cookies and operator sessions",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True
+            ),
+        )
+        # The backend's `flask keys rotate` writes the key set; it starts as an empty JSON
+        # object, which the backend reads as "no signing key yet".
+        self.signing_keys = secretsmanager.Secret(
+            self,
+            "SigningKeys",
+            secret_name=f"{prefix}/token-signing-keys",
+            description="Token signing key set (current and previous), written by keys rotate",
+            secret_string_value=SecretValue.unsafe_plain_text("{}"),
+        )
+        self.database = self._database(network, prefix)
+        self.logs_bucket = self._logs_bucket()
+        self.exports_bucket = self._exports_bucket()
+        self.redis_url = self._redis(network) if config.needs_shared_counters else None
+
+    @property
+    def database_secret(self) -> secretsmanager.ISecret:
+        """The RDS-generated credentials (JSON: host, port, dbname, username, password)."""
+        secret = self.database.secret
+        assert secret is not None  # always set: the credentials are generated
+        return secret
+
+    def _database(self, network: Network, prefix: str) -> rds.DatabaseInstance:
+        """PostgreSQL in the isolated subnets: encrypted, backed up, never public."""
+        config = self._config
+        parameters = rds.ParameterGroup(
+            self,
+            "DatabaseParameters",
+            engine=_ENGINE,
+            # Refuse unencrypted connections even from inside the VPC.
+            parameters={"rds.force_ssl": "1", "log_min_duration_statement": "1000"},
+        )
+        identifier = f"fairroll-{config.name}"
+        # RDS would create its log groups itself, without retention; creating them first,
+        # under the names RDS uses, makes them expire like every other log.
+        log_groups = [
+            logs.LogGroup(
+                self,
+                f"DatabaseLogs{kind.capitalize()}",
+                log_group_name=f"/aws/rds/instance/{identifier}/{kind}",
+                retention=log_retention(config.log_retention_days),
+                removal_policy=RemovalPolicy.DESTROY,
+            )
+            for kind in _DATABASE_LOGS
+        ]
+        database = rds.DatabaseInstance(
+            self,
+            "Database",
+            instance_identifier=identifier,
+            engine=_ENGINE,
+            instance_type=ec2.InstanceType(config.db_instance_type),
+            vpc=network.vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            security_groups=[network.database_security_group],
+            port=POSTGRES_PORT,
+            publicly_accessible=False,
+            multi_az=config.db_multi_az,
+            credentials=rds.Credentials.from_generated_secret(
+                DATABASE_USER, secret_name=f"{prefix}/database"
+            ),
+            database_name=DATABASE_NAME,
+            parameter_group=parameters,
+            storage_encrypted=True,
+            storage_type=rds.StorageType.GP3,
+            allocated_storage=config.db_allocated_storage_gib,
+            max_allocated_storage=config.db_max_allocated_storage_gib,
+            backup_retention=Duration.days(config.db_backup_retention_days),
+            preferred_backup_window="01:00-01:30",
+            preferred_maintenance_window="sun:04:30-sun:05:00",
+            copy_tags_to_snapshot=True,
+            auto_minor_version_upgrade=True,
+            deletion_protection=config.deletion_protection,
+            removal_policy=RemovalPolicy.SNAPSHOT,
+            cloudwatch_logs_exports=list(_DATABASE_LOGS),
+        )
+        for group in log_groups:
+            database.node.add_dependency(group)
+        return database
+
+    def _logs_bucket(self) -> s3.Bucket:
+        """Access logs of the load balancer and of the exports bucket."""
+        return s3.Bucket(
+            self,
+            "LogsBucket",
+            # Load balancer access logs support only S3-managed keys.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            lifecycle_rules=[
+                s3.LifecycleRule(expiration=Duration.days(self._config.log_retention_days))
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _exports_bucket(self) -> s3.Bucket:
+        """Anonymised exports the backend writes (PutObject only) for the city's analysts."""
+        return s3.Bucket(
+            self,
+            "ExportsBucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=True,
+            server_access_logs_bucket=self.logs_bucket,
+            server_access_logs_prefix="s3-exports/",
+            lifecycle_rules=[
+                s3.LifecycleRule(noncurrent_version_expiration=Duration.days(30)),
+                s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(1)),
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _redis(self, network: Network) -> str:
+        """Serverless Valkey (Redis protocol) for rate-limit counters shared by instances."""
+        cache = elasticache.CfnServerlessCache(
+            self,
+            "Counters",
+            engine="valkey",
+            major_engine_version="8",
+            serverless_cache_name=f"fairroll-{self._config.name}",
+            description="fairroll rate-limit counters",
+            security_group_ids=[network.redis_security_group.security_group_id],
+            subnet_ids=network.vpc.select_subnets(
+                subnet_type=ec2.SubnetType.PRIVATE_ISOLATED
+            ).subnet_ids,
+            # Counters are tiny; the limits cap the bill if something misbehaves.
+            cache_usage_limits=elasticache.CfnServerlessCache.CacheUsageLimitsProperty(
+                data_storage=elasticache.CfnServerlessCache.DataStorageProperty(
+                    maximum=1, unit="GB"
+                ),
+                ecpu_per_second=elasticache.CfnServerlessCache.ECPUPerSecondProperty(maximum=5000),
+            ),
+        )
+        # Serverless caches accept TLS connections only.
+        return f"rediss://{cache.attr_endpoint_address}:{cache.attr_endpoint_port}/0"

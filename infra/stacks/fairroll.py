@@ -1,0 +1,205 @@
+"""The whole backend deployment of one environment, composed from the constructs."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Environment, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.config import EnvironmentConfig
+from infra.stacks.common import log_retention
+from infra.stacks.dashboard import METRICS_NAMESPACE
+from infra.stacks.data import DATABASE_NAME, Data
+from infra.stacks.jobs import Jobs
+from infra.stacks.monitoring import Alerts, Monitoring
+from infra.stacks.network import Network
+from infra.stacks.release import Release
+from infra.stacks.runtime import WRITABLE_PATH, AppRuntime, backend_image, task_role
+from infra.stacks.service import WebService
+
+
+def stack_name(config: EnvironmentConfig) -> str:
+    """The CloudFormation stack name of an environment, e.g. Fairroll-production."""
+    return f"Fairroll-{config.name}"
+
+
+class FairrollStack(Stack):
+    """VPC, database, secrets, buckets, web service, jobs and monitoring of one environment."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        config: EnvironmentConfig,
+        *,
+        image: ecs.ContainerImage | None = None,
+    ) -> None:
+        super().__init__(
+            scope,
+            stack_name(config),
+            env=Environment(account=config.account or None, region=config.region),
+            description=f"fairroll backend ({config.name})",
+            termination_protection=config.deletion_protection,
+        )
+        Tags.of(self).add("project", "fairroll")
+        Tags.of(self).add("environment", config.name)
+        self.config = config
+        self.network = Network(self, "Network", config=config)
+        self.data = Data(self, "Data", config=config, network=self.network)
+        self.alerts = Alerts(self, "Alerts", config=config)
+        self.cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            vpc=self.network.vpc,
+            container_insights_v2=ecs.ContainerInsights.ENABLED,
+        )
+        runtime = self._runtime(image or backend_image())
+        roles = self._roles()
+        self.web_task_role = roles["web"]
+        self.web = WebService(
+            self,
+            "Web",
+            config=config,
+            network=self.network,
+            cluster=self.cluster,
+            runtime=runtime,
+            role=roles["web"],
+            logs_bucket=self.data.logs_bucket,
+        )
+        self.release = Release(
+            self,
+            "Release",
+            config=config,
+            network=self.network,
+            cluster=self.cluster,
+            runtime=runtime,
+            role=roles["migrate"],
+        )
+        # The new version serves traffic only once its migrations have succeeded.
+        self.web.service.node.add_dependency(self.release.resource)
+        self.release.resource.node.add_dependency(self.data.database)
+        self.jobs = Jobs(
+            self,
+            "Jobs",
+            config=config,
+            network=self.network,
+            cluster=self.cluster,
+            runtime=runtime,
+            purge_role=roles["purge"],
+            rotate_role=roles["rotate"],
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            config=config,
+            alerts=self.alerts,
+            service=self.web.service,
+            load_balancer=self.web.load_balancer,
+            target_group=self.web.target_group,
+            database=self.data.database,
+            cluster=self.cluster,
+            job_families=self.jobs.task_families,
+        )
+        self._outputs()
+
+    def _runtime(self, image: ecs.ContainerImage) -> AppRuntime:
+        """The environment and secrets of the runtime contract, shared by every task."""
+        data, db_secret = self.data, self.data.database_secret
+        environment = {
+            "FAIRROLL_ENV": "production",  # requires SECRET_KEY, secure cookies
+            "FAIRROLL_PUBLIC_URL": f"https://{self.config.domain_name}",
+            # The root file system is read-only; this is the task's writable volume.
+            "FAIRROLL_INSTANCE_PATH": f"{WRITABLE_PATH}/instance",
+            "AWS_REGION": self.region,
+            "DB_NAME": DATABASE_NAME,
+            "FAIRROLL_SIGNING_KEY_BACKEND": "secretsmanager",
+            "FAIRROLL_SIGNING_KEY_SECRET_ID": data.signing_keys.secret_arn,
+            "FAIRROLL_NOTIFIER": "sns",
+            "FAIRROLL_SNS_TOPIC_ARN": self.alerts.topic.topic_arn,
+            "FAIRROLL_EXPORT_BUCKET": data.exports_bucket.bucket_name,
+            "FAIRROLL_METRICS": "cloudwatch",
+            "FAIRROLL_PROXY_HOPS": "1",  # exactly one proxy: the load balancer
+            "PYTHONDONTWRITEBYTECODE": "1",  # the root file system is read-only
+        }
+        if data.redis_url is not None:
+            environment["FAIRROLL_REDIS_URL"] = data.redis_url
+        secrets = {
+            "SECRET_KEY": ecs.Secret.from_secrets_manager(data.app_secret),
+            "DB_HOST": ecs.Secret.from_secrets_manager(db_secret, "host"),
+            "DB_PORT": ecs.Secret.from_secrets_manager(db_secret, "port"),
+            "DB_USER": ecs.Secret.from_secrets_manager(db_secret, "username"),
+            "DB_PASSWORD": ecs.Secret.from_secrets_manager(db_secret, "password"),
+        }
+        log_group = logs.LogGroup(
+            self,
+            "AppLogs",
+            retention=log_retention(self.config.log_retention_days),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        return AppRuntime(
+            image=image, environment=environment, secrets=secrets, log_group=log_group
+        )
+
+    def _roles(self) -> dict[str, iam.Role]:
+        """One task role per kind of task, each granted only what that task does."""
+        web = task_role(self, "WebTaskRole", "fairroll web: serves requests")
+        migrate = task_role(self, "MigrateTaskRole", "fairroll: runs database migrations")
+        purge = task_role(self, "PurgeTaskRole", "fairroll: daily retention purge")
+        rotate = task_role(self, "RotateKeysTaskRole", "fairroll: rotates token signing keys")
+        signing_keys = self.data.signing_keys.secret_arn
+        # Every task loads the app, which reads the current signing keys.
+        for role in (web, migrate, purge, rotate):
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue"], resources=[signing_keys]
+                )
+            )
+        rotate.add_to_policy(
+            iam.PolicyStatement(actions=["secretsmanager:PutSecretValue"], resources=[signing_keys])
+        )
+        web.add_to_policy(
+            iam.PolicyStatement(actions=["sns:Publish"], resources=[self.alerts.topic.topic_arn])
+        )
+        # The topic is encrypted: publishing needs a data key from its KMS key.
+        web.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[self.alerts.key.key_arn],
+            )
+        )
+        web.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],
+                resources=[self.data.exports_bucket.arn_for_objects("*")],
+            )
+        )
+        web.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                # PutMetricData has no resource ARN; the namespace condition is the scope.
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
+            )
+        )
+        return {"web": web, "migrate": migrate, "purge": purge, "rotate": rotate}
+
+    def _outputs(self) -> None:
+        """What an operator needs after a deploy: DNS target, names for the CLI commands."""
+        outputs = {
+            "LoadBalancerDns": self.web.load_balancer.load_balancer_dns_name,
+            "ClusterName": self.cluster.cluster_name,
+            "ServiceName": self.web.service.service_name,
+            "PurgeScheduleRule": self.jobs.purge_schedule.rule_name,
+            "RotateKeysTaskDefinition": self.jobs.rotate_keys_task.family,
+            "MigrateTaskDefinition": self.release.task_definition.family,
+            "PurgeTaskDefinition": self.jobs.purge_task.family,
+            "JobSubnets": ",".join(s.subnet_id for s in self.network.vpc.private_subnets),
+            "JobSecurityGroup": self.network.jobs_security_group.security_group_id,
+            "DatabaseEndpoint": self.data.database.db_instance_endpoint_address,
+            "ExportsBucket": self.data.exports_bucket.bucket_name,
+            "AlertsTopic": self.alerts.topic.topic_arn,
+            "DashboardName": self.monitoring.dashboard.dashboard_name,
+        }
+        for name, value in outputs.items():
+            CfnOutput(self, name, value=value)

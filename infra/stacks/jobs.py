@@ -1,0 +1,68 @@
+"""Backend tasks that are not the web service: the daily retention purge, key rotation."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from infra.config import EnvironmentConfig
+from infra.stacks.network import Network
+from infra.stacks.runtime import PURGE_COMMAND, ROTATE_KEYS_COMMAND, AppRuntime
+
+
+class Jobs(Construct):
+    """The scheduled purge and the on-demand key rotation, each with its own task role."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        network: Network,
+        cluster: ecs.ICluster,
+        runtime: AppRuntime,
+        purge_role: iam.IRole,
+        rotate_role: iam.IRole,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.purge_task = runtime.task_definition(
+            self, "Purge", role=purge_role, cpu=256, memory_mib=512, command=PURGE_COMMAND
+        )
+        # Run by an operator (docs/operations.md): the only task allowed to write the keys.
+        self.rotate_keys_task = runtime.task_definition(
+            self,
+            "RotateKeys",
+            role=rotate_role,
+            cpu=256,
+            memory_mib=512,
+            command=ROTATE_KEYS_COMMAND,
+        )
+        self.purge_schedule = events.Rule(
+            self,
+            "PurgeSchedule",
+            description="Daily retention purge: delete tokens and raw events past retention",
+            schedule=events.Schedule.cron(minute="17", hour=str(config.purge_schedule_utc_hour)),
+            targets=[
+                targets.EcsTask(
+                    cluster=cluster,
+                    task_definition=self.purge_task,
+                    launch_type=ecs.LaunchType.FARGATE,
+                    subnet_selection=ec2.SubnetSelection(
+                        subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS
+                    ),
+                    security_groups=[network.jobs_security_group],
+                    assign_public_ip=False,
+                    retry_attempts=2,
+                )
+            ],
+        )
+
+    @property
+    def task_families(self) -> list[str]:
+        """The task definition families whose failures must raise an alert."""
+        return [self.purge_task.family, self.rotate_keys_task.family]

@@ -1,0 +1,229 @@
+"""Alerts: an encrypted SNS topic, CloudWatch alarms, a dashboard, failed-job events."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from infra.config import EnvironmentConfig
+from infra.stacks.dashboard import FIVE_MINUTES, build_dashboard
+
+
+class Alerts(Construct):
+    """The topic that alarms, failed jobs and the backend's own notifier publish to."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=f"fairroll {config.name}: encrypts the alerts topic",
+            enable_key_rotation=True,
+        )
+        # CloudWatch alarms and EventBridge can publish to an encrypted topic only if the
+        # key lets them; the AWS-managed SNS key cannot be opened to them.
+        for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
+            self.key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    principals=[iam.ServicePrincipal(service)],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    resources=["*"],  # in a key policy, "*" means this key
+                    conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+                )
+            )
+        self.topic = sns.Topic(
+            self,
+            "Topic",
+            display_name=f"fairroll {config.name} alerts",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+        # Alarms publish as the CloudWatch service; say so in the topic policy, which
+        # otherwise holds only the TLS rule and the EventBridge grant.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            )
+        )
+        if config.alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+
+
+class Monitoring(Construct):
+    """Alarms on what hurts visitors or loses data, all sent to the alerts topic."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        alerts: Alerts,
+        service: ecs.FargateService,
+        load_balancer: elbv2.ApplicationLoadBalancer,
+        target_group: elbv2.ApplicationTargetGroup,
+        database: rds.DatabaseInstance,
+        cluster: ecs.ICluster,
+        job_families: list[str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._action = cw_actions.SnsAction(alerts.topic)
+        self._prefix = f"fairroll-{config.name}"
+        tg = target_group.metrics
+        alb = load_balancer.metrics
+        self.alarms = [
+            self._alarm(
+                "Target5xx",
+                tg.http_code_target(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=FIVE_MINUTES),
+                10,
+                "Backend answered 5xx more than 10 times in 5 min",
+            ),
+            self._alarm(
+                "Alb5xx",
+                alb.http_code_elb(elbv2.HttpCodeElb.ELB_5XX_COUNT, period=FIVE_MINUTES),
+                10,
+                "Load balancer answered 5xx (no healthy backend?)",
+            ),
+            self._alarm(
+                "Latency",
+                tg.target_response_time(statistic="p95", period=FIVE_MINUTES),
+                1.0,
+                "p95 response time above 1 s",
+                periods=3,
+            ),
+            self._alarm(
+                "UnhealthyTargets",
+                tg.unhealthy_host_count(statistic="Maximum", period=Duration.minutes(1)),
+                0,
+                "A backend task fails /readyz",
+                periods=5,
+            ),
+            self._alarm(
+                "NoHealthyTargets",
+                tg.healthy_host_count(statistic="Minimum", period=Duration.minutes(1)),
+                1,
+                "No backend task is healthy: outage",
+                periods=2,
+                below=True,
+                missing=cw.TreatMissingData.BREACHING,
+            ),
+            self._alarm(
+                "ServiceCpu",
+                service.metric_cpu_utilization(period=FIVE_MINUTES),
+                85,
+                "Backend CPU above 85 % (autoscaling at its maximum?)",
+                periods=3,
+            ),
+            self._alarm(
+                "ServiceMemory",
+                service.metric_memory_utilization(period=FIVE_MINUTES),
+                85,
+                "Backend memory above 85 %",
+                periods=3,
+            ),
+            self._alarm(
+                "DatabaseCpu",
+                database.metric_cpu_utilization(period=FIVE_MINUTES),
+                80,
+                "Database CPU above 80 %",
+                periods=3,
+            ),
+            self._alarm(
+                "DatabaseStorage",
+                database.metric_free_storage_space(period=FIVE_MINUTES),
+                2 * 1024**3,
+                "Database has less than 2 GiB free",
+                below=True,
+            ),
+            self._alarm(
+                "DatabaseMemory",
+                database.metric_freeable_memory(period=FIVE_MINUTES),
+                64 * 1024**2,
+                "Database has less than 64 MiB freeable memory",
+                periods=3,
+                below=True,
+            ),
+        ]
+        self._failed_jobs_rule(alerts.topic, cluster, job_families)
+        self.dashboard = build_dashboard(
+            self,
+            name=self._prefix,
+            alarms=self.alarms,
+            service=service,
+            target_group=target_group,
+            alb=alb,
+            database=database,
+            cluster=cluster,
+        )
+
+    def _alarm(
+        self,
+        name: str,
+        metric: cw.IMetric,
+        threshold: float,
+        description: str,
+        *,
+        periods: int = 1,
+        below: bool = False,
+        missing: cw.TreatMissingData = cw.TreatMissingData.NOT_BREACHING,
+    ) -> cw.Alarm:
+        """An alarm on one metric that notifies the topic when it fires and when it clears."""
+        alarm = cw.Alarm(
+            self,
+            name,
+            alarm_name=f"{self._prefix}-{name}",
+            alarm_description=description,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=periods,
+            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD
+            if below
+            else cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=missing,
+        )
+        alarm.add_alarm_action(self._action)
+        alarm.add_ok_action(self._action)
+        return alarm
+
+    def _failed_jobs_rule(
+        self, topic: sns.ITopic, cluster: ecs.ICluster, families: list[str]
+    ) -> None:
+        """Send an alert when a purge or key-rotation task stops with a non-zero exit code."""
+        events.Rule(
+            self,
+            "FailedJobs",
+            description="A scheduled or one-off backend task failed",
+            event_pattern=events.EventPattern(
+                source=["aws.ecs"],
+                detail_type=["ECS Task State Change"],
+                detail={
+                    "clusterArn": [cluster.cluster_arn],
+                    "lastStatus": ["STOPPED"],
+                    "group": [f"family:{family}" for family in families],
+                    "containers": {"exitCode": [{"anything-but": 0}]},
+                },
+            ),
+            targets=[
+                targets.SnsTopic(
+                    topic,
+                    message=events.RuleTargetInput.from_text(
+                        f"{self._prefix}: task {events.EventField.from_path('$.detail.group')} "
+                        f"failed: {events.EventField.from_path('$.detail.stoppedReason')}"
+                    ),
+                )
+            ],
+        )

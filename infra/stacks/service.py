@@ -1,0 +1,135 @@
+"""The web tier: Fargate service behind an HTTPS Application Load Balancer, autoscaled."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.config import EnvironmentConfig
+from infra.stacks.network import APP_PORT, Network
+from infra.stacks.runtime import AppRuntime
+
+READINESS_PATH = "/readyz"
+
+
+class WebService(Construct):
+    """Backend tasks in private subnets; only the load balancer is reachable from outside."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        network: Network,
+        cluster: ecs.ICluster,
+        runtime: AppRuntime,
+        role: iam.IRole,
+        logs_bucket: s3.IBucket,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.task_definition = runtime.task_definition(
+            self,
+            "Web",
+            role=role,
+            cpu=config.task_cpu,
+            memory_mib=config.task_memory_mib,
+        )
+        self.service = ecs.FargateService(
+            self,
+            "Service",
+            cluster=cluster,
+            task_definition=self.task_definition,
+            desired_count=config.min_tasks,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            security_groups=[network.app_security_group],
+            assign_public_ip=False,
+            # A new version that never becomes healthy is rolled back automatically.
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            min_healthy_percent=100,
+            max_healthy_percent=200,
+            health_check_grace_period=Duration.seconds(60),
+            propagate_tags=ecs.PropagatedTagSource.SERVICE,
+        )
+        self.load_balancer = self._load_balancer(config, network, logs_bucket)
+        self.target_group = self._listeners(config, network)
+        self._autoscale(config)
+
+    def _load_balancer(
+        self, config: EnvironmentConfig, network: Network, logs_bucket: s3.IBucket
+    ) -> elbv2.ApplicationLoadBalancer:
+        """The internet-facing load balancer in the public subnets, with access logs."""
+        alb = elbv2.ApplicationLoadBalancer(
+            self,
+            "LoadBalancer",
+            vpc=network.vpc,
+            internet_facing=True,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+            security_group=network.alb_security_group,
+            drop_invalid_header_fields=True,
+            deletion_protection=config.deletion_protection,
+            idle_timeout=Duration.seconds(60),
+        )
+        alb.log_access_logs(logs_bucket, prefix="alb")
+        return alb
+
+    def _listeners(
+        self, config: EnvironmentConfig, network: Network
+    ) -> elbv2.ApplicationTargetGroup:
+        """HTTPS (TLS 1.2+) to the tasks; plain HTTP only redirects to HTTPS."""
+        target_group = elbv2.ApplicationTargetGroup(
+            self,
+            "Targets",
+            vpc=network.vpc,
+            port=APP_PORT,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            target_type=elbv2.TargetType.IP,
+            targets=[self.service],
+            deregistration_delay=Duration.seconds(30),
+            health_check=elbv2.HealthCheck(
+                path=READINESS_PATH,
+                healthy_http_codes="200",
+                interval=Duration.seconds(15),
+                timeout=Duration.seconds(5),
+                healthy_threshold_count=2,
+                unhealthy_threshold_count=3,
+            ),
+        )
+        self.load_balancer.add_listener(
+            "Https",
+            port=443,
+            protocol=elbv2.ApplicationProtocol.HTTPS,
+            certificates=[
+                acm.Certificate.from_certificate_arn(self, "Certificate", config.certificate_arn)
+            ],
+            ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+            default_target_groups=[target_group],
+            open=False,  # the security group already admits the internet
+        )
+        self.load_balancer.add_redirect(source_port=80, target_port=443, open=False)
+        return target_group
+
+    def _autoscale(self, config: EnvironmentConfig) -> None:
+        """Scale out on CPU and on requests per task, whichever asks for more tasks."""
+        scaling = self.service.auto_scale_task_count(
+            min_capacity=config.min_tasks, max_capacity=config.max_tasks
+        )
+        scaling.scale_on_cpu_utilization(
+            "Cpu",
+            target_utilization_percent=config.cpu_target_percent,
+            scale_in_cooldown=Duration.minutes(5),
+            scale_out_cooldown=Duration.minutes(1),
+        )
+        scaling.scale_on_request_count(
+            "Requests",
+            requests_per_target=config.requests_per_target_per_minute,
+            target_group=self.target_group,
+            scale_in_cooldown=Duration.minutes(5),
+            scale_out_cooldown=Duration.minutes(1),
+        )

@@ -1,0 +1,147 @@
+"""Deploy order, scheduled jobs, autoscaling, alarms and the dashboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.infra.conftest import Synthesis, dump, only, resources
+
+
+def test_service_waits_for_the_migration(template: dict[str, Any]) -> None:
+    (service_id,) = resources(template, "AWS::ECS::Service")
+    (migration_id,) = resources(template, "Custom::FairrollMigration")
+    depends_on = template["Resources"][service_id]["DependsOn"]
+    assert migration_id in depends_on
+
+
+def test_migration_runs_the_migration_task_definition(template: dict[str, Any]) -> None:
+    migration = only(template, "Custom::FairrollMigration")
+    assert migration["TaskDefinition"]["Ref"].startswith("ReleaseMigrate")
+    assert migration["SecurityGroups"][0]["Fn::GetAtt"][0].startswith("NetworkJobsSecurityGroup")
+    (migrate_td,) = [
+        r["Properties"]
+        for k, r in resources(template, "AWS::ECS::TaskDefinition").items()
+        if k.startswith("ReleaseMigrate")
+    ]
+    assert migrate_td["ContainerDefinitions"][0]["Command"] == [
+        "flask",
+        "--app",
+        "app",
+        "db",
+        "upgrade",
+    ]
+
+
+def test_migration_waits_long_enough_for_a_fargate_task(template: dict[str, Any]) -> None:
+    machine = only(template, "AWS::StepFunctions::StateMachine")
+    definition = dump(machine["DefinitionString"])
+    # 15 s between checks, up to 30 minutes in all.
+    assert '\\"IntervalSeconds\\":15' in definition
+    assert '\\"MaxAttempts\\":120' in definition
+
+
+def test_failed_deploys_roll_back(template: dict[str, Any]) -> None:
+    service = only(template, "AWS::ECS::Service")
+    breaker = service["DeploymentConfiguration"]["DeploymentCircuitBreaker"]
+    assert breaker == {"Enable": True, "Rollback": True}
+    assert service["DeploymentConfiguration"]["MinimumHealthyPercent"] == 100
+
+
+def test_purge_runs_daily_on_fargate(template: dict[str, Any]) -> None:
+    rules = [
+        r["Properties"]
+        for r in resources(template, "AWS::Events::Rule").values()
+        if "ScheduleExpression" in r["Properties"]
+    ]
+    (purge,) = rules
+    assert purge["ScheduleExpression"] == "cron(17 3 * * ? *)"
+    (target,) = purge["Targets"]
+    assert target["EcsParameters"]["LaunchType"] == "FARGATE"
+    assert target["EcsParameters"]["TaskDefinitionArn"]["Ref"].startswith("JobsPurge")
+
+
+def test_autoscaling_on_cpu_and_requests(synthesis: Synthesis, env_name: str) -> None:
+    template, config = synthesis.templates[env_name], synthesis.configs[env_name]
+    target = only(template, "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (config.min_tasks, config.max_tasks)
+    metrics = sorted(
+        p["Properties"]["TargetTrackingScalingPolicyConfiguration"][
+            "PredefinedMetricSpecification"
+        ]["PredefinedMetricType"]
+        for p in resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy").values()
+    )
+    assert metrics == ["ALBRequestCountPerTarget", "ECSServiceAverageCPUUtilization"]
+
+
+def test_alarms_cover_errors_latency_health_and_database(template: dict[str, Any]) -> None:
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    metric_names = {a["Properties"]["MetricName"] for a in alarms.values()}
+    assert {
+        "HTTPCode_Target_5XX_Count",
+        "HTTPCode_ELB_5XX_Count",
+        "TargetResponseTime",
+        "UnHealthyHostCount",
+        "HealthyHostCount",
+        "CPUUtilization",
+        "MemoryUtilization",
+        "FreeStorageSpace",
+        "FreeableMemory",
+    } <= metric_names
+
+
+def test_every_alarm_notifies_the_alerts_topic(template: dict[str, Any]) -> None:
+    (topic_id,) = resources(template, "AWS::SNS::Topic")
+    for alarm in resources(template, "AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        assert props["AlarmActions"] == [{"Ref": topic_id}]
+        assert props["OKActions"] == [{"Ref": topic_id}]
+
+
+def test_failed_jobs_raise_an_alert(template: dict[str, Any]) -> None:
+    (rule,) = [
+        r["Properties"]
+        for r in resources(template, "AWS::Events::Rule").values()
+        if "EventPattern" in r["Properties"]
+    ]
+    pattern = rule["EventPattern"]
+    assert pattern["detail"]["lastStatus"] == ["STOPPED"]
+    assert pattern["detail"]["containers"] == {"exitCode": [{"anything-but": 0}]}
+    assert len(pattern["detail"]["group"]) == 2  # purge and key rotation
+
+
+def test_alert_topic_accepts_alarms_and_events_through_its_key(template: dict[str, Any]) -> None:
+    policy = dump(only(template, "AWS::KMS::Key")["KeyPolicy"])
+    assert "cloudwatch.amazonaws.com" in policy
+    assert "events.amazonaws.com" in policy
+
+
+def test_alerts_are_mailed_to_the_configured_address(template: dict[str, Any]) -> None:
+    subscription = only(template, "AWS::SNS::Subscription")
+    assert subscription["Protocol"] == "email"
+    assert subscription["Endpoint"] == "oncall@example.org"
+
+
+def test_dashboard_shows_aggregate_app_metrics(template: dict[str, Any]) -> None:
+    body = dump(only(template, "AWS::CloudWatch::Dashboard")["DashboardBody"])
+    assert "SEARCH(" in body and "fairroll" in body
+    assert "RunningTaskCount" in body
+
+
+def test_logs_expire(synthesis: Synthesis, env_name: str) -> None:
+    template, config = synthesis.templates[env_name], synthesis.configs[env_name]
+    for group in resources(template, "AWS::Logs::LogGroup").values():
+        assert group["Properties"]["RetentionInDays"] == config.log_retention_days
+
+
+def test_alarms_and_events_may_publish_to_the_topic(template: dict[str, Any]) -> None:
+    policy = only(template, "AWS::SNS::TopicPolicy")["PolicyDocument"]
+    publishers = {
+        s["Principal"]["Service"]
+        for s in policy["Statement"]
+        if s["Effect"] == "Allow" and s["Action"] == "sns:Publish"
+    }
+    assert publishers == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    denies = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
+    assert denies and all(
+        s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies
+    )

@@ -1,0 +1,179 @@
+"""The properties that keep data safe: nothing public but the load balancer, all encrypted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.infra.conftest import Synthesis, dump, only, resources
+
+
+def test_database_is_private_encrypted_and_backed_up(template: dict[str, Any]) -> None:
+    db = only(template, "AWS::RDS::DBInstance")
+    assert db["PubliclyAccessible"] is False
+    assert db["StorageEncrypted"] is True
+    assert db["BackupRetentionPeriod"] >= 7
+    assert db["Engine"] == "postgres"
+    assert db["CopyTagsToSnapshot"] is True
+    subnets = only(template, "AWS::RDS::DBSubnetGroup")["SubnetIds"]
+    isolated = {
+        logical_id
+        for logical_id, subnet in resources(template, "AWS::EC2::Subnet").items()
+        if "dataSubnet" in logical_id
+    }
+    assert {ref["Ref"] for ref in subnets} == isolated
+
+
+def test_database_refuses_unencrypted_connections(template: dict[str, Any]) -> None:
+    parameters = only(template, "AWS::RDS::DBParameterGroup")["Parameters"]
+    assert parameters["rds.force_ssl"] == "1"
+
+
+def test_production_database_is_multi_az_and_protected(synthesis: Synthesis) -> None:
+    db = only(synthesis.templates["production"], "AWS::RDS::DBInstance")
+    assert db["MultiAZ"] is True
+    assert db["DeletionProtection"] is True
+    resource = next(
+        iter(resources(synthesis.templates["production"], "AWS::RDS::DBInstance").values())
+    )
+    assert resource["DeletionPolicy"] == "Snapshot"
+
+
+def test_database_admits_only_backend_tasks(template: dict[str, Any]) -> None:
+    groups = resources(template, "AWS::EC2::SecurityGroup")
+    (db_group,) = [k for k in groups if k.startswith("NetworkDatabaseSecurityGroup")]
+    ingress = [
+        rule["Properties"]
+        for rule in resources(template, "AWS::EC2::SecurityGroupIngress").values()
+        if rule["Properties"]["GroupId"] == {"Fn::GetAtt": [db_group, "GroupId"]}
+    ]
+    sources = sorted(rule["SourceSecurityGroupId"]["Fn::GetAtt"][0] for rule in ingress)
+    assert [s.split("SecurityGroup")[0] for s in sources] == ["NetworkApp", "NetworkJobs"]
+    assert all(rule["FromPort"] == rule["ToPort"] == 5432 for rule in ingress)
+
+
+def test_only_the_load_balancer_is_open_to_the_internet(template: dict[str, Any]) -> None:
+    open_groups = set()
+    for logical_id, group in resources(template, "AWS::EC2::SecurityGroup").items():
+        for rule in group["Properties"].get("SecurityGroupIngress", []):
+            if rule.get("CidrIp") == "0.0.0.0/0" or rule.get("CidrIpv6") == "::/0":
+                open_groups.add(logical_id)
+                assert rule["FromPort"] in (80, 443)
+    for rule in resources(template, "AWS::EC2::SecurityGroupIngress").values():
+        assert "CidrIp" not in rule["Properties"]
+    assert len(open_groups) == 1
+    assert next(iter(open_groups)).startswith("NetworkAlbSecurityGroup")
+
+
+def test_tasks_run_without_public_addresses(template: dict[str, Any]) -> None:
+    service = only(template, "AWS::ECS::Service")
+    network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert network["AssignPublicIp"] == "DISABLED"
+    assert "appSubnet" in dump(network["Subnets"])
+
+
+def test_https_with_modern_tls_and_http_only_redirects(template: dict[str, Any]) -> None:
+    listeners = {
+        props["Port"]: props
+        for props in (
+            r["Properties"]
+            for r in resources(template, "AWS::ElasticLoadBalancingV2::Listener").values()
+        )
+    }
+    assert set(listeners) == {80, 443}
+    https = listeners[443]
+    assert https["Protocol"] == "HTTPS"
+    assert https["SslPolicy"].startswith("ELBSecurityPolicy-TLS13")
+    assert https["Certificates"][0]["CertificateArn"].startswith("arn:aws:acm:")
+    (redirect,) = listeners[80]["DefaultActions"]
+    assert redirect["Type"] == "redirect"
+    assert redirect["RedirectConfig"]["Protocol"] == "HTTPS"
+
+
+def test_load_balancer_drops_invalid_headers_and_logs_access(template: dict[str, Any]) -> None:
+    alb = only(template, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    attributes = {a["Key"]: a["Value"] for a in alb["LoadBalancerAttributes"]}
+    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+    assert attributes["access_logs.s3.enabled"] == "true"
+    assert alb["Scheme"] == "internet-facing"
+
+
+def test_readiness_checks_the_database_path(template: dict[str, Any]) -> None:
+    target_group = only(template, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    assert target_group["HealthCheckPath"] == "/readyz"
+    assert target_group["TargetType"] == "ip"
+
+
+def test_buckets_are_encrypted_private_and_tls_only(template: dict[str, Any]) -> None:
+    buckets = resources(template, "AWS::S3::Bucket")
+    assert len(buckets) == 2  # exports and logs
+    policies = {
+        p["Properties"]["Bucket"]["Ref"]: dump(p["Properties"]["PolicyDocument"])
+        for p in resources(template, "AWS::S3::BucketPolicy").values()
+    }
+    for logical_id, bucket in buckets.items():
+        props = bucket["Properties"]
+        encryption = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        assert '"aws:SecureTransport": "false"' in policies[logical_id]
+        assert bucket["DeletionPolicy"] == "Retain"
+
+
+def test_exports_bucket_is_versioned_and_logged(template: dict[str, Any]) -> None:
+    (exports,) = [
+        b["Properties"]
+        for k, b in resources(template, "AWS::S3::Bucket").items()
+        if k.startswith("DataExportsBucket")
+    ]
+    assert exports["VersioningConfiguration"]["Status"] == "Enabled"
+    assert "LoggingConfiguration" in exports
+
+
+def test_alert_topic_is_encrypted_with_a_rotating_key(template: dict[str, Any]) -> None:
+    topic = only(template, "AWS::SNS::Topic")
+    assert "KmsMasterKeyId" in topic
+    key = only(template, "AWS::KMS::Key")
+    assert key["EnableKeyRotation"] is True
+
+
+def test_secrets_exist_for_app_database_and_signing_keys(template: dict[str, Any]) -> None:
+    names = sorted(
+        dump(s["Properties"]["Name"])
+        for s in resources(template, "AWS::SecretsManager::Secret").values()
+    )
+    assert [n.rsplit("/", 1)[-1].strip('"') for n in names] == [
+        "app-secret-key",
+        "database",
+        "token-signing-keys",
+    ]
+
+
+def test_redis_counters_are_private(template: dict[str, Any]) -> None:
+    cache = only(template, "AWS::ElastiCache::ServerlessCache")
+    assert cache["Engine"] == "valkey"
+    assert "dataSubnet" in dump(cache["SubnetIds"])
+
+
+def test_vpc_spans_two_availability_zones_with_flow_logs(template: dict[str, Any]) -> None:
+    zones = {
+        dump(s["Properties"]["AvailabilityZone"])
+        for s in resources(template, "AWS::EC2::Subnet").values()
+    }
+    assert len(zones) == 2
+    assert only(template, "AWS::EC2::FlowLog")["TrafficType"] == "REJECT"
+
+
+def test_signing_key_secret_starts_without_a_key(template: dict[str, Any]) -> None:
+    # The first `flask keys rotate` creates the key set; nothing secret is in the template.
+    (signing,) = [
+        s["Properties"]
+        for k, s in resources(template, "AWS::SecretsManager::Secret").items()
+        if k.startswith("DataSigningKeys")
+    ]
+    assert signing["SecretString"] == "{}"
+    assert "GenerateSecretString" not in signing
