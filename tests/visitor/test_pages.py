@@ -11,7 +11,9 @@ from flask.testing import FlaskClient
 from backend import create_app
 from backend.extensions import db
 from backend.models import AccessToken
-from backend.visitor.token_cookie import COOKIE_NAME
+from backend.visitor.token_cookie import COOKIE_NAME, HeldToken, load_token
+from backend.visitor_cookie import COOKIE_NAME as VISITOR_COOKIE
+from backend.visitor_cookie import read_visitor_id
 from tests.conftest import app_config
 from tests.factories import auth, enroll, make_dispenser, make_site
 from tests.visitor.helpers import (
@@ -162,3 +164,29 @@ def test_unrestricted_dispenser_says_there_is_no_limit(app: Flask, client: Flask
     dispenser = make_dispenser(make_site(), unrestricted=True)
     html = landing(client, dispenser).get_data(as_text=True)
     assert "This dispenser has no limit" in html
+
+
+def test_the_database_keeps_nothing_that_identifies_the_visitor(
+    app: Flask, client: FlaskClient
+) -> None:
+    dispenser = make_dispenser(make_site())
+    agent = "Mozilla/5.0 (Linux; Android 14; Pixel 8) UniqueAgent/42"
+    client.get(f"/d/{dispenser.public_id}", headers={"User-Agent": agent})
+    posted = tap_get_paper(client, dispenser)
+    html = token_page(client, dispenser).get_data(as_text=True)
+    code = code_from(html)
+    raw_cookie = client.get_cookie(VISITOR_COOKIE)
+    assert raw_cookie is not None
+    held_cookie = posted.headers.getlist("Set-Cookie")[0].split(";")[0]
+    with app.test_request_context(headers={"Cookie": f"{VISITOR_COOKIE}={raw_cookie.value}"}):
+        visitor_id = read_visitor_id()
+    with app.test_request_context(headers={"Cookie": held_cookie}):
+        held = load_token(dispenser.public_id)
+    assert visitor_id and isinstance(held, HeldToken)
+    stored = []
+    for table in db.metadata.sorted_tables:
+        for row in db.session.execute(table.select()):
+            stored.extend(str(value) for value in row)
+    everything = " ".join(stored)
+    for secret in (visitor_id, code, held.token, "127.0.0.1", "UniqueAgent"):
+        assert secret not in everything
