@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from backend.extensions import db
-from backend.models import Dispenser, Site
+from backend.models import DeviceEvent, Dispenser, Site
 from backend.services.sites import SitePolicy, create_dispenser, create_site
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,6 +140,28 @@ def make_place(app: Flask, name: str, *, dispensers: int = 1, **policy: Any) -> 
         place = Place(site.id, [d.public_id for d in made])
         db.session.remove()
         return place
+
+
+def add_dispenses(app: Flask, public_id: str, counts: dict[str, int]) -> None:
+    """Record dispenses at a dispenser of the live app, as its device would report them."""
+    moment = datetime.now(UTC) - timedelta(hours=2)
+    with app.app_context():
+        dispenser = db.session.scalar(select(Dispenser).where(Dispenser.public_id == public_id))
+        assert dispenser is not None
+        for method, count in counts.items():
+            for _ in range(count):
+                db.session.add(
+                    DeviceEvent(
+                        dispenser_id=dispenser.id,
+                        event_id=secrets.token_hex(16),
+                        kind="dispense",
+                        method=method,
+                        occurred_at=moment,
+                        received_at=moment,
+                    )
+                )
+        db.session.commit()
+        db.session.remove()
 
 
 def update_dispenser(app: Flask, public_id: str, **fields: Any) -> None:

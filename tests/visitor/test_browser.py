@@ -18,7 +18,14 @@ from backend.signing import key_ring
 from backend.visitor.token_cookie import COOKIE_NAME, HeldToken, save_token
 from protocol.ids import dispenser_id_to_bytes
 from protocol.token import decode_public_keys, verify_token
-from tests.visitor.browser import Phone, axe_violations, make_place, phone, update_dispenser
+from tests.visitor.browser import (
+    Phone,
+    add_dispenses,
+    axe_violations,
+    make_place,
+    phone,
+    update_dispenser,
+)
 
 cv2 = pytest.importorskip("cv2", reason="OpenCV comes with the device extra")
 np = pytest.importorskip("numpy", reason="numpy comes with the device extra")
@@ -207,9 +214,12 @@ def test_transparency_and_privacy_pages(
     chromium: Any, live_url: str, live_app: Flask, axe_source: str, screenshots: Path, lang: str
 ) -> None:
     place = make_place(live_app, f"Open Park {lang}", face_mode_allowed=True)
+    counts = {"qr": 412, "code": 37, "face": 58, "voucher": 9, "unrestricted": 21}
+    add_dispenses(live_app, place.dispensers[0], counts)
     with phone(chromium, live_url, lang) as tab:
         tab.goto(f"/sites/{place.site_id}")
         assert tab.page.locator("table.figures tbody tr").count() == 5
+        assert tab.page.locator("table.figures tfoot td").inner_text() == "537"
         _check_page(tab, axe_source, screenshots, f"transparency-{lang}")
         tab.page.screenshot(path=str(screenshots / f"transparency-full-{lang}.png"), full_page=True)
         tab.goto(f"/sites/{place.site_id}/privacy")

@@ -65,6 +65,7 @@ def test_transparency_page_shows_counts_retention_face_mode_and_contact(
     assert "Open Park" in html and "city-privacy@open.example" in html
     assert '<td class="num">2</td>' in html and '<td class="num">4</td>' in html  # qr, total
     assert "deleted after 7 days" in html
+    assert "Without a face scan: 75% of portions." in html  # the opt-out share
     assert "only inside the dispenser" in html
     assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
 
