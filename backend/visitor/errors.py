@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from flask import g
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from backend.api.common import utcnow
 from backend.errors import (
@@ -20,6 +22,8 @@ from backend.extensions import db
 from backend.visitor import bp
 from backend.visitor.pages import dispenser_context
 from backend.visitor.web import duration, is_another_day, local_time, page
+
+log = logging.getLogger(__name__)
 
 
 def _with_retry_after(result: tuple[str, int], seconds: int | None) -> ResponseReturnValue:
@@ -62,3 +66,13 @@ def refused(error: DomainError) -> ResponseReturnValue:
     if isinstance(error, DispenserUnavailable):
         return page("visitor/unavailable.html", status=503, **context)
     return page("visitor/problem.html", status=error.status, **context)
+
+
+@bp.errorhandler(OperationalError)
+@bp.errorhandler(InterfaceError)
+def database_unreachable(error: OperationalError | InterfaceError) -> ResponseReturnValue:
+    """The database went away: nothing was stored; say so as a page, not JSON."""
+    # The driver's own message only (never the statement or its parameters).
+    log.error("database error: %s: %s", type(error.orig).__name__, error.orig)
+    db.session.rollback()
+    return _with_retry_after(page("visitor/problem.html", status=503, unavailable=True), 5)

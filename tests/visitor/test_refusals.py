@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pyotp
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.exc import OperationalError
 
 from backend.extensions import db
 from backend.models import AccessToken
@@ -164,3 +166,18 @@ def test_new_code_after_an_unused_one_expired_is_granted(app: Flask, client: Fla
         assert old_code  # the old one is dead; the new one is live
     finally:
         app.config["FAIRROLL_CLOCK_SKEW_SECONDS"] = 30
+
+
+def test_database_outage_is_a_page_not_json(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dispenser = make_dispenser(make_site())
+
+    def unreachable(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr("backend.visitor.pages.find_dispenser", unreachable)
+    response = landing(client, dispenser)
+    assert response.status_code == 503 and response.mimetype == "text/html"
+    assert response.headers["Retry-After"] == "5"
+    assert "not reachable right now" in response.get_data(as_text=True)
