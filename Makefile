@@ -10,6 +10,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export FLASK_APP := app
 
 .PHONY: run test install lint typecheck check-migrations pytest clean lint-docker test-infra
+.PHONY: ensure-chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,13 +54,19 @@ check-migrations:
 pytest:
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+## Page tests drive Debian's chromium (Playwright never downloads a browser here).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+ensure-chromium:
+	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || \
+	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
 ## Visitor page translations: compile backend/translations/*/LC_MESSAGES/messages.po to .mo.
 ## The .mo files are committed as well (a container build copies the source tree as is);
 ## this step keeps them in step with the .po files before every run and test.
-.PHONY: translations translations-update ensure-chromium axe-core
+.PHONY: translations translations-update ensure-cjk-font axe-core
 translations: install
 	$(BIN)/pybabel compile -d backend/translations >/dev/null
 
@@ -70,15 +77,10 @@ translations-update: install
 	$(BIN)/pybabel update -i backend/translations/messages.pot -d backend/translations \
 	  --width 100
 
-## Page tests drive Debian's chromium (Playwright never downloads a browser) and need a
-## CJK font to render the Chinese pages. Installed with apt-get when missing (needs root).
-ensure-chromium:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
-	  echo "warning: chromium could not be installed; the browser tests will be skipped"
-	@fc-list :lang=zh 2>/dev/null | grep -q . || { apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; } || \
-	  echo "warning: no Chinese font could be installed; Chinese screenshots will show boxes"
+## The Chinese visitor pages need a CJK font in Chromium (screenshots otherwise show boxes).
+ensure-cjk-font:
+	@fc-list :lang=zh 2>/dev/null | grep -q . || ! command -v apt-get >/dev/null || \
+	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq fonts-wqy-microhei)
 
 ## axe-core (accessibility checks inside the browser tests), from the npm registry.
 axe-core: node_modules/axe-core/axe.min.js
@@ -88,4 +90,4 @@ node_modules/axe-core/axe.min.js: package.json package-lock.json
 	@test ! -f $@ || touch $@
 
 run: translations
-pytest: translations ensure-chromium axe-core
+pytest: translations ensure-chromium ensure-cjk-font axe-core
