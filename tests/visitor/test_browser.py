@@ -154,6 +154,27 @@ def test_countdown_turns_into_expired_and_waits_to_renew(
         _check_page(tab, axe_source, screenshots, "expired-countdown-en")
 
 
+def test_an_unused_code_is_renewed_by_itself_once_the_dispenser_stops_accepting_it(
+    chromium: Any, live_url: str, live_app: Flask, screenshots: Path
+) -> None:
+    # Short lives so the real renewal path runs in seconds: issue, expire, wait out the
+    # device's clock tolerance, renew (the quota moves the unused portion to the new code).
+    live_app.config.update(FAIRROLL_TOKEN_TTL_SECONDS=4, FAIRROLL_CLOCK_SKEW_SECONDS=2)
+    try:
+        public_id = make_place(live_app, "Renewal Park").dispensers[0]
+        with phone(chromium, live_url, "en") as tab:
+            tab.goto(f"/d/{public_id}")
+            _get_paper(tab, "en")
+            first = _qr_texts(tab.page.screenshot())
+            tab.page.locator("#expired").wait_for(state="visible", timeout=10_000)
+            tab.page.locator("#live-token").wait_for(state="visible", timeout=15_000)
+            second = _qr_texts(tab.page.screenshot(path=str(screenshots / "renewed-en.png")))
+            assert len(first) == 1 and len(second) == 1 and first != second
+            assert tab.foreign_requests() == [] and tab.errors == []
+    finally:
+        live_app.config.update(FAIRROLL_TOKEN_TTL_SECONDS=120, FAIRROLL_CLOCK_SKEW_SECONDS=30)
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_without_javascript_the_flow_still_works(
     chromium: Any, live_url: str, live_app: Flask, screenshots: Path, lang: str
