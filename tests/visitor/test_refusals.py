@@ -181,3 +181,16 @@ def test_database_outage_is_a_page_not_json(
     assert response.status_code == 503 and response.mimetype == "text/html"
     assert response.headers["Retry-After"] == "5"
     assert "not reachable right now" in response.get_data(as_text=True)
+
+
+def test_no_automatic_renewal_while_the_dispenser_is_offline(
+    app: Flask, client: FlaskClient
+) -> None:
+    site = make_site("Quiet Park")
+    online = make_dispenser(site, last_heartbeat_at=now())
+    offline = make_dispenser(site, last_heartbeat_at=now() - timedelta(hours=1))
+    tap_get_paper(client, online)
+    assert 'data-auto-renew="yes"' in token_page(client, online).get_data(as_text=True)
+    client.delete_cookie("fr_visitor")  # another visitor
+    tap_get_paper(client, offline)
+    assert 'data-auto-renew="no"' in token_page(client, offline).get_data(as_text=True)

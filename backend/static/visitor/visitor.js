@@ -47,6 +47,9 @@
     if (expired) expired.hidden = false;
     if (announce) announce.textContent = box.getAttribute("data-expired");
     var form = document.getElementById("renew");
+    // Not while the dispenser is offline: until its reports arrive the backend cannot
+    // tell a used code from an unused one, so a new code is only given on request.
+    if (box.getAttribute("data-auto-renew") !== "yes") return;
     if (!form || renewals() >= MAX_AUTO_RENEWALS) return;
     var wait = document.getElementById("renew-wait");
     var waitText = box.getAttribute("data-renew-wait");
