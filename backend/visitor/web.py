@@ -28,6 +28,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+# Query parameters the language switch keeps on the page it links to.
+KEPT_QUERY_KEYS = frozenset({"p"})
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -53,7 +55,10 @@ def _language_links() -> list[dict[str, Any]]:
     links = []
     for code, (tag, name, _catalog) in LANGUAGES.items():
         if request.method == "GET" and request.endpoint:
-            args = {**(request.view_args or {}), **request.args.to_dict(), "lang": code}
+            # Only the screen code is carried over: arbitrary query keys must never reach
+            # url_for, whose "_scheme", "_external" and "_anchor" would shape the link.
+            kept = {k: v for k, v in request.args.items() if k in KEPT_QUERY_KEYS}
+            args = {**(request.view_args or {}), **kept, "lang": code}
             href = url_for(request.endpoint, **args)
         elif request.view_args and "public_id" in request.view_args:
             href = url_for("visitor.landing", public_id=request.view_args["public_id"], lang=code)

@@ -84,3 +84,14 @@ def test_compiled_catalogs_match_their_sources() -> None:
         with path.with_suffix(".mo").open("rb") as handle:
             compiled = {m.id: m.string for m in read_mo(handle) if m.id}
         assert compiled == source, f"{path.with_suffix('.mo')} is stale: run make translations"
+
+
+def test_the_switch_keeps_the_screen_code_and_nothing_else(app: Flask, client: FlaskClient) -> None:
+    dispenser = make_dispenser(make_site())
+    query = "p=123456&_scheme=javascript&_external=1&_anchor=x&other=1"
+    html = client.get(f"/d/{dispenser.public_id}?{query}").get_data(as_text=True)
+    links = re.findall(r'<a href="([^"]+)" lang=', html)
+    assert links == [
+        f"/d/{dispenser.public_id}?p=123456&amp;lang=zh",
+        f"/d/{dispenser.public_id}?p=123456&amp;lang=en",
+    ]
