@@ -257,8 +257,8 @@ def _overflows(tab: Phone) -> bool:
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_fits_a_320px_screen_and_200_percent_text(
-    chromium: Any, live_url: str, live_app: Flask, screenshots: Path, lang: str
+def test_fits_a_320px_screen_and_200_percent_zoom(
+    chromium: Any, live_url: str, live_app: Flask, axe_source: str, screenshots: Path, lang: str
 ) -> None:
     public_id = make_place(live_app, f"Small Screen Park {lang}").dispensers[0]
     small = {"width": 320, "height": 640}
@@ -270,10 +270,14 @@ def test_fits_a_320px_screen_and_200_percent_text(
         assert box is not None and box["height"] >= 44 and box["width"] >= 44
         _get_paper(tab, lang)
         assert not _overflows(tab)
-        tab.page.screenshot(path=str(screenshots / f"token-320px-{lang}.png"))
+        _check_page(tab, axe_source, screenshots, f"token-320px-{lang}")
         # 200 % zoom: the same page at half the CSS width, as a browser zoom gives it.
         tab.page.set_viewport_size({"width": 195, "height": 422})
         tab.page.reload()
         assert not _overflows(tab)
         assert _qr_texts(tab.page.screenshot(full_page=True))
         tab.page.screenshot(path=str(screenshots / f"token-zoom200-{lang}.png"), full_page=True)
+        place = make_place(live_app, f"Small Report Park {lang}")
+        for path in (f"/sites/{place.site_id}", f"/sites/{place.site_id}/privacy"):
+            tab.goto(path)
+            assert not _overflows(tab), path
