@@ -23,10 +23,10 @@ install: $(STAMP)
 
 ## The backend with an embedded SQLite database, a demo site and a demo dispenser.
 run: install
-	$(BIN)/flask --app app demo
+	$(BIN)/flask --app app demo $(DEMO_ARGS)
 
 ## Everything CI checks: lint, types, import boundaries, migrations, the test suite.
-test: install lint typecheck check-migrations pytest
+test: install ensure-chromium lint typecheck check-migrations pytest
 
 lint: lint-docker
 	$(BIN)/ruff check .

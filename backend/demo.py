@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -50,8 +53,15 @@ def ensure_demo(now: datetime) -> tuple[Dispenser, str]:
     default=lambda: int(os.environ.get("PORT", "5000")),
     help="Port to serve on (default: $PORT or 5000).",
 )
+@click.option(
+    "--simulated-dispenser/--no-simulated-dispenser",
+    default=True,
+    show_default=True,
+    help="Also run a simulated dispenser (python -m device simulate) enrolled as the demo one.",
+)
+@click.option("--kiosk-port", type=int, default=8765, show_default=True)
 @with_appcontext
-def demo(host: str, port: int) -> None:
+def demo(host: str, port: int, simulated_dispenser: bool, kiosk_port: int) -> None:
     """Migrate the database, create the demo site and dispenser, and serve the backend."""
     upgrade()
     dispenser, code = ensure_demo(datetime.now(UTC))
@@ -64,5 +74,24 @@ def demo(host: str, port: int) -> None:
     click.echo(f"Visitor page of the demo dispenser: {base}/d/{public_id}")
     click.echo(f"Enrollment code for it (one use, 24 h): {code}")
     click.echo(f"Health: {base}/healthz   API description: {base}/api/v1/openapi.json")
-    # Flask refuses app.run() inside its own CLI, so serve with Werkzeug directly.
-    run_simple(host, port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
+    device = _start_simulated_dispenser(base, code, kiosk_port) if simulated_dispenser else None
+    try:
+        # Flask refuses app.run() inside its own CLI, so serve with Werkzeug directly.
+        run_simple(host, port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
+    finally:
+        if device is not None:
+            device.terminate()
+            device.wait(timeout=10)
+
+
+def _start_simulated_dispenser(base: str, code: str, kiosk_port: int) -> subprocess.Popen[bytes]:
+    """Run the device program's simulator as a separate process (it never imports Flask)."""
+    state_dir = Path(current_app.instance_path) / "simulated-dispenser"
+    if os.environ.get("FAIRROLL_INSTANCE_PATH"):
+        state_dir = Path(os.environ["FAIRROLL_INSTANCE_PATH"]) / "simulated-dispenser"
+    command = [
+        sys.executable, "-m", "device", "simulate", "--server", base, "--code", code,
+        "--state-dir", str(state_dir), "--port", str(kiosk_port),
+    ]  # fmt: skip
+    click.echo(f"Simulated dispenser's kiosk screen: http://127.0.0.1:{kiosk_port}/")
+    return subprocess.Popen(command)  # noqa: S603 - our own program, fixed arguments

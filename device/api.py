@@ -1,0 +1,175 @@
+"""The device API client (docs/device-api.md), on the standard library's urllib."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from device import __version__
+
+API_PREFIX = "/api/v1"
+
+
+class Offline(Exception):
+    """The backend could not be reached or answered with a server error: try later."""
+
+
+class ApiError(Exception):
+    """The backend refused the request; ``code`` is its stable error word."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: int = 0) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """What enrolling returned."""
+
+    dispenser_id: str
+    device_key: str
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Response:
+    """A decoded answer."""
+
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+class DeviceApi:
+    """Calls the backend's device endpoints with the device key."""
+
+    def __init__(self, server: str, device_key: str | None = None, timeout: float = 5.0) -> None:
+        if not server.startswith(("http://", "https://")):
+            raise ValueError("the server URL must start with http:// or https://")
+        self.base = server.rstrip("/") + API_PREFIX
+        self.device_key = device_key
+        self.timeout = timeout
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(self.base + path, data=data, method=method)  # noqa: S310 - http(s) checked in __init__
+        request.add_header("Accept", "application/json")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if self.device_key:
+            request.add_header("Authorization", f"Bearer {self.device_key}")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310
+                return _response(answer.status, answer.read(), dict(answer.headers))
+        except urllib.error.HTTPError as error:
+            if error.code == 304:
+                return Response(304, None, dict(error.headers))
+            if error.code >= 500:
+                raise Offline(f"server error {error.code}") from error
+            raw = error.read()
+            raise _api_error(error.code, raw, dict(error.headers)) from error
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
+            raise Offline(str(getattr(error, "reason", error))) from error
+
+    def enroll(self, code: str) -> Enrollment:
+        """Exchange a one-time enrollment code for an id, a device key and a config."""
+        answer = self._call(
+            "POST", "/device/enroll", {"enrollment_code": code, "software_version": __version__}
+        )
+        body = answer.body if isinstance(answer.body, dict) else {}
+        try:
+            return Enrollment(
+                dispenser_id=str(body["dispenser_id"]),
+                device_key=str(body["device_key"]),
+                config=dict(body["config"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ApiError(answer.status, "bad_answer", "enrollment answer is incomplete") from exc
+
+    def get_config(self, etag: str | None) -> tuple[dict[str, Any] | None, str | None]:
+        """The config document and its ETag, or (None, etag) when unchanged."""
+        headers = {"If-None-Match": etag} if etag else {}
+        answer = self._call("GET", "/device/config", headers=headers)
+        new_etag = answer.headers.get("ETag") or answer.headers.get("Etag") or etag
+        if answer.status == 304:
+            return None, new_etag
+        if not isinstance(answer.body, dict):
+            raise ApiError(answer.status, "bad_answer", "config is not a JSON object")
+        return answer.body, new_etag
+
+    def heartbeat(self, *, paper_level: int, status: str) -> dict[str, Any]:
+        """Report paper level and status; returns the server's answer."""
+        answer = self._call(
+            "POST",
+            "/device/heartbeat",
+            {"paper_level": paper_level, "status": status, "software_version": __version__},
+        )
+        return answer.body if isinstance(answer.body, dict) else {}
+
+    def post_events(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        """Upload a batch of outbox events."""
+        answer = self._call("POST", "/device/events", {"events": events})
+        return answer.body if isinstance(answer.body, dict) else {}
+
+    def verify_code(self, code: str) -> dict[str, Any]:
+        """Ask the backend about a typed code (raises ApiError 422/429 when refused)."""
+        answer = self._call("POST", "/device/codes/verify", {"code": code})
+        return answer.body if isinstance(answer.body, dict) else {}
+
+
+def _response(status: int, raw: bytes, headers: dict[str, str]) -> Response:
+    body: Any = None
+    if raw:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+    return Response(status, body, headers)
+
+
+def _api_error(status: int, raw: bytes, headers: dict[str, str]) -> ApiError:
+    code, message = "http_error", f"HTTP {status}"
+    try:
+        error = json.loads(raw)["error"]
+        code, message = str(error["code"]), str(error["message"])
+    except (ValueError, KeyError, TypeError):
+        pass
+    retry = headers.get("Retry-After", "0")
+    return ApiError(status, code, message, int(retry) if retry.isdigit() else 0)
+
+
+def parse_time(text: object) -> datetime | None:
+    """Parse an ISO 8601 time from the backend, or None."""
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def request_visitor_token(
+    server: str, dispenser_id: str, *, timeout: float = 5.0
+) -> dict[str, Any]:
+    """Ask for a token as a visitor's phone would (used only by the simulated dispenser)."""
+    api = DeviceApi(server, timeout=timeout)
+    answer = api._call("POST", f"/dispensers/{dispenser_id}/tokens", {})
+    if not isinstance(answer.body, dict) or "token" not in answer.body:
+        raise ApiError(answer.status, "bad_answer", "no token in the answer")
+    return answer.body

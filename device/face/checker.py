@@ -1,0 +1,149 @@
+"""The face checker the dispenser loop loads with `device.face.make_checker()`.
+
+It fits the loop's `FaceChecker` seam (`device/facemode.py`): the loop captures a
+burst of `max_frames` frames or `burst_seconds`, then calls `check`. The checker
+holds the window's faces in RAM, erases each when its window ends (a background
+timer, so erasure does not wait for the next visitor), and overwrites the frames
+it was given once it has decided.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from device.face.consent import consent_screen, instruction
+from device.face.pipeline import BurstLimits, FaceParts, decide_face
+from device.face.service import disable_core_dumps
+from device.face.store import EmbeddingStore
+from device.face.types import FaceDecision, Frame, Outcome
+
+DEFAULT_WINDOW_SECONDS = 540
+
+
+@dataclass(frozen=True)
+class FaceVerdict:
+    """The loop's verdict, plus the plain-words reason for the kiosk.
+
+    `problem` is empty when a face was checked, else a reason word (`too_dark`,
+    `too_far`, `several_faces`, `no_face`, `not_live`, `no_frames`);
+    `message_en` / `message_zh` say it to the visitor.
+    """
+
+    seen_recently: bool = False
+    available_at: datetime | None = None
+    problem: str = ""
+    message_en: str = ""
+    message_zh: str = ""
+
+
+@dataclass(frozen=True)
+class ConsentText:
+    """The consent screen as two blocks of text (the loop's `ConsentText`)."""
+
+    zh: str
+    en: str
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DispenserFaceChecker:
+    """Face matching for one dispenser, in the shape the dispenser loop expects."""
+
+    burst_seconds = 1.5
+    max_frames = 30
+
+    def __init__(
+        self,
+        parts: FaceParts,
+        expiry_interval: float = 5.0,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        disable_core_dumps()
+        self._parts = parts
+        self._store = EmbeddingStore(dimension=parts.embedder.dimension)
+        self._limits = BurstLimits(max_frames=self.max_frames, max_seconds=60.0)
+        self.window_seconds = DEFAULT_WINDOW_SECONDS
+        self._stop = threading.Event()
+        self._expirer = threading.Thread(
+            target=self._expire_forever, args=(expiry_interval, clock), daemon=True
+        )
+        self._expirer.start()
+
+    @property
+    def held(self) -> int:
+        """How many faces are held now (a count, nothing more)."""
+        return len(self._store)
+
+    def consent(self, window_seconds: int | None = None, contact: str = "") -> ConsentText:
+        """The consent screen for the site's window (the last one seen if not given)."""
+        window = window_seconds or self.window_seconds
+        blocks = []
+        for language in ("zh-CN", "en"):
+            screen = consent_screen(window, language, contact)
+            sep = "" if language == "zh-CN" else " "
+            blocks.append(sep.join((screen.title, *screen.paragraphs, instruction(language))))
+        return ConsentText(zh=blocks[0], en=blocks[1])
+
+    def check(self, frames: Sequence[Frame], *, now: datetime, window_seconds: int) -> FaceVerdict:
+        """Decide on a captured burst; hold a new face until `now + window_seconds`."""
+        if window_seconds <= 0:
+            raise ValueError("window_seconds must be positive")
+        self.window_seconds = window_seconds
+        try:
+            decision = decide_face(
+                frames, self._store, self._parts, window_seconds, now, self._limits
+            )
+        finally:
+            for frame in frames:  # the loop drops the burst next; leave nothing behind
+                if frame is not None and frame.flags.writeable:
+                    frame.fill(0)
+        return _verdict(decision)
+
+    def scan(
+        self, read: Callable[[], Frame | None], *, now: datetime, window_seconds: int
+    ) -> FaceVerdict:
+        """Like `check`, but reads the camera itself (for example `camera.read`).
+
+        Frames are processed as they arrive and the scan ends as soon as the head
+        has turned (at most 2 s), which saves the loop's capture time.
+        """
+        if window_seconds <= 0:
+            raise ValueError("window_seconds must be positive")
+        self.window_seconds = window_seconds
+        decision = decide_face(read, self._store, self._parts, window_seconds, now)
+        return _verdict(decision)
+
+    def erase_all(self) -> None:
+        """Erase every held face (call when the site turns face mode off)."""
+        self._store.erase_all()
+
+    def close(self) -> None:
+        """Stop the erasure timer and erase every held face."""
+        self._stop.set()
+        self._expirer.join(timeout=5)
+        self._store.erase_all()
+
+    def _expire_forever(self, interval: float, clock: Callable[[], datetime]) -> None:
+        while not self._stop.wait(interval):
+            self._store.expire(clock())
+
+
+def _verdict(decision: FaceDecision) -> FaceVerdict:
+    """The loop's verdict for a face decision."""
+    if decision.outcome is Outcome.NO_FACE:
+        return FaceVerdict(
+            problem=decision.reason.value,
+            message_en=decision.message_en,
+            message_zh=decision.message_zh,
+        )
+    return FaceVerdict(
+        seen_recently=decision.outcome is Outcome.REFUSE,
+        available_at=decision.available_again_at,
+        message_en=decision.message_en,
+        message_zh=decision.message_zh,
+    )

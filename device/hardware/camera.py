@@ -1,0 +1,201 @@
+"""Cameras: OpenCV capture, replay of recorded files, and a simulated camera."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from device.synthetic import camera_frame
+
+Frame = np.ndarray
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+
+
+class Camera(Protocol):
+    """A source of BGR frames.
+
+    ``read`` returns the next frame, or None when no frame is available right now (the
+    caller tries again later); ``healthy`` turns False when the device keeps failing, so
+    the heartbeat can report ``camera_fault``. ``close`` releases the device.
+    """
+
+    @property
+    def healthy(self) -> bool: ...
+
+    def read(self) -> Frame | None: ...
+
+    def close(self) -> None: ...
+
+
+class OpenCVCamera:
+    """A V4L2/USB/CSI camera read through OpenCV's VideoCapture."""
+
+    FAILURES_BEFORE_FAULT = 30
+
+    def __init__(self, device: int | str, width: int, height: int, fps: int) -> None:
+        self._capture = cv2.VideoCapture(device)
+        self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        self._capture.set(cv2.CAP_PROP_FPS, fps)
+        # Keep only the newest frame: a stale queue would delay every decision.
+        self._capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        self._failures = 0 if self._capture.isOpened() else self.FAILURES_BEFORE_FAULT
+
+    @property
+    def healthy(self) -> bool:
+        """False after many failed reads in a row."""
+        return self._failures < self.FAILURES_BEFORE_FAULT
+
+    def read(self) -> Frame | None:
+        """The newest frame, or None if the read failed."""
+        ok, frame = self._capture.read()
+        if not ok or frame is None:
+            self._failures += 1
+            return None
+        self._failures = 0
+        return np.asarray(frame)
+
+    def close(self) -> None:
+        """Release the camera."""
+        self._capture.release()
+
+
+class ReplayCamera:
+    """Frames from an image file, a folder of images (sorted by name) or a video file."""
+
+    def __init__(self, path: Path | str, *, loop: bool = True, fps: float = 15.0) -> None:
+        self.path = Path(path)
+        self.loop = loop
+        self._interval = 1.0 / fps if fps > 0 else 0.0
+        self._next_at = 0.0
+        self._images: list[Path] = []
+        self._index = 0
+        self._video: cv2.VideoCapture | None = None
+        self._done = False
+        if self.path.is_dir():
+            self._images = sorted(
+                p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+            )
+            if not self._images:
+                raise ValueError(f"no images in {self.path}")
+        elif self.path.suffix.lower() in IMAGE_SUFFIXES:
+            self._images = [self.path]
+        elif self.path.is_file():
+            self._video = cv2.VideoCapture(str(self.path))
+            if not self._video.isOpened():
+                raise ValueError(f"{self.path} is not a video this program can read")
+        else:
+            raise ValueError(f"no such file or folder: {self.path}")
+
+    @property
+    def healthy(self) -> bool:
+        """Replay never faults."""
+        return True
+
+    def read(self) -> Frame | None:
+        """The next recorded frame, paced at the configured rate; None once all are shown."""
+        if self._done:
+            return None
+        wait = self._next_at - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self._next_at = time.monotonic() + self._interval
+        frame = self._next_video_frame() if self._video is not None else self._next_image()
+        return frame
+
+    def _next_image(self) -> Frame | None:
+        if self._index >= len(self._images):
+            if not self.loop:
+                self._done = True
+                return None
+            self._index = 0
+        path = self._images[self._index]
+        self._index += 1
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        return None if image is None else np.asarray(image)
+
+    def _next_video_frame(self) -> Frame | None:
+        assert self._video is not None
+        ok, frame = self._video.read()
+        if not ok and self.loop:
+            self._video.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = self._video.read()
+        if not ok:
+            self._done = True
+            return None
+        return np.asarray(frame)
+
+    def close(self) -> None:
+        """Release the video file, if any."""
+        if self._video is not None:
+            self._video.release()
+
+
+class SimulatedCamera:
+    """An empty scene, or what a simulated visitor holds up: a QR payload or an image.
+
+    With a ``base`` camera (a webcam on a laptop) the base's frames are shown whenever
+    nothing is held, so both a real phone and the simulation work.
+    """
+
+    def __init__(
+        self,
+        *,
+        width: int = 640,
+        height: int = 480,
+        fps: float = 15.0,
+        base: Camera | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.size = (width, height)
+        self.base = base
+        self._interval = 1.0 / fps if fps > 0 else 0.0
+        self._next_at = 0.0
+        self._rng = np.random.default_rng(seed)
+        self._lock = threading.Lock()
+        self._held: str | Frame | None = None
+        self._held_until = 0.0
+        self._idle = camera_frame(None, self._rng, size=self.size)
+
+    @property
+    def healthy(self) -> bool:
+        """Healthy unless a real base camera is failing."""
+        return self.base.healthy if self.base is not None else True
+
+    def hold_payload(self, payload: str, seconds: float = 3.0) -> None:
+        """Show a phone displaying ``payload`` as a QR code for ``seconds``."""
+        with self._lock:
+            self._held, self._held_until = payload, time.monotonic() + seconds
+
+    def hold_image(self, image: Frame, seconds: float = 3.0) -> None:
+        """Show a still image (for example a screenshot of the visitor page)."""
+        frame = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        with self._lock:
+            self._held, self._held_until = frame, time.monotonic() + seconds
+
+    def read(self) -> Frame | None:
+        """The next frame, paced at the configured rate."""
+        if self.base is None:
+            wait = self._next_at - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self._next_at = time.monotonic() + self._interval
+        with self._lock:
+            held = self._held if time.monotonic() < self._held_until else None
+        if isinstance(held, str):
+            return camera_frame(held, self._rng, size=self.size)
+        if held is not None:
+            return held.copy()
+        if self.base is not None:
+            return self.base.read()
+        return self._idle.copy()
+
+    def close(self) -> None:
+        """Close the base camera, if any."""
+        if self.base is not None:
+            self.base.close()

@@ -1,0 +1,1 @@
+"""The kiosk page shown on the dispenser's screen."""

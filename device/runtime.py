@@ -1,0 +1,334 @@
+"""The thin loop: read a frame or an input, ask ``decide``, act, update the screen."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from device import messages
+from device.api import DeviceApi
+from device.codes import check_code
+from device.config import DeviceConfig
+from device.decide import (
+    MAX_CODE_DIGITS,
+    AskBackend,
+    Attempt,
+    Decision,
+    Dispense,
+    DispensePress,
+    QrScan,
+    Refuse,
+    Situation,
+    TypedCode,
+    decide,
+)
+from device.faceflow import MODE_TIMEOUTS, FaceFlow, Mode
+from device.facemode import FaceChecker
+from device.hardware import Hardware
+from device.hardware.actuators import PAPER_LOW_PERCENT, MotorJam
+from device.hardware.inputs import InputEvent
+from device.hardware.screen import ScreenView
+from device.qr import decode_frame
+from device.state import RemoteHolder
+from device.store import AlreadySpent, Store
+from device.sync import Syncer
+from device.views import Status, base_view, result_view, with_text
+
+log = logging.getLogger("device.runtime")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The current time, UTC."""
+    return datetime.now(UTC)
+
+
+class Dispenser(FaceFlow):
+    """One dispenser: its hardware, ledger, backend link and current screen."""
+
+    def __init__(
+        self,
+        *,
+        config: DeviceConfig,
+        store: Store,
+        remote: RemoteHolder,
+        hardware: Hardware,
+        api: DeviceApi | None = None,
+        syncer: Syncer | None = None,
+        face: FaceChecker | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.remote = remote
+        self.hw = hardware
+        self.api = api
+        self.syncer = syncer
+        self.face = face
+        self.clock = clock
+        self.jammed = False
+        self.attempts = 0
+        self._mode = Mode()
+        self._seen: dict[bytes, float] = {}
+
+    # --- facts ------------------------------------------------------------------------
+
+    @property
+    def online(self) -> bool:
+        """Whether the backend answered recently."""
+        return self.syncer.online if self.syncer is not None else False
+
+    def status(self) -> tuple[int, str]:
+        """Paper level and the heartbeat status word."""
+        level = self.hw.paper.level()
+        if self.jammed:
+            return level, "jam"
+        if level <= 0:
+            return level, "empty"
+        if self.hw.camera is not None and not self.hw.camera.healthy:
+            return level, "camera_fault"
+        if level <= PAPER_LOW_PERCENT:
+            return level, "low"
+        return level, "ok"
+
+    def situation(self, now: datetime) -> Situation:
+        """What ``decide`` needs besides the attempt."""
+        level, _ = self.status()
+        return Situation(
+            remote=self.remote.get(),
+            spent=self.store,
+            now=now,
+            online=self.online,
+            paper_empty=level <= 0,
+            jammed=self.jammed,
+            last_dispense_at=self.store.last_dispense_at(),
+            clock_skew=timedelta(seconds=self.config.scan.clock_skew_seconds),
+        )
+
+    # --- attempts -----------------------------------------------------------------------
+
+    def attempt(self, attempt: Attempt) -> Decision:
+        """Decide on an attempt and carry the decision out; return the final decision."""
+        now = self.clock()
+        decision = decide(attempt, self.situation(now))
+        if isinstance(decision, AskBackend):
+            self._show_fixed("checking", messages.CHECKING, seconds=15)
+            answer = check_code(self.api, decision.code)
+            decision = decide(answer, self.situation(self.clock()))
+        if isinstance(decision, Dispense | Refuse):
+            decision = self.carry_out(decision, now)
+        return decision
+
+    def carry_out(self, decision: Dispense | Refuse, now: datetime) -> Dispense | Refuse:
+        """Commit the event, then (for a dispense) turn the motor; show the result."""
+        if isinstance(decision, Dispense):
+            try:
+                self.store.record_dispense(
+                    method=decision.method,
+                    now=now,
+                    token_ref=decision.token_ref,
+                    token_expires_at=decision.token_expires_at,
+                )
+            except AlreadySpent:
+                decision = Refuse(decision.method, "already_used", token_ref=decision.token_ref)
+        if isinstance(decision, Refuse):
+            self.store.record_refusal(
+                method=decision.method,
+                reason=decision.reason,
+                now=now,
+                token_ref=decision.token_ref,
+            )
+        else:
+            self._feed()
+        log.info(
+            "%s via %s%s",
+            "dispensed" if isinstance(decision, Dispense) else "refused",
+            decision.method,
+            f" ({decision.reason})" if isinstance(decision, Refuse) else "",
+        )
+        self._show_result(decision, now)
+        if self.syncer is not None:
+            self.syncer.kick()
+        return decision
+
+    def _feed(self) -> None:
+        remote = self.remote.get()
+        portion = remote.policy.portion_cm if remote is not None else 0
+        try:
+            self.hw.motor.feed(portion)
+        except MotorJam:
+            # The event stays committed: a jam is reported, never retried into a double.
+            self.jammed = True
+            log.error("motor jam")
+            return
+        self.hw.paper.note_fed(portion)
+
+    # --- frames ------------------------------------------------------------------------
+
+    def handle_frame(self, frame: np.ndarray) -> Decision | None:
+        """Look for a QR code (or collect a face burst in face mode); act on what is found."""
+        if self._mode.name == "face":
+            self._collect_face(frame)
+            return None
+        if self._mode.name == "consent":
+            return None  # no scanning while the visitor reads the consent screen
+        payload = decode_frame(frame, upscale_retry=self.config.scan.upscale_retry)
+        if payload is None or self._recently_seen(payload):
+            return None
+        return self.attempt(QrScan(payload))
+
+    def _recently_seen(self, payload: str) -> bool:
+        """True if this payload was handled a moment ago (a phone held still is one attempt)."""
+        key = hashlib.sha256(payload.encode("utf-8")).digest()
+        now = time.monotonic()
+        horizon = self.config.scan.repeat_seconds
+        self._seen = {k: t for k, t in self._seen.items() if now - t < horizon}
+        if key in self._seen:
+            self._seen[key] = now
+            return True
+        self._seen[key] = now
+        return False
+
+    # --- input -------------------------------------------------------------------------
+
+    def handle_input(self, event: InputEvent) -> Decision | None:
+        """Act on a button, key, typed code or consent answer."""
+        if event.kind == "code":
+            self._mode = Mode()
+            return self.attempt(TypedCode(event.value))
+        if event.kind == "key":
+            return self._handle_key(event.value)
+        if event.kind == "consent":
+            return self._handle_consent(event.value == "yes")
+        if event.kind == "service":
+            self._handle_service(event.value)
+            return None
+        if event.kind == "button":
+            return self._handle_button(event.value)
+        return None
+
+    def _handle_button(self, name: str) -> Decision | None:
+        if name == "dispense":
+            return self.attempt(DispensePress())
+        if name == "type_code":
+            if not self.online:
+                self._show_fixed("result", messages.refusal_text("offline"), seconds=10)
+                return None
+            self._mode = Mode("typing", until=time.monotonic() + MODE_TIMEOUTS["typing"])
+        elif name == "help":
+            self._show_fixed(
+                "help", messages.HELP_TITLE, detail=messages.HELP, seconds=MODE_TIMEOUTS["help"]
+            )
+        elif name == "use_face":
+            self._start_consent()
+        else:  # use_phone, cancel: back to the scanning screen
+            self._mode = Mode()
+        return None
+
+    def _handle_key(self, key: str) -> Decision | None:
+        if self._mode.name != "typing":
+            self._mode = Mode("typing")
+        self._mode.until = time.monotonic() + MODE_TIMEOUTS["typing"]
+        if key == "*":
+            self._mode.typed = ""
+        elif key == "#":
+            code, self._mode = self._mode.typed, Mode()
+            return self.attempt(TypedCode(code))
+        elif key.isdigit() and len(self._mode.typed) < MAX_CODE_DIGITS:
+            self._mode.typed += key
+        return None
+
+    def _handle_service(self, action: str) -> None:
+        if action == "clear_jam":
+            self.jammed = False
+        elif action == "refill" and hasattr(self.hw.paper, "refill"):
+            self.hw.paper.refill()
+
+    # --- screen ------------------------------------------------------------------------
+
+    def _base(self) -> ScreenView:
+        level, status = self.status()
+        facts = Status(
+            online=self.online,
+            paper_level=level,
+            status=status,
+            face_available=self.face is not None,
+            simulation=self.config.simulation,
+        )
+        return base_view(self.remote.get(), facts, self.clock())
+
+    def _show_fixed(
+        self,
+        mode: str,
+        title: messages.Text,
+        *,
+        seconds: float,
+        detail: messages.Text | None = None,
+    ) -> None:
+        view = with_text(self._base(), mode, title, detail)
+        self._mode = Mode(mode, until=time.monotonic() + seconds, view=view)
+        self.refresh_screen()
+
+    def _show_result(self, decision: Dispense | Refuse, now: datetime) -> None:
+        self.attempts += 1
+        view = result_view(self._base(), decision, self.attempts, now)
+        seconds = self.config.screen.result_seconds
+        self._mode = Mode("result", until=time.monotonic() + seconds, view=view)
+        self.refresh_screen()
+
+    def refresh_screen(self) -> None:
+        """Show the current mode's view (timed modes fall back to idle when over)."""
+        mode = self._mode
+        if mode.name != "idle" and mode.until and time.monotonic() > mode.until:
+            if mode.name == "face":
+                return  # the burst ends in _collect_face, with however many frames came
+            self._mode = mode = Mode()
+        if mode.view is not None:
+            view = mode.view
+        elif mode.name == "typing":
+            view = replace(
+                with_text(self._base(), "typing", messages.TYPING), typed_digits=len(mode.typed)
+            )
+        else:
+            view = self._base()
+        self.hw.display.show(replace(view, attempt=self.attempts))
+
+    # --- loop --------------------------------------------------------------------------
+
+    def step(self) -> None:
+        """One turn of the loop: pending inputs, then one camera frame."""
+        tick = getattr(self.face, "tick", None)
+        if tick is not None:
+            tick(self.clock())
+        wait = 0.0 if self.hw.camera is not None else 0.1
+        event = self.hw.inputs.get(timeout=wait)
+        while event is not None:
+            self.handle_input(event)
+            event = self.hw.inputs.get()
+        if self.hw.camera is not None:
+            frame = self.hw.camera.read()
+            if frame is not None:
+                self.handle_frame(frame)
+            else:
+                time.sleep(0.02)
+        self.refresh_screen()
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until ``stop`` is set."""
+        self.refresh_screen()
+        while not stop.is_set():
+            try:
+                self.step()
+            except Exception as exc:
+                # Keep serving: the ledger is consistent after any failure (commit first).
+                # Only the type is logged: a message could quote what a visitor showed.
+                log.error("loop step failed: %s", type(exc).__name__)
+                time.sleep(0.5)

@@ -1,0 +1,192 @@
+"""The kiosk page server (HTTP) and the page itself in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import cv2
+import numpy as np
+import pyotp
+import pytest
+
+from device.hardware.camera import SimulatedCamera
+from device.hardware.inputs import InputEvent
+from device.kiosk.server import KioskServer
+from device.qr import decode_frame
+from device.runtime import Dispenser
+from tests.device.helpers import http, make_token
+from tests.device.test_runtime import FakeFaceChecker, make_dispenser
+
+
+@dataclass
+class Kiosk:
+    dispenser: Dispenser
+    server: KioskServer
+    camera: SimulatedCamera
+
+    def pump(self) -> None:
+        """Run the loop's input handling and screen refresh once (as the real loop does)."""
+        event = self.dispenser.hw.inputs.get(timeout=5)
+        while event is not None:
+            self.dispenser.handle_input(event)
+            event = self.dispenser.hw.inputs.get()
+        self.dispenser.refresh_screen()
+
+
+@pytest.fixture
+def kiosk(tmp_path, signing_key, dispenser_id, now, request) -> Iterator[Kiosk]:
+    policy: dict[str, Any] = getattr(request, "param", {})
+    face = FakeFaceChecker.__new__(FakeFaceChecker) if policy.get("face_mode_allowed") else None
+    if face is not None:
+        from device.facemode import FaceVerdict
+
+        face.__init__(FaceVerdict())  # type: ignore[misc]
+    dispenser = make_dispenser(tmp_path, signing_key, dispenser_id, now, face=face, **policy)
+    dispenser.config = replace(dispenser.config, simulation=True)
+    camera = SimulatedCamera(fps=0, seed=1)
+    server = KioskServer(dispenser.hw.display, dispenser.hw.inputs, port=0, sim_camera=camera)  # type: ignore[arg-type]
+    server.start()
+    dispenser.refresh_screen()
+    yield Kiosk(dispenser, server, camera)
+    server.stop()
+
+
+def post(
+    url: str, body: bytes, content_type: str = "application/json", **headers: str
+) -> tuple[int, Any]:
+    status, raw = http(url, body, content_type, **headers)
+    return status, json.loads(raw)
+
+
+def test_state_endpoint_returns_the_view(kiosk: Kiosk) -> None:
+    status, raw = http(kiosk.server.url + "api/state")
+    data = json.loads(raw)
+    assert status == 200
+    assert data["view"]["mode"] == "idle"
+    assert data["view"]["buttons"] == ["use_phone", "type_code", "help"]
+    assert data["view"]["title_zh"]
+
+
+def test_input_is_validated_and_queued(kiosk: Kiosk) -> None:
+    url = kiosk.server.url + "api/input"
+    assert post(url, b'{"kind": "button", "value": "help"}')[0] == 202
+    assert kiosk.dispenser.hw.inputs.get(timeout=1) == InputEvent("button", "help")
+    status, body = post(url, b'{"kind": "button", "value": "self_destruct"}')
+    assert status == 400 and "unsupported input" in body["error"]["message"]
+    assert post(url, b"not json")[0] == 400
+    assert post(url, b'{"kind": "code", "value": "12ab"}')[0] == 400
+    assert post(url, b'{"kind": "help", "value": "x"}', content_type="text/plain")[0] == 415
+
+
+def test_cross_origin_posts_are_refused(kiosk: Kiosk) -> None:
+    status, _ = post(
+        kiosk.server.url + "api/input",
+        b'{"kind": "button", "value": "help"}',
+        Origin="http://evil.example",
+    )
+    assert status == 403
+    assert kiosk.dispenser.hw.inputs.get() is None
+
+
+def test_sim_hold_puts_a_code_before_the_camera(kiosk: Kiosk) -> None:
+    status, _ = post(kiosk.server.url + "api/sim/hold", b'{"payload": "HELLO"}')
+    assert status == 202
+    assert decode_frame(kiosk.camera.read()) == "HELLO"  # type: ignore[arg-type]
+    _, png = cv2.imencode(".png", np.full((100, 100, 3), 255, np.uint8))
+    assert post(kiosk.server.url + "api/sim/hold", png.tobytes(), "image/png")[0] == 202
+    assert post(kiosk.server.url + "api/sim/hold", b"garbage", "image/png")[0] == 400
+
+
+def test_presence_svg_only_when_required(kiosk: Kiosk) -> None:
+    assert http(kiosk.server.url + "presence.svg")[0] == 404
+
+
+# --- in Chromium -------------------------------------------------------------------------
+
+
+def test_page_shows_instructions_in_both_languages_and_the_buttons(
+    kiosk: Kiosk, browser_page
+) -> None:
+    page = browser_page
+    page.goto(kiosk.server.url)
+    page.wait_for_function("document.getElementById('title-en').textContent.length > 0")
+    assert "QR" in page.text_content("#title-en")
+    assert "二维码" in page.text_content("#title-zh")
+    assert page.is_visible("[data-testid=use_phone]")
+    assert page.is_visible("[data-testid=type_code]")
+    assert page.is_visible("[data-testid=help]")
+    assert not page.is_visible("[data-testid=use_face]")
+    assert page.is_visible("#sim")  # simulation panel on a simulated dispenser
+
+
+def test_typing_a_code_on_the_screen_reaches_the_loop(kiosk: Kiosk, browser_page) -> None:
+    page = browser_page
+    kiosk.dispenser.syncer = type("Up", (), {"online": True, "kick": lambda self: None})()  # type: ignore[assignment]
+    page.goto(kiosk.server.url)
+    page.click("[data-testid=type_code]")
+    kiosk.pump()
+    page.wait_for_selector("#keypad:not([hidden])")
+    for key in "20261122":
+        page.click(f".keys button[data-key='{key}']")
+    assert page.text_content("[data-testid=typed]") == "●" * 8
+    page.click("[data-testid=submit-code]")
+    event = kiosk.dispenser.hw.inputs.get(timeout=5)
+    assert event == InputEvent("code", "20261122")
+
+
+def test_result_is_shown_in_large_text(
+    kiosk: Kiosk, browser_page, signing_key, dispenser_id, now
+) -> None:
+    page = browser_page
+    page.goto(kiosk.server.url)
+    token = make_token(signing_key, dispenser_id, now)
+    post(kiosk.server.url + "api/sim/hold", json.dumps({"payload": token}).encode())
+    kiosk.dispenser.handle_frame(kiosk.camera.read())  # type: ignore[arg-type]
+    page.wait_for_selector("main[data-mode=result][data-outcome=dispense]")
+    assert page.text_content("#title-en") == "Please take your paper"
+    size = page.eval_on_selector("#title-zh", "e => parseFloat(getComputedStyle(e).fontSize)")
+    assert size >= 64
+    kiosk.dispenser.handle_frame(kiosk.camera.read())  # same phone: ignored
+    assert kiosk.dispenser.store.pending_count() == 1
+
+
+@pytest.mark.parametrize(
+    "kiosk",
+    [
+        {
+            "presence": {
+                "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+                "interval_seconds": 30,
+                "digits": 6,
+            }
+        }
+    ],
+    indirect=True,
+)
+def test_presence_qr_on_screen_scans_to_the_visitor_url(
+    kiosk: Kiosk, browser_page, dispenser_id, now
+) -> None:
+    page = browser_page
+    page.goto(kiosk.server.url)
+    page.wait_for_selector("#presence:not([hidden])")
+    page.wait_for_function("document.getElementById('presence-img').naturalWidth > 0")
+    shot = page.locator("#presence-img").screenshot()
+    image = cv2.imdecode(np.frombuffer(shot, np.uint8), cv2.IMREAD_COLOR)
+    expected = f"http://127.0.0.1:5000/d/{dispenser_id}?p={pyotp.TOTP('JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP').at(now)}"
+    assert decode_frame(image) == expected
+
+
+@pytest.mark.parametrize("kiosk", [{"face_mode_allowed": True}], indirect=True)
+def test_face_button_and_consent_screen(kiosk: Kiosk, browser_page) -> None:
+    page = browser_page
+    page.goto(kiosk.server.url)
+    page.wait_for_selector("[data-testid=use_face]:visible")
+    page.click("[data-testid=use_face]")
+    kiosk.pump()
+    page.wait_for_selector("main[data-mode=consent]")
+    assert page.is_visible("[data-testid=consent_yes]")
+    assert page.is_visible("[data-testid=use_phone]")
+    assert not page.is_visible("[data-testid=type_code]")

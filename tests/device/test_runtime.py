@@ -1,0 +1,311 @@
+"""The loop around the decision core, with simulated hardware and no backend."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyotp
+import pytest
+
+from device.config import DeviceConfig, ScanConfig
+from device.decide import Dispense, Refuse
+from device.facemode import ConsentText, FaceVerdict
+from device.hardware import Hardware
+from device.hardware.actuators import SimulatedMotor, SimulatedPaperSensor
+from device.hardware.inputs import InputEvent, InputQueue, NoInput
+from device.hardware.screen import KioskDisplay
+from device.runtime import Dispenser
+from device.state import RemoteHolder, open_store
+from device.synthetic import camera_frame
+from tests.device.helpers import config_doc, make_token
+
+
+class FakeFaceChecker:
+    """A test double of the face package: answers from a script, records what it got."""
+
+    burst_seconds = 5.0
+    max_frames = 3
+
+    def __init__(self, verdict: FaceVerdict) -> None:
+        self.verdict = verdict
+        self.calls: list[int] = []
+        self.undone = 0
+
+    def consent(self, window_seconds: int) -> ConsentText:
+        return ConsentText("同意吗", "Do you agree", "人脸", f"Face ({window_seconds} s)")
+
+    def undo_last(self) -> None:
+        self.undone += 1
+
+    def tick(self, now: datetime) -> None:
+        pass
+
+    def check(
+        self, frames: Sequence[np.ndarray], *, now: datetime, window_seconds: int
+    ) -> FaceVerdict:
+        self.calls.append(len(frames))
+        return self.verdict
+
+
+def make_dispenser(
+    tmp_path: Path, key: Any, dispenser_id: str, now: datetime, face: Any = None, **policy: Any
+) -> Dispenser:
+    store = open_store(tmp_path)
+    store.set_setting("config_doc", json.dumps(config_doc(dispenser_id, [key], **policy)))
+    config = DeviceConfig(state_dir=str(tmp_path), scan=ScanConfig(repeat_seconds=60))
+    hardware = Hardware(
+        camera=None,
+        motor=SimulatedMotor(),
+        paper=SimulatedPaperSensor(roll_cm=6000),
+        display=KioskDisplay(),
+        inputs=InputQueue(),
+        input_devices=[NoInput()],
+    )
+    return Dispenser(
+        config=config,
+        store=store,
+        remote=RemoteHolder(store),
+        hardware=hardware,
+        face=face,
+        clock=lambda: now,
+    )
+
+
+def frame_of(token: str, seed: int = 0) -> np.ndarray:
+    return camera_frame(token, np.random.default_rng(seed))
+
+
+def test_qr_frame_dispenses_once_and_records_the_event(
+    tmp_path, signing_key, dispenser_id, now
+) -> None:
+    d = make_dispenser(tmp_path, signing_key, dispenser_id, now)
+    token = make_token(signing_key, dispenser_id, now)
+    decision = d.handle_frame(frame_of(token))
+    assert isinstance(decision, Dispense)
+    assert d.hw.motor.fed == [60]  # type: ignore[attr-defined]
+    [event] = d.store.pending_events(10)
+    assert event.body["kind"] == "dispense" and event.body["method"] == "qr"
+    view = d.hw.display.current()
+    assert view.mode == "result" and view.outcome == "dispense"
+    assert view.title_en == "Please take your paper"
+    # The phone still in front of the camera is the same attempt: ignored.
+    assert d.handle_frame(frame_of(token, seed=1)) is None
+    assert d.store.pending_count() == 1
+
+
+def test_replayed_token_is_refused_and_counted(tmp_path, signing_key, dispenser_id, now) -> None:
+    d = make_dispenser(tmp_path, signing_key, dispenser_id, now)
+    d.config = replace(d.config, scan=ScanConfig(repeat_seconds=0))
+    token = make_token(signing_key, dispenser_id, now)
+    assert isinstance(d.handle_frame(frame_of(token)), Dispense)
+    decision = d.handle_frame(frame_of(token, seed=2))
+    assert isinstance(decision, Refuse) and decision.reason == "already_used"
+    assert d.hw.motor.fed == [60]  # type: ignore[attr-defined]
+    assert d.hw.display.current().title_en == "This code has already been used"
+    assert d.store.counts() == {"dispense:qr": 1, "refuse:qr": 1}
+
+
+def test_typed_code_offline_says_so_and_offers_qr(tmp_path, signing_key, dispenser_id, now) -> None:
+    d = make_dispenser(tmp_path, signing_key, dispenser_id, now)
+    d.handle_input(InputEvent("button", "type_code"))
+    assert "QR" in d.hw.display.current().title_en
+    decision = d.handle_input(InputEvent("code", "12345678"))
+    assert decision == Refuse("code", "offline")
+
+
+def test_keypad_keys_build_a_code(tmp_path, signing_key, dispenser_id, now) -> None:
+    d = make_dispenser(tmp_path, signing_key, dispenser_id, now)
+    for key in "12*1234":
+        d.handle_input(InputEvent("key", key))
+    d.refresh_screen()
+    assert d.hw.display.current().typed_digits == 4
+    assert d.handle_input(InputEvent("key", "#")) == Refuse("code", "code_format")
+
+
+def test_motor_jam_is_reported_and_stops_dispensing(
+    tmp_path, signing_key, dispenser_id, now
+) -> None:
+    d = make_dispenser(tmp_path, signing_key, dispenser_id, now)
+    d.hw.motor.jam_next = True  # type: ignore[attr-defined]
+    assert isinstance(
+        d.handle_frame(frame_of(make_token(signing_key, dispenser_id, now))), Dispense
+    )
+    assert d.status()[1] == "jam"
+    decision = d.handle_frame(frame_of(make_token(signing_key, dispenser_id, now), seed=3))
+    assert isinstance(decision, Refuse) and decision.reason == "jam"
+
+
+def test_presence_code_is_shown_when_the_site_requires_it(
+    tmp_path, signing_key, dispenser_id, now
+) -> None:
+    secret = pyotp.random_base32()
+    presence = {"secret": secret, "interval_seconds": 30, "digits": 6}
+    d = make_dispenser(tmp_path, signing_key, dispenser_id, now, presence=presence)
+    d.refresh_screen()
+    url = d.hw.display.current().presence_url
+    assert url == f"http://127.0.0.1:5000/d/{dispenser_id}?p={pyotp.TOTP(secret).at(now)}"
+    assert "secret" not in json.dumps(d.hw.display.current().to_json())
+
+
+def test_face_button_needs_policy_and_support(tmp_path, signing_key, dispenser_id, now) -> None:
+    checker = FakeFaceChecker(FaceVerdict())
+    allowed = make_dispenser(
+        tmp_path / "a", signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
+    )
+    allowed.refresh_screen()
+    assert "use_face" in allowed.hw.display.current().buttons
+    no_support = make_dispenser(
+        tmp_path / "b", signing_key, dispenser_id, now, face_mode_allowed=True
+    )
+    no_support.refresh_screen()
+    assert "use_face" not in no_support.hw.display.current().buttons
+    not_allowed = make_dispenser(tmp_path / "c", signing_key, dispenser_id, now, face=checker)
+    not_allowed.refresh_screen()
+    assert "use_face" not in not_allowed.hw.display.current().buttons
+
+
+@pytest.mark.parametrize(("seen", "outcome"), [(False, "dispense"), (True, "refuse")])
+def test_face_path_asks_consent_then_checks_a_burst(
+    tmp_path, signing_key, dispenser_id, now, seen: bool, outcome: str
+) -> None:
+    checker = FakeFaceChecker(FaceVerdict(seen_recently=seen))
+    d = make_dispenser(
+        tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
+    )
+    d.handle_input(InputEvent("button", "use_face"))
+    view = d.hw.display.current() if d.refresh_screen() is None else None
+    assert view is not None and view.mode == "consent"
+    assert view.buttons == ("consent_yes", "use_phone")  # the phone path, equally prominent
+    assert view.title_en == "Face (540 s)" and view.detail_en == "Do you agree"
+    assert d.handle_frame(frame_of("ignored")) is None  # no capture before consent
+    assert checker.calls == []
+    d.handle_input(InputEvent("consent", "yes"))
+    for seed in range(3):
+        d.handle_frame(frame_of("not scanned in face mode", seed))
+    assert checker.calls == [3]
+    assert d.hw.display.current().outcome == outcome
+    assert d.store.counts() == {f"{outcome}:face": 1}
+    assert all("token_ref" not in e.body for e in d.store.pending_events(10))
+
+
+def test_declining_consent_returns_to_the_phone_path(
+    tmp_path, signing_key, dispenser_id, now
+) -> None:
+    checker = FakeFaceChecker(FaceVerdict())
+    d = make_dispenser(
+        tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
+    )
+    d.handle_input(InputEvent("button", "use_face"))
+    d.handle_input(InputEvent("consent", "no"))
+    d.refresh_screen()
+    assert d.hw.display.current().mode == "idle"
+    token = make_token(signing_key, dispenser_id, now)
+    assert isinstance(d.handle_frame(frame_of(token)), Dispense)
+    assert checker.calls == []
+
+
+def test_face_dispense_is_undone_when_the_motor_jams(
+    tmp_path, signing_key, dispenser_id, now
+) -> None:
+    checker = FakeFaceChecker(FaceVerdict(seen_recently=False))
+    d = make_dispenser(
+        tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
+    )
+    d.hw.motor.jam_next = True  # type: ignore[attr-defined]
+    d.handle_input(InputEvent("button", "use_face"))
+    d.handle_input(InputEvent("consent", "yes"))
+    for seed in range(3):
+        d.handle_frame(frame_of("x", seed))
+    assert checker.undone == 1
+
+
+def test_face_problem_shows_its_message_and_counts_nothing(
+    tmp_path, signing_key, dispenser_id, now
+) -> None:
+    verdict = FaceVerdict(problem="too_dark", message_zh="太暗", message_en="Too dark")
+    checker = FakeFaceChecker(verdict)
+    d = make_dispenser(
+        tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
+    )
+    d.handle_input(InputEvent("button", "use_face"))
+    d.handle_input(InputEvent("consent", "yes"))
+    for seed in range(3):
+        d.handle_frame(frame_of("x", seed))
+    assert d.hw.display.current().title_en == "Too dark"
+    assert d.store.pending_count() == 0
+
+
+class MinimalFaceChecker:
+    """A checker with only the required part of the seam (no titles, undo or tick)."""
+
+    burst_seconds = 5.0
+    max_frames = 2
+
+    def consent(self, window_seconds: int) -> Any:
+        return type("Text", (), {"zh": "中文", "en": "English"})()
+
+    def check(self, frames: Sequence[np.ndarray], *, now: datetime, window_seconds: int) -> Any:
+        return FaceVerdict(seen_recently=False)
+
+
+def test_minimal_face_checker_fits_the_seam(tmp_path, signing_key, dispenser_id, now) -> None:
+    d = make_dispenser(
+        tmp_path, signing_key, dispenser_id, now, face=MinimalFaceChecker(), face_mode_allowed=True
+    )
+    d.hw.motor.jam_next = True  # type: ignore[attr-defined]
+    d.handle_input(InputEvent("button", "use_face"))
+    d.refresh_screen()
+    assert d.hw.display.current().title_en == "Before the face check, please read"
+    d.handle_input(InputEvent("consent", "yes"))
+    d.step()
+    for seed in range(2):
+        d.handle_frame(frame_of("x", seed))
+    assert d.store.counts() == {"dispense:face": 1}
+
+
+def test_presence_code_rotates_with_the_interval(tmp_path, signing_key, dispenser_id, now) -> None:
+    from datetime import timedelta
+
+    secret = pyotp.random_base32()
+    presence = {"secret": secret, "interval_seconds": 30, "digits": 6}
+    d = make_dispenser(tmp_path, signing_key, dispenser_id, now, presence=presence)
+    moments = [now, now + timedelta(seconds=30), now + timedelta(seconds=60)]
+    urls = []
+    for moment in moments:
+        d.clock = lambda moment=moment: moment
+        d.refresh_screen()
+        urls.append(d.hw.display.current().presence_url)
+    assert urls == [
+        f"http://127.0.0.1:5000/d/{dispenser_id}?p={pyotp.TOTP(secret).at(m)}" for m in moments
+    ]
+    assert len(set(urls)) == 3
+
+
+def test_unrestricted_dispenser_gives_paper_on_a_press(
+    tmp_path, signing_key, dispenser_id, now
+) -> None:
+    d = make_dispenser(tmp_path, signing_key, dispenser_id, now, unrestricted=True)
+    d.refresh_screen()
+    assert d.hw.display.current().buttons == ("dispense", "help")
+    assert d.handle_input(InputEvent("button", "dispense")) == Dispense("unrestricted")
+    assert d.store.counts() == {"dispense:unrestricted": 1}
+
+
+def test_empty_roll_is_reported_and_refuses(tmp_path, signing_key, dispenser_id, now) -> None:
+    d = make_dispenser(tmp_path, signing_key, dispenser_id, now, portion_cm=3000)
+    assert isinstance(
+        d.handle_frame(frame_of(make_token(signing_key, dispenser_id, now))), Dispense
+    )
+    assert d.hw.paper.level() == 50
+    d.handle_frame(frame_of(make_token(signing_key, dispenser_id, now), seed=1))
+    assert d.status() == (0, "empty")
+    decision = d.handle_frame(frame_of(make_token(signing_key, dispenser_id, now), seed=2))
+    assert isinstance(decision, Refuse) and decision.reason == "empty"
+    d.handle_input(InputEvent("service", "refill"))
+    assert d.status() == (100, "ok")
