@@ -1,16 +1,15 @@
-"""Browser fixtures: the app served on 127.0.0.1 from a thread, and Debian's chromium.
+"""Browser test fixtures: the app served on 127.0.0.1 from a thread, axe-core, screenshots.
 
-Playwright drives /usr/bin/chromium (FAIRROLL_CHROMIUM overrides); it never downloads a
-browser. Tests needing the browser, or axe-core from node_modules, skip saying why.
+The browser itself is the session's shared ``browser`` fixture (tests/browser.py): Debian's
+chromium driven by Playwright, which never downloads a browser. Tests needing it, or
+axe-core from node_modules, skip saying why.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -19,7 +18,7 @@ from werkzeug.serving import make_server
 
 from backend import create_app
 from tests.conftest import app_config
-from tests.visitor.browser import AXE, CHROMIUM, CHROMIUM_ARGS, ROOT, SCREENSHOTS
+from tests.visitor.phone import AXE, ROOT, SCREENSHOTS
 
 
 @pytest.fixture(scope="session")
@@ -42,22 +41,6 @@ def live_url(live_app: Flask) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=10)
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    """Debian's headless Chromium, driven by Playwright, for the whole session."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); page tests need it")
-    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from backend.signing import key_ring
 from backend.visitor.token_cookie import COOKIE_NAME, HeldToken, save_token
 from protocol.ids import dispenser_id_to_bytes
 from protocol.token import decode_public_keys, verify_token
-from tests.visitor.browser import (
+from tests.visitor.phone import (
     Phone,
     add_dispenses,
     axe_violations,
@@ -59,10 +59,10 @@ def _get_paper(tab: Phone, lang: str) -> None:
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_scan_get_code_and_the_qr_decodes_to_an_accepted_token(
-    chromium: Any, live_url: str, live_app: Flask, axe_source: str, screenshots: Path, lang: str
+    browser: Any, live_url: str, live_app: Flask, axe_source: str, screenshots: Path, lang: str
 ) -> None:
     public_id = make_place(live_app, f"Flow Park {lang}").dispensers[0]
-    with phone(chromium, live_url, lang) as tab:
+    with phone(browser, live_url, lang) as tab:
         tab.goto(f"/d/{public_id}")
         assert tab.page.locator("html").get_attribute("lang") == {"en": "en", "zh": "zh-CN"}[lang]
         _check_page(tab, axe_source, screenshots, f"landing-{lang}")
@@ -89,10 +89,10 @@ def test_scan_get_code_and_the_qr_decodes_to_an_accepted_token(
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_quota_reached_at_another_dispenser_of_the_site(
-    chromium: Any, live_url: str, live_app: Flask, axe_source: str, screenshots: Path, lang: str
+    browser: Any, live_url: str, live_app: Flask, axe_source: str, screenshots: Path, lang: str
 ) -> None:
     first, second = make_place(live_app, f"Quota Park {lang}", dispensers=2).dispensers
-    with phone(chromium, live_url, lang) as tab:
+    with phone(browser, live_url, lang) as tab:
         tab.goto(f"/d/{first}")
         _get_paper(tab, lang)
         tab.goto(f"/d/{second}")
@@ -113,10 +113,10 @@ def _held_cookie(live_app: Flask, public_id: str, expires_at: datetime) -> str:
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_expired_code_offers_a_new_one(
-    chromium: Any, live_url: str, live_app: Flask, axe_source: str, screenshots: Path, lang: str
+    browser: Any, live_url: str, live_app: Flask, axe_source: str, screenshots: Path, lang: str
 ) -> None:
     public_id = make_place(live_app, f"Expiry Park {lang}").dispensers[0]
-    with phone(chromium, live_url, lang) as tab:
+    with phone(browser, live_url, lang) as tab:
         expired = datetime.now(UTC) - timedelta(minutes=3)
         tab.page.context.add_cookies(
             [
@@ -138,10 +138,10 @@ def test_expired_code_offers_a_new_one(
 
 
 def test_countdown_turns_into_expired_and_waits_to_renew(
-    chromium: Any, live_url: str, live_app: Flask, axe_source: str, screenshots: Path
+    browser: Any, live_url: str, live_app: Flask, axe_source: str, screenshots: Path
 ) -> None:
     public_id = make_place(live_app, "Countdown Park").dispensers[0]
-    with phone(chromium, live_url, "en") as tab:
+    with phone(browser, live_url, "en") as tab:
         tab.page.clock.install()
         tab.goto(f"/d/{public_id}")
         _get_paper(tab, "en")
@@ -155,14 +155,14 @@ def test_countdown_turns_into_expired_and_waits_to_renew(
 
 
 def test_an_unused_code_is_renewed_by_itself_once_the_dispenser_stops_accepting_it(
-    chromium: Any, live_url: str, live_app: Flask, screenshots: Path
+    browser: Any, live_url: str, live_app: Flask, screenshots: Path
 ) -> None:
     # Short lives so the real renewal path runs in seconds: issue, expire, wait out the
     # device's clock tolerance, renew (the quota moves the unused portion to the new code).
     live_app.config.update(FAIRROLL_TOKEN_TTL_SECONDS=4, FAIRROLL_CLOCK_SKEW_SECONDS=2)
     try:
         public_id = make_place(live_app, "Renewal Park").dispensers[0]
-        with phone(chromium, live_url, "en") as tab:
+        with phone(browser, live_url, "en") as tab:
             tab.goto(f"/d/{public_id}")
             _get_paper(tab, "en")
             first = _qr_texts(tab.page.screenshot())
@@ -177,10 +177,10 @@ def test_an_unused_code_is_renewed_by_itself_once_the_dispenser_stops_accepting_
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_without_javascript_the_flow_still_works(
-    chromium: Any, live_url: str, live_app: Flask, screenshots: Path, lang: str
+    browser: Any, live_url: str, live_app: Flask, screenshots: Path, lang: str
 ) -> None:
     public_id = make_place(live_app, f"No Script Park {lang}").dispensers[0]
-    with phone(chromium, live_url, lang, javascript=False) as tab:
+    with phone(browser, live_url, lang, javascript=False) as tab:
         tab.goto(f"/d/{public_id}")
         _get_paper(tab, lang)
         png = tab.page.screenshot(path=str(screenshots / f"token-nojs-{lang}.png"))
@@ -189,10 +189,10 @@ def test_without_javascript_the_flow_still_works(
 
 
 def test_language_switch_is_visible_and_remembered(
-    chromium: Any, live_url: str, live_app: Flask, screenshots: Path
+    browser: Any, live_url: str, live_app: Flask, screenshots: Path
 ) -> None:
     public_id = make_place(live_app, "Switch Park").dispensers[0]
-    with phone(chromium, live_url, "zh") as tab:
+    with phone(browser, live_url, "zh") as tab:
         tab.goto(f"/d/{public_id}")
         assert tab.page.get_by_role("button", name="取纸").is_visible()
         switch = tab.page.get_by_role("link", name="English")
@@ -210,7 +210,7 @@ def test_language_switch_is_visible_and_remembered(
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_empty_offline_and_presence_states(
-    chromium: Any, live_url: str, live_app: Flask, axe_source: str, screenshots: Path, lang: str
+    browser: Any, live_url: str, live_app: Flask, axe_source: str, screenshots: Path, lang: str
 ) -> None:
     place = make_place(live_app, f"States Park {lang}", dispensers=3)
     empty, silent, working = place.dispensers
@@ -218,7 +218,7 @@ def test_empty_offline_and_presence_states(
     an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
     update_dispenser(live_app, silent, status="ok", last_heartbeat_at=an_hour_ago)
     screen = make_place(live_app, f"Screen Park {lang}", presence_required=True).dispensers[0]
-    with phone(chromium, live_url, lang) as tab:
+    with phone(browser, live_url, lang) as tab:
         tab.goto(f"/d/{empty}")
         assert tab.page.locator(".alternatives li").count() == 1  # the working one only
         _check_page(tab, axe_source, screenshots, f"empty-{lang}")
@@ -232,12 +232,12 @@ def test_empty_offline_and_presence_states(
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_transparency_and_privacy_pages(
-    chromium: Any, live_url: str, live_app: Flask, axe_source: str, screenshots: Path, lang: str
+    browser: Any, live_url: str, live_app: Flask, axe_source: str, screenshots: Path, lang: str
 ) -> None:
     place = make_place(live_app, f"Open Park {lang}", face_mode_allowed=True)
     counts = {"qr": 412, "code": 37, "face": 58, "voucher": 9, "unrestricted": 21}
     add_dispenses(live_app, place.dispensers[0], counts)
-    with phone(chromium, live_url, lang) as tab:
+    with phone(browser, live_url, lang) as tab:
         tab.goto(f"/sites/{place.site_id}")
         assert tab.page.locator("table.figures tbody tr").count() == 5
         assert tab.page.locator("table.figures tfoot td").inner_text() == "537"
@@ -258,11 +258,11 @@ def _overflows(tab: Phone) -> bool:
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_fits_a_320px_screen_and_200_percent_zoom(
-    chromium: Any, live_url: str, live_app: Flask, axe_source: str, screenshots: Path, lang: str
+    browser: Any, live_url: str, live_app: Flask, axe_source: str, screenshots: Path, lang: str
 ) -> None:
     public_id = make_place(live_app, f"Small Screen Park {lang}").dispensers[0]
     small = {"width": 320, "height": 640}
-    with phone(chromium, live_url, lang, viewport=small) as tab:
+    with phone(browser, live_url, lang, viewport=small) as tab:
         tab.goto(f"/d/{public_id}")
         assert not _overflows(tab)
         button = tab.page.get_by_role("button", name=GET_PAPER[lang])

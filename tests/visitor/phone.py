@@ -1,8 +1,7 @@
-"""Helpers for the browser tests: a phone, its requests, axe-core, QR from screenshots."""
+"""Helpers for the browser tests: a phone, its requests, axe-core, places in the live app."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,13 +18,6 @@ from backend.models import DeviceEvent, Dispenser, Site
 from backend.services.sites import SitePolicy, create_dispenser, create_site
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path(os.environ.get("FAIRROLL_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots" / "visitor"
 PHONE = {"width": 390, "height": 844}
