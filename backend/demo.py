@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -75,6 +76,9 @@ def demo(host: str, port: int, simulated_dispenser: bool, kiosk_port: int) -> No
     click.echo(f"Enrollment code for it (one use, 24 h): {code}")
     click.echo(f"Health: {base}/healthz   API description: {base}/api/v1/openapi.json")
     device = _start_simulated_dispenser(base, code, kiosk_port) if simulated_dispenser else None
+    # SIGTERM (from `timeout`, systemd or a test) must run the `finally` below like Ctrl-C
+    # does, or the simulated dispenser would outlive the demo.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         # Flask refuses app.run() inside its own CLI, so serve with Werkzeug directly.
         run_simple(host, port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
@@ -82,6 +86,10 @@ def demo(host: str, port: int, simulated_dispenser: bool, kiosk_port: int) -> No
         if device is not None:
             device.terminate()
             device.wait(timeout=10)
+
+
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _start_simulated_dispenser(base: str, code: str, kiosk_port: int) -> subprocess.Popen[bytes]:
