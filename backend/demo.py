@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -96,6 +97,9 @@ def demo(
     for line in fleet_lines:
         click.echo(line.replace("{base}", base))
     device = _start_simulated_dispenser(base, code, kiosk_port) if simulated_dispenser else None
+    # SIGTERM (from `timeout`, systemd or a test) must run the `finally` below like Ctrl-C
+    # does, or the simulated dispenser would outlive the demo.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         # Flask refuses app.run() inside its own CLI, so serve with Werkzeug directly.
         run_simple(host, port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
@@ -103,6 +107,10 @@ def demo(
         if device is not None:
             device.terminate()
             device.wait(timeout=10)
+
+
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _start_simulated_dispenser(base: str, code: str, kiosk_port: int) -> subprocess.Popen[bytes]:

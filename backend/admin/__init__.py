@@ -12,8 +12,11 @@ bp = Blueprint(
 
 
 def init_app(app: Flask) -> None:
-    """Secure session cookies for operators, then the admin routes."""
-    app.config["SESSION_COOKIE_NAME"] = "fr_admin"
+    """Secure session cookies for operators, then the admin routes.
+
+    The visitor pages keep only their CSRF secret in the same Flask session cookie, with
+    the same flags; operators' sessions add their account, version and CSRF token.
+    """
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_SECURE"] = app.config["FAIRROLL_COOKIE_SECURE"]
