@@ -1,13 +1,13 @@
 """A live backend on a temporary SQLite database, and a page in Debian's headless Chromium.
 
-Playwright only drives Debian's chromium (tests/browser.py names it) and downloads
-nothing; where /usr/bin/chromium is missing (`make test` installs it), these tests are
-skipped with that reason.
+The browser is the session's shared one (tests/browser.py, registered by the root
+conftest): Playwright only drives Debian's chromium and downloads nothing; where
+/usr/bin/chromium is missing (`make test` installs it), these tests are skipped with
+that reason.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +17,6 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import app_config
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots" / "admin"
@@ -51,30 +50,10 @@ def base_url(live_app: Flask) -> Iterator[str]:
     thread.join(timeout=5)
 
 
-@pytest.fixture(scope="module")
-def admin_browser() -> Iterator[Any]:
-    """Headless Chromium, closed when the module ends.
-
-    Playwright's sync API allows one running instance at a time, and other test folders
-    start their own session-wide browser: this one must be gone before they begin.
-    """
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); page tests need it")
-    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
-def page(admin_browser: Any, base_url: str) -> Iterator[Any]:
+def page(browser: Any, base_url: str) -> Iterator[Any]:
     """A fresh page; any request leaving this machine fails the test."""
-    context = admin_browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
     outside: list[str] = []
 
     def guard(route: Any) -> None:
