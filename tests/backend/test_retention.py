@@ -139,3 +139,19 @@ def test_the_purge_command_reports_counts(app: Flask) -> None:
     )
     refused = app.test_cli_runner().invoke(args=["purge", "--days", "0"])
     assert refused.exit_code != 0 and "at least 1 day" in refused.output
+
+
+def test_transparency_counts_survive_the_purge(app: Flask) -> None:
+    from backend.services.transparency import dispense_counts_by_method
+
+    site = make_site()
+    dispenser = make_dispenser(site)
+    for days_ago, method in ((20, "qr"), (20, "face"), (12, "voucher"), (2, "qr"), (45, "qr")):
+        _event(dispenser.id, NOW - timedelta(days=days_ago), method=method)
+    db.session.flush()
+    since = NOW - timedelta(days=30)
+    before = dispense_counts_by_method(db.session, site, since=since, now=NOW)
+    purge_expired(db.session, now=NOW, retention=RETENTION)
+    after = dispense_counts_by_method(db.session, site, since=since, now=NOW)
+    assert after == before
+    assert after["qr"] == 2 and after["face"] == 1 and after["voucher"] == 1
