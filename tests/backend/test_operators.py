@@ -210,7 +210,7 @@ def test_changing_the_password_signs_out_other_sessions(app: Flask) -> None:
     operator = make_operator()
     here, elsewhere = app.test_client(), app.test_client()
     sign_in(here, operator)
-    later = now() + timedelta(seconds=31)  # the next TOTP step: codes are single-use
+    later = now() + timedelta(seconds=30)  # the next TOTP step: codes are single-use
     token = csrf_from(elsewhere, "/admin/login")
     elsewhere.post(
         "/admin/login", data={"email": operator.email, "password": PASSWORD, "csrf_token": token}
