@@ -170,8 +170,14 @@ def _bounded(
     else:
         source = frames
     deadline = clock() + limits.max_seconds
-    for count, frame in enumerate(source):
-        if count >= limits.max_frames or clock() > deadline:
+    frames_left = iter(source)
+    for _ in range(limits.max_frames):
+        # Check the bounds before reading: a frame past them is never taken from the camera.
+        if clock() > deadline:
+            return
+        try:
+            frame = next(frames_left)
+        except StopIteration:
             return
         yield frame
 

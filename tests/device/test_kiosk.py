@@ -44,9 +44,11 @@ def kiosk(tmp_path, signing_key, dispenser_id, now, request) -> Iterator[Kiosk]:
         from device.facemode import FaceVerdict
 
         face.__init__(FaceVerdict())  # type: ignore[misc]
-    dispenser = make_dispenser(tmp_path, signing_key, dispenser_id, now, face=face, **policy)
-    dispenser.config = replace(dispenser.config, simulation=True)
     camera = SimulatedCamera(fps=0, seed=1)
+    dispenser = make_dispenser(
+        tmp_path, signing_key, dispenser_id, now, face=face, camera=camera, **policy
+    )
+    dispenser.config = replace(dispenser.config, simulation=True)
     server = KioskServer(dispenser.hw.display, dispenser.hw.inputs, port=0, sim_camera=camera)  # type: ignore[arg-type]
     server.start()
     dispenser.refresh_screen()
