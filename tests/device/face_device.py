@@ -36,7 +36,7 @@ def face_config(state_dir: Path) -> DeviceConfig:
         state_dir=str(state_dir),
         simulation=True,
         camera=CameraConfig(type="simulated", fps=FPS),
-        screen=ScreenConfig(type="kiosk", port=0),
+        screen=ScreenConfig(type="kiosk", port=0, result_seconds=1.0),
         scan=ScanConfig(repeat_seconds=0),
     )
 
