@@ -144,7 +144,7 @@ class FaceFlow:
         allowed = bool(remote and remote.enabled and remote.policy.face_mode_allowed)
         if self._face_allowed and not allowed:
             self.face.erase_all()
-            log.info("face mode turned off: every held face erased")
+            log.info("face mode is off here: every held face erased")
             if self._mode.name in ("consent", "face"):
                 self._mode = Mode()
         self._face_allowed = allowed

@@ -102,6 +102,28 @@ def test_sim_hold_puts_a_code_before_the_camera(kiosk: Kiosk) -> None:
     assert post(kiosk.server.url + "api/sim/hold", b"garbage", "image/png")[0] == 400
 
 
+def test_sim_play_shows_a_scene_and_refuses_bad_ones_clearly(kiosk: Kiosk) -> None:
+    import base64
+
+    frames = []
+    for level in (10, 200):
+        _, jpeg = cv2.imencode(".jpg", np.full((480, 640, 3), level, np.uint8))
+        frames.append(base64.b64encode(jpeg.tobytes()).decode())
+    url = kiosk.server.url + "api/sim/play"
+    assert post(url, json.dumps({"frames": frames, "fps": 1}).encode()) == (202, {"playing": 2})
+    assert abs(int(kiosk.camera.read().mean()) - 10) <= 2  # type: ignore[union-attr]
+    bad = [
+        ({"frames": "x"}, "send {"),
+        ({"frames": []}, "1 to 90 frames"),
+        ({"frames": frames, "fps": 0}, "fps must be"),
+        ({"frames": ["not base64!"]}, "frame 0 is not base64"),
+        ({"frames": [frames[0], base64.b64encode(b"text").decode()]}, "frame 1 is not an image"),
+    ]
+    for body, message in bad:
+        status, answer = post(url, json.dumps(body).encode())
+        assert status == 400 and message in answer["error"]["message"], (body, answer)
+
+
 def test_presence_svg_only_when_required(kiosk: Kiosk) -> None:
     assert http(kiosk.server.url + "presence.svg")[0] == 404
 
