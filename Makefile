@@ -62,3 +62,32 @@ ensure-chromium:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+## Visitor page translations: compile backend/translations/*/LC_MESSAGES/messages.po to .mo.
+## The .mo files are committed as well (a container build copies the source tree as is);
+## this step keeps them in step with the .po files before every run and test.
+.PHONY: translations translations-update ensure-cjk-font axe-core
+translations: install
+	$(BIN)/pybabel compile -d backend/translations >/dev/null
+
+## After changing texts in templates or code: re-extract, then translate the new entries.
+translations-update: install
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --omit-header \
+	  -o backend/translations/messages.pot . >/dev/null
+	$(BIN)/pybabel update -i backend/translations/messages.pot -d backend/translations \
+	  --width 100
+
+## The Chinese visitor pages need a CJK font in Chromium (screenshots otherwise show boxes).
+ensure-cjk-font:
+	@fc-list :lang=zh 2>/dev/null | grep -q . || ! command -v apt-get >/dev/null || \
+	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq fonts-wqy-microhei)
+
+## axe-core (accessibility checks inside the browser tests), from the npm registry.
+axe-core: node_modules/axe-core/axe.min.js
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error || \
+	  echo "warning: npm could not install axe-core; the accessibility tests will be skipped"
+	@test ! -f $@ || touch $@
+
+run: translations
+pytest: translations ensure-chromium ensure-cjk-font axe-core

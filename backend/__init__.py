@@ -41,6 +41,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    from backend import visitor  # the visitor's pages, translations and page security
+
+    visitor.init_app(app)
     cli.init_app(app)
     return app
 

@@ -35,6 +35,10 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 from backend import create_app  # noqa: E402  (after the environment is cleaned)
 from backend.extensions import db  # noqa: E402
 
+# One Playwright (and one Chromium) for the whole session: Playwright's sync API allows only
+# one running instance at a time, so page tests of every package share these fixtures.
+from tests.browser import browser, browser_page  # noqa: E402, F401
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "FAIRROLL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

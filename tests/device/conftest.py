@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.browser import browser, browser_page  # noqa: F401 - shared Playwright fixtures
 from tests.device.helpers import new_dispenser
 
 

@@ -1,0 +1,78 @@
+"""Refusals on visitor pages, as pages a person can act on (never JSON, never a trace)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import g
+from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from backend.api.common import utcnow
+from backend.errors import (
+    DispenserBusy,
+    DispenserUnavailable,
+    DomainError,
+    NotFound,
+    PresenceRequired,
+    QuotaExhausted,
+)
+from backend.extensions import db
+from backend.visitor import bp
+from backend.visitor.pages import dispenser_context
+from backend.visitor.web import duration, is_another_day, local_time, page
+
+log = logging.getLogger(__name__)
+
+
+def _with_retry_after(result: tuple[str, int], seconds: int | None) -> ResponseReturnValue:
+    body, status = result
+    if seconds is None:
+        return body, status
+    return body, status, {"Retry-After": str(max(1, seconds))}
+
+
+@bp.errorhandler(DomainError)
+def refused(error: DomainError) -> ResponseReturnValue:
+    """Render the page for a rule that said no."""
+    db.session.rollback()
+    dispenser = g.get("visitor_dispenser")
+    if isinstance(error, NotFound) or dispenser is None:
+        status = error.status if not isinstance(error, NotFound) else 404
+        return page("visitor/not_found.html", status=status)
+    now = utcnow()
+    context = dispenser_context(dispenser, now)
+    if isinstance(error, QuotaExhausted):
+        wait = error.retry_after or 1
+        next_at = now + timedelta(seconds=wait)
+        result = page(
+            "visitor/quota.html",
+            status=429,
+            next_time=local_time(dispenser.site, next_at),
+            next_is_tomorrow=is_another_day(dispenser.site, next_at, now),
+            wait=duration(wait, direction=True),
+            **context,
+        )
+        return _with_retry_after(result, wait)
+    if isinstance(error, DispenserBusy):
+        wait = error.retry_after or 1
+        result = page(
+            "visitor/busy.html", status=429, wait=duration(wait, direction=True), **context
+        )
+        return _with_retry_after(result, wait)
+    if isinstance(error, PresenceRequired):
+        return page("visitor/presence.html", status=403, **context)
+    if isinstance(error, DispenserUnavailable):
+        return page("visitor/unavailable.html", status=503, **context)
+    return page("visitor/problem.html", status=error.status, **context)
+
+
+@bp.errorhandler(OperationalError)
+@bp.errorhandler(InterfaceError)
+def database_unreachable(error: OperationalError | InterfaceError) -> ResponseReturnValue:
+    """The database went away: nothing was stored; say so as a page, not JSON."""
+    # The driver's own message only (never the statement or its parameters).
+    log.error("database error: %s: %s", type(error.orig).__name__, error.orig)
+    db.session.rollback()
+    return _with_retry_after(page("visitor/problem.html", status=503, unavailable=True), 5)

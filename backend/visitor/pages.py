@@ -1,0 +1,167 @@
+"""The dispenser page a sticker's QR code opens, and the token screen behind it."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Response, current_app, g, make_response, redirect, request, url_for
+from flask_babel import gettext
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from backend.api.common import code_key, token_settings, utcnow
+from backend.errors import DispenserNotFound
+from backend.extensions import db
+from backend.models import Dispenser
+from backend.services.availability import alternative_dispensers, dispenser_availability
+from backend.services.sites import find_dispenser
+from backend.services.tokens import issue_token
+from backend.signing import key_ring
+from backend.visitor import bp
+from backend.visitor.qr import qr_svg
+from backend.visitor.token_cookie import HeldToken, load_token, save_token
+from backend.visitor.web import csrf_ok, dispenser_name, duration, local_time, page
+from backend.visitor_cookie import set_visitor_cookie, visitor_id_for_request
+from protocol.ids import is_dispenser_public_id
+
+_PRESENCE_CODE = re.compile(r"^[0-9]{6,10}$")
+
+PageResult = tuple[str, int] | WerkzeugResponse
+
+
+def heartbeat() -> timedelta:
+    """The devices' heartbeat interval, from which "offline" is judged."""
+    return timedelta(seconds=current_app.config["FAIRROLL_HEARTBEAT_SECONDS"])
+
+
+def load_dispenser(public_id: str) -> Dispenser:
+    """The dispenser named in the URL; remembered for the error pages."""
+    if not is_dispenser_public_id(public_id):
+        raise DispenserNotFound("no dispenser has that id")
+    dispenser = find_dispenser(db.session, public_id)
+    g.visitor_dispenser = dispenser
+    return dispenser
+
+
+def presence_from(value: str | None) -> str:
+    """The dispenser screen's rotating code if it looks like one, else empty."""
+    value = (value or "").strip()
+    return value if _PRESENCE_CODE.fullmatch(value) else ""
+
+
+def dispenser_context(dispenser: Dispenser, now: datetime) -> dict[str, Any]:
+    """What every dispenser page shows: where you are, its state, the alternatives."""
+    availability = dispenser_availability(dispenser, now=now, heartbeat=heartbeat())
+    alternatives = []
+    if availability.offline or not availability.can_dispense:
+        alternatives = [
+            dispenser_name(d)
+            for d in alternative_dispensers(db.session, dispenser, now=now, heartbeat=heartbeat())
+        ]
+    site = dispenser.site
+    return {
+        "dispenser": dispenser,
+        "site": site,
+        "place": dispenser_name(dispenser),
+        "availability": availability,
+        "alternatives": alternatives,
+        "unlimited": site.unrestricted or dispenser.unrestricted,
+        "window": duration(site.window_seconds),
+        "retention_days": current_app.config["FAIRROLL_RETENTION_DAYS"],
+        "token_life": duration(current_app.config["FAIRROLL_TOKEN_TTL_SECONDS"]),
+    }
+
+
+def _token_page_url(public_id: str) -> str:
+    return url_for("visitor.token", public_id=public_id)
+
+
+@bp.get("/d/<public_id>")
+def landing(public_id: str) -> PageResult:
+    """One screen: where you are, what happens, what is kept, and "Get paper"."""
+    now = utcnow()
+    dispenser = load_dispenser(public_id)
+    held = load_token(public_id)
+    if held is not None and held.is_live(now):
+        # A second scan or a reload: show the code the phone already has.
+        return redirect(_token_page_url(public_id), 303)
+    context = dispenser_context(dispenser, now)
+    if not context["availability"].can_dispense:
+        return page("visitor/unavailable.html", status=503, **context)
+    presence = presence_from(request.args.get("p"))
+    return page("visitor/landing.html", presence=presence, **context)
+
+
+@bp.post("/d/<public_id>/token")
+def issue(public_id: str) -> PageResult:
+    """Issue a code (quota permitting) and send the phone to the token screen."""
+    now = utcnow()
+    dispenser = load_dispenser(public_id)
+    presence = presence_from(request.form.get("p"))
+    if not csrf_ok():
+        notice = gettext("That took a while, so the page was refreshed. Please tap again.")
+        context = dispenser_context(dispenser, now)
+        return page("visitor/landing.html", status=400, presence=presence, notice=notice, **context)
+    held = load_token(public_id)
+    if held is not None and held.seconds_until_renewable(now, token_settings().clock_skew):
+        # Still live, or just expired but still accepted by the device: the quota would
+        # refuse a new code yet, so show the held one (with "new code in N s").
+        return redirect(_token_page_url(public_id), 303)
+    visitor_id, is_new = visitor_id_for_request()
+    issued = issue_token(
+        db.session,
+        dispenser,
+        visitor_id=visitor_id,
+        presence_code=presence or None,
+        ring=key_ring(current_app),
+        code_key=code_key(),
+        settings=token_settings(),
+        now=now,
+    )
+    db.session.commit()
+    # Post/redirect/get: a reload shows the code again instead of posting twice.
+    response: Response = make_response(redirect(_token_page_url(public_id), 303))
+    held = HeldToken(public_id, issued.token, issued.code, issued.expires_at)
+    save_token(response, held, now=now)
+    if is_new:
+        set_visitor_cookie(response, visitor_id)
+    return response
+
+
+def grouped_code(code: str) -> str:
+    """Digits in groups of three, easier to read and type: "123 456"."""
+    return " ".join(code[i : i + 3] for i in range(0, len(code), 3))
+
+
+@bp.get("/d/<public_id>/token")
+def token(public_id: str) -> PageResult:
+    """The token screen: QR, typed code, countdown; or "expired" with a new-code action."""
+    now = utcnow()
+    dispenser = load_dispenser(public_id)
+    held = load_token(public_id)
+    if held is None:
+        return redirect(url_for("visitor.landing", public_id=public_id), 303)
+    context = dispenser_context(dispenser, now)
+    live = held.is_live(now)
+    qr = None
+    if live:
+        qr = qr_svg(
+            held.token,
+            label=gettext(
+                "QR code for the dispenser's camera. If it cannot be read, type the code %(code)s.",
+                code=" ".join(held.code),
+            ),
+        )
+    return page(
+        "visitor/token.html",
+        held=held,
+        live=live,
+        qr=qr,
+        code_groups=grouped_code(held.code),
+        code_spoken=" ".join(held.code),
+        seconds_left=held.seconds_left(now),
+        renew_after=held.seconds_until_renewable(now, token_settings().clock_skew),
+        valid_until=local_time(dispenser.site, held.expires_at),
+        **context,
+    )

@@ -1,0 +1,97 @@
+"""The transparency report, its counting service and the privacy notice."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from backend.extensions import db
+from backend.models import DeviceEvent, Dispenser
+from backend.services.transparency import dispense_counts_by_method
+from tests.factories import make_dispenser, make_site, now
+from tests.visitor.helpers import make_site_with_contact
+
+
+def _event(
+    dispenser: Dispenser, method: str, *, days_ago: float = 1, kind: str = "dispense"
+) -> None:
+    moment = now() - timedelta(days=days_ago)
+    db.session.add(
+        DeviceEvent(
+            dispenser_id=dispenser.id,
+            event_id=secrets.token_hex(16),
+            kind=kind,
+            method=method,
+            occurred_at=moment,
+            received_at=moment,
+        )
+    )
+
+
+def test_counts_by_method_cover_the_site_window_and_dispenses_only(app: Flask) -> None:
+    site, other = make_site("Counted"), make_site("Elsewhere")
+    a, b, foreign = make_dispenser(site), make_dispenser(site), make_dispenser(other)
+    for _ in range(3):
+        _event(a, "qr")
+    _event(b, "code")
+    _event(b, "voucher")
+    _event(a, "unrestricted")
+    _event(a, "face", days_ago=0.5)
+    _event(a, "qr", kind="refuse")  # refusals are not portions
+    _event(a, "qr", days_ago=40)  # outside the window
+    _event(foreign, "qr")  # another site
+    db.session.commit()
+    at = now()
+    counts = dispense_counts_by_method(db.session, site, since=at - timedelta(days=30), now=at)
+    assert counts == {"qr": 3, "code": 1, "face": 1, "voucher": 1, "unrestricted": 1}
+    recent = dispense_counts_by_method(db.session, site, since=at - timedelta(hours=13), now=at)
+    assert recent == {"qr": 0, "code": 0, "face": 1, "voucher": 0, "unrestricted": 0}
+
+
+def test_transparency_page_shows_counts_retention_face_mode_and_contact(
+    app: Flask, client: FlaskClient
+) -> None:
+    site = make_site_with_contact("Open Park", "city-privacy@open.example", face_mode_allowed=True)
+    dispenser = make_dispenser(site)
+    for method in ("qr", "qr", "code", "face"):
+        _event(dispenser, method)
+    db.session.commit()
+    response = client.get(f"/sites/{site.id}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Open Park" in html and "city-privacy@open.example" in html
+    assert '<td class="num">2</td>' in html and '<td class="num">4</td>' in html  # qr, total
+    assert "deleted after 7 days" in html
+    assert "Without a face scan: 75% of portions." in html  # the opt-out share
+    assert "only inside the dispenser" in html
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+def test_transparency_page_says_when_face_mode_is_off(app: Flask, client: FlaskClient) -> None:
+    site = make_site("Faceless Park")
+    html = client.get(f"/sites/{site.id}").get_data(as_text=True)
+    assert "Off at this site" in html
+    assert "The operator has not published a contact yet." in html
+
+
+def test_privacy_notice_has_the_consent_text_in_both_languages(
+    app: Flask, client: FlaskClient
+) -> None:
+    site = make_site_with_contact("Notice Park", "dpo@notice.example")
+    english = client.get(f"/sites/{site.id}/privacy?lang=en").get_data(as_text=True)
+    assert "Not for children under 14." in english
+    assert "You never have to give your face" in english
+    assert "dpo@notice.example" in english
+    chinese = client.get(f"/sites/{site.id}/privacy?lang=zh").get_data(as_text=True)
+    assert '<html lang="zh-CN">' in chinese
+    assert "不适用于 14 岁以下儿童。" in chinese
+    assert "人脸信息属于敏感个人信息" in chinese
+
+
+def test_unknown_site_gets_an_html_not_found_page(app: Flask, client: FlaskClient) -> None:
+    for path in ("/sites/999999", "/sites/999999/privacy"):
+        response = client.get(path)
+        assert response.status_code == 404 and response.mimetype == "text/html"
