@@ -10,8 +10,9 @@ nine people visits three times: the first visit dispenses, the next two are
 refused. Separately, a printed photo held up for the whole 2-second burst shows
 the worst case (the device waits for movement that never comes).
 
-`capture_then_check` times the dispenser loop's way through `make_checker()`:
-the whole burst is captured first (here the 0.8 s scene at 30 fps), then checked.
+`capture_then_check` times `make_checker().check(burst)`: the whole burst is
+captured first (here the 0.8 s scene at 30 fps), then checked; the dispenser loop
+streams instead (`scan`). bench/device_face.py times the loop itself.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def _summary(seconds: list[float]) -> dict[str, float]:
 
 
 def _capture_then_check(visits: list[tuple[str, list[np.ndarray]]], now: datetime) -> list[float]:
-    """The dispenser loop's way: capture the whole burst, then check it."""
+    """Capture the whole burst, then check it (the loop streams instead)."""
     checker = DispenserFaceChecker(default_parts())
     seconds = []
     for second, (_person, scene) in enumerate(visits):

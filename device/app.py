@@ -51,9 +51,10 @@ class Running:
             self.syncer.stop()
         if self.kiosk is not None:
             self.kiosk.stop()
-        close_face = getattr(self.dispenser.face, "close", None)
-        if close_face is not None:
-            close_face()  # erases every face held in memory
+        face = self.dispenser.face
+        if face is not None:
+            # Erase every face held in memory (close also stops the checker's timer).
+            getattr(face, "close", face.erase_all)()
         self.hardware.close()
         self.store.close()
 

@@ -5,15 +5,18 @@ the site's policy allows it AND ``load_face_checker`` finds a working implementa
 ``device.face.make_checker() -> FaceChecker`` (after ``device.face.availability()``
 says its models are installed). Without it, the "use face" button is not shown.
 
-Nothing from a face passes through this module except the frames handed to ``check``;
-a verdict carries no image, box or embedding.
+The loop hands the checker a frame reader (``camera.read`` wrapped by
+``bounded_reader``), so frames are processed as they arrive and the scan ends as soon
+as the checker has decided. Nothing from a face passes through this module except
+those frames; a verdict carries no image, box or embedding.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -22,6 +25,7 @@ import numpy as np
 
 log = logging.getLogger("device.facemode")
 Frame = np.ndarray
+FrameReader = Callable[[], Frame | None]
 
 
 @dataclass(frozen=True)
@@ -53,12 +57,18 @@ class ConsentText:
 class FaceChecker(Protocol):
     """On-device face matching for one dispenser.
 
-    ``burst_seconds`` and ``max_frames`` bound the capture; ``consent`` returns the text
-    shown before any capture; ``check`` takes the burst and the site's window, decides,
-    keeps an embedding only in memory and only on a "not seen" verdict, and discards the
-    frames. Optional: ``undo_last()`` forgets the face of the last dispense when the
-    motor failed, and ``tick(now)`` erases faces whose window has ended (a checker may
-    do that on its own timer instead). ``ConsentText`` titles are optional too.
+    ``burst_seconds`` and ``max_frames`` bound one scan; ``consent`` returns the text
+    shown before any capture, for the site's window. ``scan`` reads frames from ``read``
+    as they arrive (``None``: no frame yet), stops as soon as it can decide or the
+    bounds are reached, keeps an embedding only in memory and only on a "not seen"
+    verdict, and overwrites the frames it read. ``erase_all`` erases every held face
+    (the site turned face mode off, or disabled the dispenser).
+
+    Optional: ``undo_last()`` forgets the face of the last scan's "not seen" verdict
+    (the motor failed, or the dispense was refused for another reason), ``tick(now)``
+    erases faces whose window has ended (a checker may also do that on its own
+    timer), and ``close()`` erases everything at shutdown. ``ConsentText`` titles are
+    optional too.
     """
 
     burst_seconds: float
@@ -66,9 +76,36 @@ class FaceChecker(Protocol):
 
     def consent(self, window_seconds: int) -> ConsentText: ...
 
-    def check(
-        self, frames: Sequence[Frame], *, now: datetime, window_seconds: int
-    ) -> FaceVerdict: ...
+    def scan(self, read: FrameReader, *, now: datetime, window_seconds: int) -> FaceVerdict: ...
+
+    def erase_all(self) -> None: ...
+
+
+def bounded_reader(
+    read: FrameReader,
+    *,
+    max_frames: int,
+    seconds: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> FrameReader:
+    """``read``, but giving ``None`` after ``max_frames`` frames or ``seconds`` from now.
+
+    The loop's own bound on what one scan may see from the camera, whatever the checker
+    does: the camera is read for a face only during the scan the visitor agreed to.
+    """
+    deadline = clock() + seconds
+    given = 0
+
+    def bounded() -> Frame | None:
+        nonlocal given
+        if given >= max_frames or clock() > deadline:
+            return None
+        frame = read()
+        if frame is not None:
+            given += 1
+        return frame
+
+    return bounded
 
 
 def load_face_checker() -> FaceChecker | None:

@@ -78,6 +78,7 @@ class Dispenser(FaceFlow):
         self.attempts = 0
         self._mode = Mode()
         self._seen: dict[bytes, float] = {}
+        self._face_allowed = True
 
     # --- facts ------------------------------------------------------------------------
 
@@ -174,12 +175,9 @@ class Dispenser(FaceFlow):
     # --- frames ------------------------------------------------------------------------
 
     def handle_frame(self, frame: np.ndarray) -> Decision | None:
-        """Look for a QR code (or collect a face burst in face mode); act on what is found."""
-        if self._mode.name == "face":
-            self._collect_face(frame)
-            return None
-        if self._mode.name == "consent":
-            return None  # no scanning while the visitor reads the consent screen
+        """Look for a QR code in a frame; act on what is found."""
+        if self._mode.name in ("consent", "face"):
+            return None  # no QR scanning while the visitor reads the consent or is scanned
         payload = decode_frame(frame, upscale_retry=self.config.scan.upscale_retry)
         if payload is None or self._recently_seen(payload):
             return None
@@ -260,7 +258,7 @@ class Dispenser(FaceFlow):
             online=self.online,
             paper_level=level,
             status=status,
-            face_available=self.face is not None,
+            face_available=self.face is not None and self.hw.camera is not None,
             simulation=self.config.simulation,
         )
         return base_view(self.remote.get(), facts, self.clock())
@@ -288,8 +286,6 @@ class Dispenser(FaceFlow):
         """Show the current mode's view (timed modes fall back to idle when over)."""
         mode = self._mode
         if mode.name != "idle" and mode.until and time.monotonic() > mode.until:
-            if mode.name == "face":
-                return  # the burst ends in _collect_face, with however many frames came
             self._mode = mode = Mode()
         if mode.view is not None:
             view = mode.view
@@ -304,16 +300,16 @@ class Dispenser(FaceFlow):
     # --- loop --------------------------------------------------------------------------
 
     def step(self) -> None:
-        """One turn of the loop: pending inputs, then one camera frame."""
-        tick = getattr(self.face, "tick", None)
-        if tick is not None:
-            tick(self.clock())
+        """One turn of the loop: pending inputs, then a face scan or one camera frame."""
+        self._guard_face_data(self.clock())
         wait = 0.0 if self.hw.camera is not None else 0.1
         event = self.hw.inputs.get(timeout=wait)
         while event is not None:
             self.handle_input(event)
             event = self.hw.inputs.get()
-        if self.hw.camera is not None:
+        if self._mode.name == "face":
+            self._scan_face()
+        elif self.hw.camera is not None:
             frame = self.hw.camera.read()
             if frame is not None:
                 self.handle_frame(frame)

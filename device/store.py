@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 2
+FACE_METHOD = "face"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS spent (
     token_ref TEXT PRIMARY KEY,
@@ -145,15 +146,20 @@ class Store:
     def record_refusal(
         self, *, method: str, reason: str, now: datetime, token_ref: str | None = None
     ) -> str:
-        """Commit a refusal event; return its id."""
+        """Commit a refusal event; return its id.
+
+        A face refusal carries no reason: "seen in this window" is a fact about a face,
+        so face events hold only id, kind, method and time (docs/face.md).
+        """
         event_id = uuid.uuid4().hex
         body: dict[str, Any] = {
             "event_id": event_id,
             "kind": "refuse",
             "method": method,
             "occurred_at": _iso(now),
-            "reason": reason,
         }
+        if method != FACE_METHOD:
+            body["reason"] = reason
         if token_ref is not None:
             body["token_ref"] = token_ref
         with self._transaction() as db:

@@ -1,10 +1,12 @@
 """The face checker the dispenser loop loads with `device.face.make_checker()`.
 
-It fits the loop's `FaceChecker` seam (`device/facemode.py`): the loop captures a
-burst of `max_frames` frames or `burst_seconds`, then calls `check`. The checker
-holds the window's faces in RAM, erases each when its window ends (a background
-timer, so erasure does not wait for the next visitor), and overwrites the frames
-it was given once it has decided.
+It fits the loop's `FaceChecker` seam (`device/facemode.py`): after consent the
+loop calls `scan(camera.read, ...)`, which processes frames as they arrive and
+stops as soon as the head has turned (at most `max_frames` or `burst_seconds`).
+`check` takes a burst captured beforehand instead. The checker holds the window's
+faces in RAM, erases each when its window ends (`tick` from the loop, and a
+background timer, so erasure does not wait for the next visitor), and overwrites
+the frames it was given once it has decided.
 """
 
 from __future__ import annotations
@@ -54,8 +56,8 @@ def _utc_now() -> datetime:
 class DispenserFaceChecker:
     """Face matching for one dispenser, in the shape the dispenser loop expects."""
 
-    burst_seconds = 1.5
-    max_frames = 30
+    burst_seconds = 2.0
+    max_frames = 60
 
     def __init__(
         self,
@@ -66,7 +68,10 @@ class DispenserFaceChecker:
         disable_core_dumps()
         self._parts = parts
         self._store = EmbeddingStore(dimension=parts.embedder.dimension)
-        self._limits = BurstLimits(max_frames=self.max_frames, max_seconds=60.0)
+        # A captured burst has no time bound of its own; a scan of the camera has.
+        self._burst_limits = BurstLimits(max_frames=self.max_frames, max_seconds=60.0)
+        self._scan_limits = BurstLimits(max_frames=self.max_frames, max_seconds=self.burst_seconds)
+        self._last_new: int | None = None  # the entry of the last scan's new face
         self.window_seconds = DEFAULT_WINDOW_SECONDS
         self._stop = threading.Event()
         self._expirer = threading.Thread(
@@ -96,13 +101,13 @@ class DispenserFaceChecker:
         self.window_seconds = window_seconds
         try:
             decision = decide_face(
-                frames, self._store, self._parts, window_seconds, now, self._limits
+                frames, self._store, self._parts, window_seconds, now, self._burst_limits
             )
         finally:
-            for frame in frames:  # the loop drops the burst next; leave nothing behind
+            for frame in frames:  # the caller drops the burst next; leave nothing behind
                 if frame is not None and frame.flags.writeable:
                     frame.fill(0)
-        return _verdict(decision)
+        return self._verdict(decision)
 
     def scan(
         self, read: Callable[[], Frame | None], *, now: datetime, window_seconds: int
@@ -110,16 +115,29 @@ class DispenserFaceChecker:
         """Like `check`, but reads the camera itself (for example `camera.read`).
 
         Frames are processed as they arrive and the scan ends as soon as the head
-        has turned (at most 2 s), which saves the loop's capture time.
+        has turned (at most `burst_seconds`, `max_frames`), which saves the capture
+        time. Each frame read is overwritten with zeros once processed.
         """
         if window_seconds <= 0:
             raise ValueError("window_seconds must be positive")
         self.window_seconds = window_seconds
-        decision = decide_face(read, self._store, self._parts, window_seconds, now)
-        return _verdict(decision)
+        decision = decide_face(
+            read, self._store, self._parts, window_seconds, now, self._scan_limits
+        )
+        return self._verdict(decision)
+
+    def undo_last(self) -> bool:
+        """Forget the face of the last "not seen" verdict (its dispense failed); True if held."""
+        entry, self._last_new = self._last_new, None
+        return entry is not None and self._store.discard(entry)
+
+    def tick(self, now: datetime) -> int:
+        """Erase faces whose window has ended at `now`; return how many."""
+        return self._store.expire(now)
 
     def erase_all(self) -> None:
         """Erase every held face (call when the site turns face mode off)."""
+        self._last_new = None
         self._store.erase_all()
 
     def close(self) -> None:
@@ -131,6 +149,12 @@ class DispenserFaceChecker:
     def _expire_forever(self, interval: float, clock: Callable[[], datetime]) -> None:
         while not self._stop.wait(interval):
             self._store.expire(clock())
+
+    def _verdict(self, decision: FaceDecision) -> FaceVerdict:
+        """The loop's verdict; remembers a new face's entry so `undo_last` can forget it."""
+        new = decision.outcome is Outcome.DISPENSE
+        self._last_new = decision.entry_id if new else None
+        return _verdict(decision)
 
 
 def _verdict(decision: FaceDecision) -> FaceVerdict:

@@ -19,6 +19,7 @@ from device.face.types import AlignedFace, FaceBox, FaceDecision, Frame, Outcome
 # Frames may come from any iterable (a list, a generator) or from a callable such
 # as `camera.read`; either may yield None when the camera has no frame yet.
 FrameSource = Iterable[Frame | None] | Callable[[], Frame | None]
+NO_FRAME_PAUSE = 0.005  # seconds between asking a camera that had no frame
 
 
 class FrameError(ValueError):
@@ -170,8 +171,14 @@ def _bounded(
     else:
         source = frames
     deadline = clock() + limits.max_seconds
-    for count, frame in enumerate(source):
-        if count >= limits.max_frames or clock() > deadline:
+    frames_left = iter(source)
+    for _ in range(limits.max_frames):
+        # Check the bounds before reading: a frame past them is never taken from the camera.
+        if clock() > deadline:
+            return
+        try:
+            frame = next(frames_left)
+        except StopIteration:
             return
         yield frame
 
@@ -192,7 +199,10 @@ def spread_order(count: int) -> list[int]:
 
 def _poll(read: Callable[[], Frame | None]) -> Iterator[Frame | None]:
     while True:
-        yield read()
+        frame = read()
+        if frame is None:
+            time.sleep(NO_FRAME_PAUSE)  # no frame yet: ask again soon, not in a busy loop
+        yield frame
 
 
 def _to_rgb(frame: Frame) -> RgbImage:

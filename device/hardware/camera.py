@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -137,7 +138,7 @@ class ReplayCamera:
 
 
 class SimulatedCamera:
-    """An empty scene, or what a simulated visitor holds up: a QR payload or an image.
+    """An empty scene, or what a simulated visitor shows: a QR payload, an image or a scene.
 
     With a ``base`` camera (a webcam on a laptop) the base's frames are shown whenever
     nothing is held, so both a real phone and the simulation work.
@@ -160,6 +161,9 @@ class SimulatedCamera:
         self._lock = threading.Lock()
         self._held: str | Frame | None = None
         self._held_until = 0.0
+        self._scene: list[Frame] = []
+        self._scene_fps = 30.0
+        self._scene_start = 0.0
         self._idle = camera_frame(None, self._rng, size=self.size)
 
     @property
@@ -178,6 +182,19 @@ class SimulatedCamera:
         with self._lock:
             self._held, self._held_until = frame, time.monotonic() + seconds
 
+    def play(self, frames: Sequence[Frame], fps: float = 30.0) -> None:
+        """Show a filmed scene (say, a visitor turning their head) from now on, at ``fps``.
+
+        As with a live camera, a read returns the frame of the moment: frames that go by
+        while the reader is busy are skipped. After the last frame the scene is over.
+        """
+        if fps <= 0:
+            raise ValueError("fps must be positive")
+        scene = [cv2.resize(f, self.size, interpolation=cv2.INTER_AREA) for f in frames]
+        with self._lock:
+            self._scene, self._scene_fps = scene, fps
+            self._scene_start = time.monotonic()
+
     def read(self) -> Frame | None:
         """The next frame, paced at the configured rate."""
         if self.base is None:
@@ -186,7 +203,10 @@ class SimulatedCamera:
                 time.sleep(wait)
             self._next_at = time.monotonic() + self._interval
         with self._lock:
+            playing = self._scene_frame()
             held = self._held if time.monotonic() < self._held_until else None
+        if playing is not None:
+            return playing.copy()
         if isinstance(held, str):
             return camera_frame(held, self._rng, size=self.size)
         if held is not None:
@@ -194,6 +214,16 @@ class SimulatedCamera:
         if self.base is not None:
             return self.base.read()
         return self._idle.copy()
+
+    def _scene_frame(self) -> Frame | None:
+        """The scene's frame of the moment, or None (no scene, or it is over)."""
+        if not self._scene:
+            return None
+        index = int((time.monotonic() - self._scene_start) * self._scene_fps)
+        if index >= len(self._scene):
+            self._scene = []
+            return None
+        return self._scene[index]
 
     def close(self) -> None:
         """Close the base camera, if any."""

@@ -2,11 +2,14 @@
 
 The dispenser's browser (kiosk mode) shows ``/``; the page long-polls ``/api/state``
 and posts the visitor's presses to ``/api/input``. In simulation, ``/api/sim/hold``
-puts a QR payload or an image in front of the simulated camera.
+puts a QR payload or an image in front of the simulated camera, and ``/api/sim/play``
+a short filmed scene (a visitor turning their head for a face scan).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import json
 import logging
@@ -30,7 +33,8 @@ log = logging.getLogger("device.kiosk")
 
 STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 STATIC_FILES = {"/": "page.html", "/kiosk.js": "kiosk.js", "/kiosk.css": "kiosk.css"}
-MAX_BODY = 4 * 1024 * 1024  # a phone screenshot for the simulated camera
+MAX_BODY = 4 * 1024 * 1024  # a phone screenshot, or a short scene, for the simulated camera
+MAX_SCENE_FRAMES = 90  # 3 s at 30 fps: a face scan lasts at most 2 s
 LONG_POLL_SECONDS = 10.0
 
 
@@ -200,6 +204,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._input(body)
         elif path == "/api/sim/hold":
             self._sim_hold(body)
+        elif path == "/api/sim/play":
+            self._sim_play(body)
         else:
             self._error(404, "no such endpoint")
 
@@ -255,3 +261,38 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(415, "send an image or application/json")
             return
         self._json(202, {"held": True})
+
+    def _sim_play(self, raw: bytes) -> None:
+        camera = self.kiosk.sim_camera
+        if camera is None:
+            self._error(404, "only a simulated dispenser has a simulated camera")
+            return
+        try:
+            frames, fps = parse_scene(json.loads(raw))
+        except ValueError as exc:
+            self._error(400, str(exc))
+            return
+        camera.play(frames, fps)
+        self._json(202, {"playing": len(frames)})
+
+
+def parse_scene(body: Any) -> tuple[list[np.ndarray], float]:
+    """A filmed scene for the simulated camera: base64 JPEG/PNG frames and a frame rate."""
+    if not isinstance(body, dict) or not isinstance(body.get("frames"), list):
+        raise ValueError('send {"frames": ["<base64 JPEG or PNG>", ...], "fps": 30}')
+    encoded, fps = body["frames"], body.get("fps", 30)
+    if not 1 <= len(encoded) <= MAX_SCENE_FRAMES:
+        raise ValueError(f"a scene has 1 to {MAX_SCENE_FRAMES} frames")
+    if isinstance(fps, bool) or not isinstance(fps, int | float) or not 1 <= fps <= 60:
+        raise ValueError("fps must be a number from 1 to 60")
+    frames = []
+    for number, text in enumerate(encoded):
+        try:
+            data = base64.b64decode(str(text), validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"frame {number} is not base64") from exc
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"frame {number} is not an image")
+        frames.append(image)
+    return frames, float(fps)

@@ -44,9 +44,11 @@ def kiosk(tmp_path, signing_key, dispenser_id, now, request) -> Iterator[Kiosk]:
         from device.facemode import FaceVerdict
 
         face.__init__(FaceVerdict())  # type: ignore[misc]
-    dispenser = make_dispenser(tmp_path, signing_key, dispenser_id, now, face=face, **policy)
-    dispenser.config = replace(dispenser.config, simulation=True)
     camera = SimulatedCamera(fps=0, seed=1)
+    dispenser = make_dispenser(
+        tmp_path, signing_key, dispenser_id, now, face=face, camera=camera, **policy
+    )
+    dispenser.config = replace(dispenser.config, simulation=True)
     server = KioskServer(dispenser.hw.display, dispenser.hw.inputs, port=0, sim_camera=camera)  # type: ignore[arg-type]
     server.start()
     dispenser.refresh_screen()
@@ -98,6 +100,28 @@ def test_sim_hold_puts_a_code_before_the_camera(kiosk: Kiosk) -> None:
     _, png = cv2.imencode(".png", np.full((100, 100, 3), 255, np.uint8))
     assert post(kiosk.server.url + "api/sim/hold", png.tobytes(), "image/png")[0] == 202
     assert post(kiosk.server.url + "api/sim/hold", b"garbage", "image/png")[0] == 400
+
+
+def test_sim_play_shows_a_scene_and_refuses_bad_ones_clearly(kiosk: Kiosk) -> None:
+    import base64
+
+    frames = []
+    for level in (10, 200):
+        _, jpeg = cv2.imencode(".jpg", np.full((480, 640, 3), level, np.uint8))
+        frames.append(base64.b64encode(jpeg.tobytes()).decode())
+    url = kiosk.server.url + "api/sim/play"
+    assert post(url, json.dumps({"frames": frames, "fps": 1}).encode()) == (202, {"playing": 2})
+    assert abs(int(kiosk.camera.read().mean()) - 10) <= 2  # type: ignore[union-attr]
+    bad = [
+        ({"frames": "x"}, "send {"),
+        ({"frames": []}, "1 to 90 frames"),
+        ({"frames": frames, "fps": 0}, "fps must be"),
+        ({"frames": ["not base64!"]}, "frame 0 is not base64"),
+        ({"frames": [frames[0], base64.b64encode(b"text").decode()]}, "frame 1 is not an image"),
+    ]
+    for body, message in bad:
+        status, answer = post(url, json.dumps(body).encode())
+        assert status == 400 and message in answer["error"]["message"], (body, answer)
 
 
 def test_presence_svg_only_when_required(kiosk: Kiosk) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -15,9 +14,10 @@ import pytest
 
 from device.config import DeviceConfig, ScanConfig
 from device.decide import Dispense, Refuse
-from device.facemode import ConsentText, FaceVerdict
+from device.facemode import ConsentText, FaceVerdict, FrameReader
 from device.hardware import Hardware
 from device.hardware.actuators import SimulatedMotor, SimulatedPaperSensor
+from device.hardware.camera import SimulatedCamera
 from device.hardware.inputs import InputEvent, InputQueue, NoInput
 from device.hardware.screen import KioskDisplay
 from device.runtime import Dispenser
@@ -34,8 +34,11 @@ class FakeFaceChecker:
 
     def __init__(self, verdict: FaceVerdict) -> None:
         self.verdict = verdict
-        self.calls: list[int] = []
+        self.calls: list[int] = []  # frames the scan got from the reader, per scan
+        self.windows: list[int] = []
         self.undone = 0
+        self.erased = 0
+        self.ticks: list[datetime] = []
 
     def consent(self, window_seconds: int) -> ConsentText:
         return ConsentText("同意吗", "Do you agree", "人脸", f"Face ({window_seconds} s)")
@@ -44,23 +47,36 @@ class FakeFaceChecker:
         self.undone += 1
 
     def tick(self, now: datetime) -> None:
-        pass
+        self.ticks.append(now)
 
-    def check(
-        self, frames: Sequence[np.ndarray], *, now: datetime, window_seconds: int
-    ) -> FaceVerdict:
-        self.calls.append(len(frames))
+    def erase_all(self) -> None:
+        self.erased += 1
+
+    def scan(self, read: FrameReader, *, now: datetime, window_seconds: int) -> FaceVerdict:
+        # Asks for more frames than allowed: the loop's bounded reader must stop at 3.
+        frames = [read() for _ in range(self.max_frames + 2)]
+        self.calls.append(sum(frame is not None for frame in frames))
+        self.windows.append(window_seconds)
         return self.verdict
 
 
 def make_dispenser(
-    tmp_path: Path, key: Any, dispenser_id: str, now: datetime, face: Any = None, **policy: Any
+    tmp_path: Path,
+    key: Any,
+    dispenser_id: str,
+    now: datetime,
+    face: Any = None,
+    camera: Any = None,
+    **policy: Any,
 ) -> Dispenser:
+    """A dispenser on simulated hardware; with a face checker it gets a simulated camera."""
     store = open_store(tmp_path)
     store.set_setting("config_doc", json.dumps(config_doc(dispenser_id, [key], **policy)))
     config = DeviceConfig(state_dir=str(tmp_path), scan=ScanConfig(repeat_seconds=60))
+    if camera is None and face is not None:
+        camera = SimulatedCamera(fps=0, seed=1)
     hardware = Hardware(
-        camera=None,
+        camera=camera,
         motor=SimulatedMotor(),
         paper=SimulatedPaperSensor(roll_cm=6000),
         display=KioskDisplay(),
@@ -183,12 +199,13 @@ def test_face_path_asks_consent_then_checks_a_burst(
     assert view is not None and view.mode == "consent"
     assert view.buttons == ("consent_yes", "use_phone")  # the phone path, equally prominent
     assert view.title_en == "Face (540 s)" and view.detail_en == "Do you agree"
-    assert d.handle_frame(frame_of("ignored")) is None  # no capture before consent
-    assert checker.calls == []
+    d.step()
+    assert checker.calls == []  # no scan before consent
     d.handle_input(InputEvent("consent", "yes"))
-    for seed in range(3):
-        d.handle_frame(frame_of("not scanned in face mode", seed))
-    assert checker.calls == [3]
+    assert d.hw.display.current().mode == "face"  # "look and turn" before the scan
+    assert d.handle_frame(frame_of("not scanned in face mode")) is None
+    d.step()
+    assert checker.calls == [3] and checker.windows == [540]  # bounded by max_frames
     assert d.hw.display.current().outcome == outcome
     assert d.store.counts() == {f"{outcome}:face": 1}
     assert all("token_ref" not in e.body for e in d.store.pending_events(10))
@@ -220,8 +237,7 @@ def test_face_dispense_is_undone_when_the_motor_jams(
     d.hw.motor.jam_next = True  # type: ignore[attr-defined]
     d.handle_input(InputEvent("button", "use_face"))
     d.handle_input(InputEvent("consent", "yes"))
-    for seed in range(3):
-        d.handle_frame(frame_of("x", seed))
+    d.step()
     assert checker.undone == 1
 
 
@@ -235,14 +251,13 @@ def test_face_problem_shows_its_message_and_counts_nothing(
     )
     d.handle_input(InputEvent("button", "use_face"))
     d.handle_input(InputEvent("consent", "yes"))
-    for seed in range(3):
-        d.handle_frame(frame_of("x", seed))
+    d.step()
     assert d.hw.display.current().title_en == "Too dark"
     assert d.store.pending_count() == 0
 
 
 class MinimalFaceChecker:
-    """A checker with only the required part of the seam (no titles, undo or tick)."""
+    """A checker with only the required part of the seam (no titles, undo, tick or close)."""
 
     burst_seconds = 5.0
     max_frames = 2
@@ -250,8 +265,11 @@ class MinimalFaceChecker:
     def consent(self, window_seconds: int) -> Any:
         return type("Text", (), {"zh": "中文", "en": "English"})()
 
-    def check(self, frames: Sequence[np.ndarray], *, now: datetime, window_seconds: int) -> Any:
+    def scan(self, read: FrameReader, *, now: datetime, window_seconds: int) -> Any:
         return FaceVerdict(seen_recently=False)
+
+    def erase_all(self) -> None:
+        pass
 
 
 def test_minimal_face_checker_fits_the_seam(tmp_path, signing_key, dispenser_id, now) -> None:
@@ -264,8 +282,6 @@ def test_minimal_face_checker_fits_the_seam(tmp_path, signing_key, dispenser_id,
     assert d.hw.display.current().title_en == "Before the face check, please read"
     d.handle_input(InputEvent("consent", "yes"))
     d.step()
-    for seed in range(2):
-        d.handle_frame(frame_of("x", seed))
     assert d.store.counts() == {"dispense:face": 1}
 
 
@@ -309,3 +325,108 @@ def test_empty_roll_is_reported_and_refuses(tmp_path, signing_key, dispenser_id,
     assert isinstance(decision, Refuse) and decision.reason == "empty"
     d.handle_input(InputEvent("service", "refill"))
     assert d.status() == (100, "ok")
+
+
+def test_turning_face_mode_off_in_a_config_refresh_erases_held_faces(
+    tmp_path, signing_key, dispenser_id, now
+) -> None:
+    checker = FakeFaceChecker(FaceVerdict())
+    d = make_dispenser(
+        tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
+    )
+    d.step()
+    assert checker.erased == 0
+    d.handle_input(InputEvent("button", "use_face"))  # a visitor is reading the consent
+    d.remote.replace(config_doc(dispenser_id, [signing_key], face_mode_allowed=False), "e2")
+    d.step()
+    assert checker.erased == 1
+    d.refresh_screen()
+    assert d.hw.display.current().mode == "idle"
+    assert "use_face" not in d.hw.display.current().buttons
+    d.handle_input(InputEvent("consent", "yes"))  # too late: face mode is off
+    d.step()
+    assert checker.calls == [] and checker.erased == 1
+
+
+def test_disabling_the_dispenser_erases_held_faces(
+    tmp_path, signing_key, dispenser_id, now
+) -> None:
+    checker = FakeFaceChecker(FaceVerdict())
+    d = make_dispenser(
+        tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
+    )
+    d.step()
+    doc = config_doc(dispenser_id, [signing_key], face_mode_allowed=True, enabled=False)
+    d.remote.replace(doc, "e2")
+    d.step()
+    assert checker.erased == 1
+
+
+def test_the_loop_ticks_the_checker_with_its_clock(
+    tmp_path, signing_key, dispenser_id, now
+) -> None:
+    checker = FakeFaceChecker(FaceVerdict())
+    d = make_dispenser(
+        tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
+    )
+    d.step()
+    d.step()
+    assert checker.ticks == [now, now]
+
+
+def test_face_dispense_refused_for_another_reason_is_undone(
+    tmp_path, signing_key, dispenser_id, now
+) -> None:
+    checker = FakeFaceChecker(FaceVerdict(seen_recently=False))
+    d = make_dispenser(
+        tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
+    )
+    d.hw.paper.level = lambda: 0  # type: ignore[method-assign]  # the roll ran out
+    d.handle_input(InputEvent("button", "use_face"))
+    d.handle_input(InputEvent("consent", "yes"))
+    d.step()
+    assert d.store.counts() == {"refuse:face": 1}
+    assert checker.undone == 1
+
+
+def test_a_seen_face_is_never_undone(tmp_path, signing_key, dispenser_id, now) -> None:
+    checker = FakeFaceChecker(FaceVerdict(seen_recently=True))
+    d = make_dispenser(
+        tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
+    )
+    d.handle_input(InputEvent("button", "use_face"))
+    d.handle_input(InputEvent("consent", "yes"))
+    d.step()
+    assert checker.undone == 0
+
+
+def test_consent_states_the_sites_window(tmp_path, signing_key, dispenser_id, now) -> None:
+    checker = FakeFaceChecker(FaceVerdict())
+    d = make_dispenser(
+        tmp_path,
+        signing_key,
+        dispenser_id,
+        now,
+        face=checker,
+        face_mode_allowed=True,
+        window_seconds=420,
+    )
+    d.handle_input(InputEvent("button", "use_face"))
+    d.refresh_screen()
+    assert d.hw.display.current().title_en == "Face (420 s)"
+    d.handle_input(InputEvent("consent", "yes"))
+    d.step()
+    assert checker.windows == [420]
+
+
+def test_no_face_button_without_a_camera(tmp_path, signing_key, dispenser_id, now) -> None:
+    checker = FakeFaceChecker(FaceVerdict())
+    d = make_dispenser(
+        tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
+    )
+    d.hw.camera = None
+    d.refresh_screen()
+    assert "use_face" not in d.hw.display.current().buttons
+    d.handle_input(InputEvent("button", "use_face"))
+    d.refresh_screen()
+    assert d.hw.display.current().mode == "idle"

@@ -11,7 +11,7 @@ import sys
 import time
 from collections import Counter
 from contextlib import closing
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -155,4 +155,15 @@ def test_a_ledger_from_the_first_version_is_upgraded_in_place(tmp_path: Path, no
     store = Store(path)
     assert store.pending_count() == 1
     assert store.rejected_count() == 0
+    store.close()
+
+
+def test_face_events_carry_only_id_kind_method_and_time(tmp_path: Path, now: datetime) -> None:
+    store = Store(tmp_path / "device.db")
+    store.record_dispense(method="face", now=now)
+    store.record_refusal(method="face", reason="window", now=now)
+    store.record_refusal(method="qr", reason="expired", now=now)
+    bodies = [event.body for event in store.pending_events(10)]
+    assert [set(body) for body in bodies[:2]] == [{"event_id", "kind", "method", "occurred_at"}] * 2
+    assert bodies[2]["reason"] == "expired"
     store.close()

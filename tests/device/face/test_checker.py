@@ -104,3 +104,37 @@ def test_make_checker_fails_clearly_without_the_model_files(
     )
     with pytest.raises(FaceModelMissing, match="face_recognition_models"):
         make_checker()
+
+
+def test_undo_last_forgets_only_the_last_new_face(checker: DispenserFaceChecker) -> None:
+    from device.face.replay import ReplayCamera
+
+    checker.check(face_photos.turning_burst("group_4"), now=NOW, window_seconds=540)
+    camera = ReplayCamera(face_photos.turning_burst("group_6"), fps=0)
+    assert not checker.scan(camera.read, now=NOW, window_seconds=540).seen_recently
+    assert checker.held == 2
+    assert checker.undo_last() is True  # the motor jammed: group_6 got nothing
+    assert checker.held == 1
+    assert checker.undo_last() is False  # nothing more to undo
+    again = checker.check(face_photos.turning_burst("group_4", seed=2), now=NOW, window_seconds=540)
+    assert again.seen_recently
+    assert checker.undo_last() is False  # a refusal holds no new face
+    assert checker.held == 1
+
+
+def test_tick_erases_faces_whose_window_ended(checker: DispenserFaceChecker) -> None:
+    checker.check(face_photos.turning_burst("tom_hanks"), now=NOW, window_seconds=60)
+    assert checker.tick(NOW + timedelta(seconds=59)) == 0 and checker.held == 1
+    assert checker.tick(NOW + timedelta(seconds=60)) == 1 and checker.held == 0
+
+
+def test_scan_reads_no_more_than_its_bounds(checker: DispenserFaceChecker) -> None:
+    reads = []
+
+    def empty_wall() -> np.ndarray:
+        reads.append(1)
+        return np.full((480, 640, 3), 128, np.uint8)
+
+    verdict = checker.scan(empty_wall, now=NOW, window_seconds=540)
+    assert verdict.problem == "no_face"
+    assert len(reads) <= checker.max_frames
