@@ -108,6 +108,7 @@ def _tasks(stack: FairrollStack) -> None:
         stack.release.task_definition,
         stack.jobs.purge_task,
         stack.jobs.rotate_keys_task,
+        stack.jobs.alerts_task,
     ]
     for definition in definitions:
         _suppress(
@@ -128,32 +129,29 @@ def _tasks(stack: FairrollStack) -> None:
             ),
             children=True,
         )
-    _suppress(
-        stack.web_task_role,
-        _rule(
-            "AwsSolutions-IAM5",
-            "cloudwatch:PutMetricData has no resource ARN; the statement is limited by the "
-            "condition cloudwatch:namespace = fairroll.",
-            r"^Resource::\*$",
-        ),
-        _rule(
-            "AwsSolutions-IAM5",
-            "Export object keys are chosen at export time; the statement allows only "
-            "s3:PutObject, in the exports bucket only.",
-            r"^Resource::<DataExportsBucket[0-9A-F]+\.Arn>/\*$",
-        ),
-        children=True,
+    metrics = _rule(
+        "AwsSolutions-IAM5",
+        "cloudwatch:PutMetricData has no resource ARN; the statement is limited by the "
+        "condition cloudwatch:namespace = fairroll.",
+        r"^Resource::\*$",
     )
-    _suppress(
-        stack.jobs.purge_task,
-        _rule(
-            "AwsSolutions-IAM5",
-            "CDK's EventBridge ECS target tags the task it starts; task ARNs are unknown in "
-            "advance, so ecs:TagResource is scoped to tasks of this cluster.",
-            r"^Resource::arn:<AWS::Partition>:ecs:[a-z0-9-]+:\*:task/<Cluster[0-9A-F]+>/\*$",
-        ),
-        children=True,
+    exports = _rule(
+        "AwsSolutions-IAM5",
+        "Export object keys are chosen at export time; the statement allows only "
+        "s3:PutObject, in the exports bucket only.",
+        r"^Resource::<DataExportsBucket[0-9A-F]+\.Arn>/\*$",
     )
+    _suppress(stack.web_task_role, metrics, exports, children=True)
+    _suppress(stack.task_roles["purge"], exports, children=True)
+    _suppress(stack.task_roles["alerts"], metrics, children=True)
+    tagging = _rule(
+        "AwsSolutions-IAM5",
+        "CDK's EventBridge ECS target tags the task it starts; task ARNs are unknown in "
+        "advance, so ecs:TagResource is scoped to tasks of this cluster.",
+        r"^Resource::arn:<AWS::Partition>:ecs:[a-z0-9-]+:\*:task/<Cluster[0-9A-F]+>/\*$",
+    )
+    for scheduled in (stack.jobs.purge_task, stack.jobs.alerts_task):
+        _suppress(scheduled, tagging, children=True)
 
 
 def _release(stack: FairrollStack) -> None:

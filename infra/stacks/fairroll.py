@@ -56,6 +56,7 @@ class FairrollStack(Stack):
         )
         runtime = self._runtime(image or backend_image())
         roles = self._roles()
+        self.task_roles = roles
         self.web_task_role = roles["web"]
         self.web = WebService(
             self,
@@ -88,6 +89,7 @@ class FairrollStack(Stack):
             runtime=runtime,
             purge_role=roles["purge"],
             rotate_role=roles["rotate"],
+            alerts_role=roles["alerts"],
         )
         self.monitoring = Monitoring(
             self,
@@ -147,9 +149,10 @@ class FairrollStack(Stack):
         migrate = task_role(self, "MigrateTaskRole", "fairroll: runs database migrations")
         purge = task_role(self, "PurgeTaskRole", "fairroll: daily retention purge")
         rotate = task_role(self, "RotateKeysTaskRole", "fairroll: rotates token signing keys")
+        alerts = task_role(self, "AlertsTaskRole", "fairroll: minutely offline-alert check")
         signing_keys = self.data.signing_keys.secret_arn
         # Every task loads the app, which reads the current signing keys.
-        for role in (web, migrate, purge, rotate):
+        for role in (web, migrate, purge, rotate, alerts):
             role.add_to_policy(
                 iam.PolicyStatement(
                     actions=["secretsmanager:GetSecretValue"], resources=[signing_keys]
@@ -158,23 +161,32 @@ class FairrollStack(Stack):
         rotate.add_to_policy(
             iam.PolicyStatement(actions=["secretsmanager:PutSecretValue"], resources=[signing_keys])
         )
-        web.add_to_policy(
+        # The web tasks raise alerts on heartbeats; the minutely check raises offline ones.
+        for role in (web, alerts):
+            self._grant_alerts_and_metrics(role)
+        # The purge exports yesterday's aggregates before deleting raw events.
+        for role in (web, purge):
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["s3:PutObject"],
+                    resources=[self.data.exports_bucket.arn_for_objects("*")],
+                )
+            )
+        return {"web": web, "migrate": migrate, "purge": purge, "rotate": rotate, "alerts": alerts}
+
+    def _grant_alerts_and_metrics(self, role: iam.Role) -> None:
+        """Publish to the alerts topic and put aggregate metrics in the app's namespace."""
+        role.add_to_policy(
             iam.PolicyStatement(actions=["sns:Publish"], resources=[self.alerts.topic.topic_arn])
         )
         # The topic is encrypted: publishing needs a data key from its KMS key.
-        web.add_to_policy(
+        role.add_to_policy(
             iam.PolicyStatement(
                 actions=["kms:GenerateDataKey", "kms:Decrypt"],
                 resources=[self.alerts.key.key_arn],
             )
         )
-        web.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:PutObject"],
-                resources=[self.data.exports_bucket.arn_for_objects("*")],
-            )
-        )
-        web.add_to_policy(
+        role.add_to_policy(
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],
                 # PutMetricData has no resource ARN; the namespace condition is the scope.
@@ -182,7 +194,6 @@ class FairrollStack(Stack):
                 conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
             )
         )
-        return {"web": web, "migrate": migrate, "purge": purge, "rotate": rotate}
 
     def _outputs(self) -> None:
         """What an operator needs after a deploy: DNS target, names for the CLI commands."""

@@ -22,6 +22,7 @@ WRITABLE_PATH = "/tmp"  # noqa: S108
 MIGRATE_COMMAND = ["flask", "--app", "app", "db", "upgrade"]
 PURGE_COMMAND = ["flask", "--app", "app", "purge"]
 ROTATE_KEYS_COMMAND = ["flask", "--app", "app", "keys", "rotate"]
+ALERTS_CHECK_COMMAND = ["flask", "--app", "app", "alerts", "check"]
 # The container's own liveness probe; /readyz (with the database) is the load balancer's.
 _HEALTH_COMMAND = (
     'python -c "import urllib.request; '

@@ -87,17 +87,39 @@ def test_only_the_rotation_task_can_write_signing_keys(template: dict[str, Any])
     assert put["Resource"]["Ref"].startswith("DataSigningKeys")
 
 
-def test_migration_and_purge_only_read_the_signing_keys(template: dict[str, Any]) -> None:
-    by_role = _statements_by_role(template)
-    for prefix in ("MigrateTaskRole", "PurgeTaskRole"):
-        statements = _role(by_role, prefix)
-        assert _actions(statements) == {"secretsmanager:GetSecretValue"}
-        assert all(s["Resource"]["Ref"].startswith("DataSigningKeys") for s in statements)
+def test_migration_only_reads_the_signing_keys(template: dict[str, Any]) -> None:
+    statements = _role(_statements_by_role(template), "MigrateTaskRole")
+    assert _actions(statements) == {"secretsmanager:GetSecretValue"}
+    assert all(s["Resource"]["Ref"].startswith("DataSigningKeys") for s in statements)
+
+
+def test_purge_reads_the_keys_and_only_writes_exports(template: dict[str, Any]) -> None:
+    statements = _role(_statements_by_role(template), "PurgeTaskRole")
+    assert _actions(statements) == {"secretsmanager:GetSecretValue", "s3:PutObject"}
+    (put,) = [s for s in statements if "s3:PutObject" in _actions([s])]
+    assert "DataExports" in dump(put["Resource"])
+
+
+def test_alert_check_publishes_alerts_and_metrics_only(template: dict[str, Any]) -> None:
+    statements = _role(_statements_by_role(template), "AlertsTaskRole")
+    assert _actions(statements) == {
+        "secretsmanager:GetSecretValue",
+        "sns:Publish",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+        "cloudwatch:PutMetricData",
+    }
 
 
 def test_task_roles_are_assumable_only_by_ecs_tasks(template: dict[str, Any]) -> None:
     roles = resources(template, "AWS::IAM::Role")
-    for name in ("WebTaskRole", "MigrateTaskRole", "PurgeTaskRole", "RotateKeysTaskRole"):
+    for name in (
+        "WebTaskRole",
+        "MigrateTaskRole",
+        "PurgeTaskRole",
+        "RotateKeysTaskRole",
+        "AlertsTaskRole",
+    ):
         (role,) = [r for k, r in roles.items() if k.startswith(name)]
         (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         assert statement["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}

@@ -47,17 +47,27 @@ def test_failed_deploys_roll_back(template: dict[str, Any]) -> None:
     assert service["DeploymentConfiguration"]["MinimumHealthyPercent"] == 100
 
 
-def test_purge_runs_daily_on_fargate(template: dict[str, Any]) -> None:
-    rules = [
-        r["Properties"]
+def _scheduled(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Schedule expression -> rule properties."""
+    return {
+        r["Properties"]["ScheduleExpression"]: r["Properties"]
         for r in resources(template, "AWS::Events::Rule").values()
         if "ScheduleExpression" in r["Properties"]
-    ]
-    (purge,) = rules
-    assert purge["ScheduleExpression"] == "cron(17 3 * * ? *)"
+    }
+
+
+def test_purge_runs_daily_on_fargate(template: dict[str, Any]) -> None:
+    purge = _scheduled(template)["cron(17 3 * * ? *)"]
     (target,) = purge["Targets"]
     assert target["EcsParameters"]["LaunchType"] == "FARGATE"
     assert target["EcsParameters"]["TaskDefinitionArn"]["Ref"].startswith("JobsPurge")
+
+
+def test_offline_alerts_are_checked_every_minute(template: dict[str, Any]) -> None:
+    assert set(_scheduled(template)) == {"cron(17 3 * * ? *)", "rate(1 minute)"}
+    (target,) = _scheduled(template)["rate(1 minute)"]["Targets"]
+    assert target["EcsParameters"]["LaunchType"] == "FARGATE"
+    assert target["EcsParameters"]["TaskDefinitionArn"]["Ref"].startswith("JobsAlertsCheck")
 
 
 def test_autoscaling_on_cpu_and_requests(synthesis: Synthesis, env_name: str) -> None:
@@ -106,7 +116,7 @@ def test_failed_jobs_raise_an_alert(template: dict[str, Any]) -> None:
     pattern = rule["EventPattern"]
     assert pattern["detail"]["lastStatus"] == ["STOPPED"]
     assert pattern["detail"]["containers"] == {"exitCode": [{"anything-but": 0}]}
-    assert len(pattern["detail"]["group"]) == 2  # purge and key rotation
+    assert len(pattern["detail"]["group"]) == 3  # purge, key rotation, alert check
 
 
 def test_alert_topic_accepts_alarms_and_events_through_its_key(template: dict[str, Any]) -> None:

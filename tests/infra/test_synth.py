@@ -34,6 +34,7 @@ def test_one_task_definition_per_kind_of_task(template: dict[str, Any]) -> None:
             str(["flask", "--app", "app", "db", "upgrade"]),
             str(["flask", "--app", "app", "purge"]),
             str(["flask", "--app", "app", "keys", "rotate"]),
+            str(["flask", "--app", "app", "alerts", "check"]),
         ]
     )
 
