@@ -154,4 +154,13 @@ def fleet_settings(env: Mapping[str, str], production: bool) -> dict[str, Any]:
             env, "FAIRROLL_LOG_FORMAT", "json" if production else "text", {"json", "text"}
         ),
         "FAIRROLL_ADMIN_SESSION_HOURS": _int(env, "FAIRROLL_ADMIN_SESSION_HOURS", 8, minimum=1),
+        # Shared login-attempt counters when several backend instances run (ElastiCache).
+        "FAIRROLL_REDIS_URL": _redis_url(env),
     }
+
+
+def _redis_url(env: Mapping[str, str]) -> str:
+    url = env.get("FAIRROLL_REDIS_URL", "").strip()
+    if url and not url.startswith(("redis://", "rediss://")):
+        raise ConfigError("FAIRROLL_REDIS_URL must be a redis:// or rediss:// URL")
+    return url

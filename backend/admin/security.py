@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 import threading
 import time
@@ -24,6 +25,8 @@ PUBLIC_ENDPOINTS = {"admin.login", "admin.login_totp", "admin.static"}
 # Login attempts one client address may make in the window (kept in memory, never stored).
 ADDRESS_LIMIT = 20
 ADDRESS_WINDOW = 300.0
+
+log = logging.getLogger(__name__)
 _CACHE_KEY = "fairroll.operator"
 
 
@@ -151,9 +154,51 @@ class AddressLimiter:
             return True
 
 
-def address_limiter() -> AddressLimiter:
-    """The app's login limiter."""
-    limiter: AddressLimiter = current_app.extensions.setdefault(
-        "fairroll.login_limiter", AddressLimiter()
-    )
+class RedisAddressLimiter:
+    """The same limit, counted in Redis so that every backend instance shares it.
+
+    A fixed window per address (INCR, then EXPIRE on the first hit): cruder than the
+    sliding window, but one round trip, and an attacker gains at most one window's worth.
+    If Redis cannot be reached the attempt is allowed and logged: the per-account lock
+    in the database still holds, and a cache outage must not lock every operator out.
+    """
+
+    def __init__(
+        self, client: Any, limit: int = ADDRESS_LIMIT, window: float = ADDRESS_WINDOW
+    ) -> None:
+        self.client = client
+        self.limit = limit
+        self.window = int(window)
+
+    def allow(self, address: str, moment: float | None = None) -> bool:
+        """Record an attempt from ``address``; False once it is over the limit."""
+        import redis
+
+        moment = time.time() if moment is None else moment
+        key = f"fairroll:login:{address}:{int(moment) // self.window}"
+        try:
+            pipe = self.client.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, self.window, nx=True)
+            count = int(pipe.execute()[0])
+        except redis.RedisError as exc:
+            log.warning("login limiter: Redis unavailable (%s); allowing", type(exc).__name__)
+            return True
+        return count <= self.limit
+
+
+def address_limiter() -> AddressLimiter | RedisAddressLimiter:
+    """The app's login limiter: in Redis when FAIRROLL_REDIS_URL is set, else in memory."""
+    limiter = current_app.extensions.get("fairroll.login_limiter")
+    if limiter is None:
+        url = current_app.config.get("FAIRROLL_REDIS_URL")
+        if url:
+            import redis
+
+            client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+            limiter = RedisAddressLimiter(client)
+        else:
+            limiter = AddressLimiter()
+        current_app.extensions["fairroll.login_limiter"] = limiter
+    assert isinstance(limiter, AddressLimiter | RedisAddressLimiter)
     return limiter

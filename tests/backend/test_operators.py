@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
 from datetime import timedelta
+from typing import Any
 
 import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from backend.admin.security import ADDRESS_LIMIT, AddressLimiter
+from backend.admin.security import ADDRESS_LIMIT, AddressLimiter, RedisAddressLimiter
 from backend.errors import InvalidInput
 from backend.extensions import db
 from backend.models import AuditEntry, Operator
@@ -261,3 +264,43 @@ def test_cli_changes_are_audited(app: Flask, runner: FlaskCliRunner) -> None:
     assert runner.invoke(args=["dispensers", "create", "Audit Park"]).exit_code == 0
     actions = {(e.actor, e.action) for e in db.session.query(AuditEntry)}
     assert {("cli", "site_created"), ("cli", "dispenser_created")} <= actions
+
+
+REDIS_URL = os.environ.get("FAIRROLL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis_client() -> Any:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
+        pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
+    return client
+
+
+def test_redis_limiter_is_shared_between_instances() -> None:
+    client = _redis_client()
+    address = f"198.51.100.{secrets.randbelow(250)}-{secrets.token_hex(4)}"
+    first, second = RedisAddressLimiter(client, limit=3), RedisAddressLimiter(client, limit=3)
+    # Two backend instances, one counter: the fourth attempt is refused whichever serves it.
+    results = [
+        first.allow(address, 1000.0),
+        second.allow(address, 1001.0),
+        first.allow(address, 1002.0),
+        second.allow(address, 1003.0),
+    ]
+    assert results == [True, True, True, False]
+    assert 0 < client.ttl(f"fairroll:login:{address}:{1000 // 300}") <= 300
+    assert first.allow(address, 1000.0 + 300)  # the next window starts afresh
+    client.close()
+
+
+def test_redis_limiter_allows_when_redis_is_down() -> None:
+    import redis
+
+    client = redis.Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.2)
+    assert RedisAddressLimiter(client, limit=1).allow("203.0.113.9")
+    client.close()
