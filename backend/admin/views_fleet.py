@@ -94,9 +94,7 @@ def _alerts_by_dispenser(alerts: list[Alert]) -> dict[int, list[Alert]]:
 @bp.get("/dispensers/<public_id>")
 def dispenser(public_id: str) -> str:
     """One dispenser: state, forecast, alerts, and (for admins) its actions."""
-    found = db.session.scalar(select(Dispenser).where(Dispenser.public_id == public_id))
-    if found is None:
-        abort(404)
+    found = db.first_or_404(select(Dispenser).where(Dispenser.public_id == public_id))
     now = utcnow()
     settings = alert_settings(current_app)
     history = db.session.scalars(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
@@ -13,6 +13,7 @@ from backend.admin import bp
 from backend.admin.forms import form_bool, form_int, policy_from_form
 from backend.admin.qr import qr_data_uri
 from backend.admin.security import admin_only, current_operator, utcnow
+from backend.api.common import public_base_url
 from backend.errors import DomainError
 from backend.extensions import db
 from backend.models import Dispenser, Operator, Site
@@ -29,22 +30,16 @@ def _actor() -> Operator:
 
 
 def _site(site_id: int) -> Site:
-    site = db.session.get(Site, site_id)
-    if site is None:
-        abort(404)
-    return site
+    return db.get_or_404(Site, site_id)
 
 
 def _dispenser(public_id: str) -> Dispenser:
-    found = db.session.scalar(select(Dispenser).where(Dispenser.public_id == public_id))
-    if found is None:
-        abort(404)
+    found: Dispenser = db.first_or_404(select(Dispenser).where(Dispenser.public_id == public_id))
     return found
 
 
 def _visitor_url(dispenser: Dispenser) -> str:
-    base = current_app.config["FAIRROLL_PUBLIC_URL"] or request.host_url.rstrip("/")
-    return f"{base}/d/{dispenser.public_id}"
+    return f"{public_base_url()}/d/{dispenser.public_id}"
 
 
 def _back(endpoint: str, **values: Any) -> Response:
