@@ -9,7 +9,10 @@ from typing import Any
 from flask import current_app, request
 
 from backend.errors import InvalidInput
-from backend.services.tokens import TokenSettings
+from backend.extensions import db
+from backend.models import Dispenser
+from backend.services.tokens import IssuedToken, TokenSettings, issue_token
+from backend.signing import key_ring
 
 
 def utcnow() -> datetime:
@@ -51,3 +54,19 @@ def public_base_url() -> str:
     """Where visitors reach this backend: configured, else the request's own origin."""
     configured: str = current_app.config["FAIRROLL_PUBLIC_URL"]
     return configured or request.host_url.rstrip("/")
+
+
+def issue_visitor_token(
+    dispenser: Dispenser, *, visitor_id: str, presence: str | None, now: datetime
+) -> IssuedToken:
+    """Issue a token with the app's keys and settings (the JSON API and the phone page)."""
+    return issue_token(
+        db.session,
+        dispenser,
+        visitor_id=visitor_id,
+        presence_code=presence,
+        ring=key_ring(current_app),
+        code_key=code_key(),
+        settings=token_settings(),
+        now=now,
+    )

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify
+from flask import Response, jsonify
 
 from backend.api import bp
-from backend.api.common import code_key, json_body, token_settings, utcnow
+from backend.api.common import issue_visitor_token, json_body, utcnow
 from backend.errors import DispenserNotFound, InvalidInput
 from backend.extensions import db
 from backend.services.sites import find_dispenser
-from backend.services.tokens import issue_token
-from backend.signing import key_ring
 from backend.visitor_cookie import set_visitor_cookie, visitor_id_for_request
 from protocol.ids import is_dispenser_public_id
 
@@ -26,16 +24,7 @@ def create_token(public_id: str) -> tuple[Response, int]:
         raise InvalidInput("presence must be the code text shown on the dispenser")
     visitor_id, is_new = visitor_id_for_request()
     dispenser = find_dispenser(db.session, public_id)
-    issued = issue_token(
-        db.session,
-        dispenser,
-        visitor_id=visitor_id,
-        presence_code=presence,
-        ring=key_ring(current_app),
-        code_key=code_key(),
-        settings=token_settings(),
-        now=utcnow(),
-    )
+    issued = issue_visitor_token(dispenser, visitor_id=visitor_id, presence=presence, now=utcnow())
     db.session.commit()
     response = jsonify(
         token=issued.token, code=issued.code, expires_at=issued.expires_at.isoformat()

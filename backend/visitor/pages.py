@@ -10,14 +10,12 @@ from flask import Response, current_app, g, make_response, redirect, request, ur
 from flask_babel import gettext
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from backend.api.common import code_key, token_settings, utcnow
+from backend.api.common import issue_visitor_token, token_settings, utcnow
 from backend.errors import DispenserNotFound
 from backend.extensions import db
 from backend.models import Dispenser
 from backend.services.availability import alternative_dispensers, dispenser_availability
 from backend.services.sites import find_dispenser
-from backend.services.tokens import issue_token
-from backend.signing import key_ring
 from backend.visitor import bp
 from backend.visitor.qr import qr_svg
 from backend.visitor.token_cookie import HeldToken, load_token, save_token
@@ -109,15 +107,8 @@ def issue(public_id: str) -> PageResult:
         # refuse a new code yet, so show the held one (with "new code in N s").
         return redirect(_token_page_url(public_id), 303)
     visitor_id, is_new = visitor_id_for_request()
-    issued = issue_token(
-        db.session,
-        dispenser,
-        visitor_id=visitor_id,
-        presence_code=presence or None,
-        ring=key_ring(current_app),
-        code_key=code_key(),
-        settings=token_settings(),
-        now=now,
+    issued = issue_visitor_token(
+        dispenser, visitor_id=visitor_id, presence=presence or None, now=now
     )
     db.session.commit()
     # Post/redirect/get: a reload shows the code again instead of posting twice.
