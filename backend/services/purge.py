@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
 
 from backend.models import (
     AccessToken,
@@ -26,7 +27,11 @@ class PurgeResult:
     counts: dict[str, int]
 
 
-def _rowcount(result: object) -> int:
+def _delete(session: Db, model: Any, condition: ColumnElement[bool]) -> int:
+    """Delete the rows of ``model`` matching ``condition``; return how many went."""
+    result = session.execute(
+        delete(model).where(condition).execution_options(synchronize_session=False)
+    )
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -34,70 +39,27 @@ def purge_expired(session: Db, *, now: datetime, retention: timedelta) -> PurgeR
     """Delete tokens, events, quota records and enrollment codes older than ``retention``,
     and every daily visitor secret older than yesterday (so days cannot be linked)."""
     cutoff = now - retention
-    counts: dict[str, int] = {}
-    old_quota = QuotaUsage.last_portion_at < cutoff
-    counts["quota_usage"] = _rowcount(
-        session.execute(
-            delete(QuotaUsage).where(old_quota).execution_options(synchronize_session=False)
-        )
-    )
+    counts = {"quota_usage": _delete(session, QuotaUsage, QuotaUsage.last_portion_at < cutoff)}
     # Quota rows point at tokens; unlink survivors from tokens about to go.
     session.execute(
         update(QuotaUsage)
         .where(
             QuotaUsage.last_token_id.in_(
-                AccessToken.__table__.select()
-                .with_only_columns(AccessToken.id)
-                .where(AccessToken.expires_at < cutoff)
+                select(AccessToken.id).where(AccessToken.expires_at < cutoff)
             )
         )
         .values(last_token_id=None)
         .execution_options(synchronize_session=False)
     )
-    counts["access_token"] = _rowcount(
-        session.execute(
-            delete(AccessToken)
-            .where(AccessToken.expires_at < cutoff)
-            .execution_options(synchronize_session=False)
-        )
-    )
+    counts["access_token"] = _delete(session, AccessToken, AccessToken.expires_at < cutoff)
     # Raw events go, but each is counted into its daily aggregate first (same transaction).
     counts["device_event"] = roll_up_and_delete_events(session, before=cutoff)
-    counts["enrollment_code"] = _rowcount(
-        session.execute(
-            delete(EnrollmentCode)
-            .where(EnrollmentCode.expires_at < cutoff)
-            .execution_options(synchronize_session=False)
-        )
-    )
+    counts["enrollment_code"] = _delete(session, EnrollmentCode, EnrollmentCode.expires_at < cutoff)
     yesterday = (now - timedelta(days=1)).date()
-    counts["daily_secret"] = _rowcount(
-        session.execute(
-            delete(DailySecret)
-            .where(DailySecret.day < yesterday)
-            .execution_options(synchronize_session=False)
-        )
+    counts["daily_secret"] = _delete(session, DailySecret, DailySecret.day < yesterday)
+    # Fleet records: paper readings, and vouchers used or expired.
+    counts["paper_reading"] = _delete(session, PaperReading, PaperReading.read_at < cutoff)
+    counts["voucher"] = _delete(
+        session, Voucher, or_(Voucher.used_at < cutoff, Voucher.expires_at < cutoff)
     )
-    counts.update(_purge_fleet_records(session, cutoff))
     return PurgeResult(counts)
-
-
-def _purge_fleet_records(session: Db, cutoff: datetime) -> dict[str, int]:
-    """Paper readings, and vouchers used or expired, past the retention period."""
-    counts = {
-        "paper_reading": _rowcount(
-            session.execute(
-                delete(PaperReading)
-                .where(PaperReading.read_at < cutoff)
-                .execution_options(synchronize_session=False)
-            )
-        ),
-        "voucher": _rowcount(
-            session.execute(
-                delete(Voucher)
-                .where(or_(Voucher.used_at < cutoff, Voucher.expires_at < cutoff))
-                .execution_options(synchronize_session=False)
-            )
-        ),
-    }
-    return counts
