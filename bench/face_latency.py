@@ -34,7 +34,6 @@ from bench import face_photos  # noqa: E402
 from device.face import default_parts  # noqa: E402
 from device.face.checker import DispenserFaceChecker  # noqa: E402
 from device.face.replay import ReplayCamera  # noqa: E402
-from device.face.service import FaceMode, FacePolicy  # noqa: E402
 
 FPS = 30.0
 TURN_FRAMES = 24  # 0.8 s at 30 fps
@@ -107,7 +106,7 @@ def main() -> None:
     missing = face_photos.available()
     if missing:
         raise SystemExit(f"face photos unavailable: {missing}")
-    mode = FaceMode(default_parts(), FacePolicy(allowed=True, window_seconds=540))
+    checker = DispenserFaceChecker(default_parts())
     now = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
     # Prepare every scene first, so only the device's own work is timed.
     visits = [
@@ -119,14 +118,16 @@ def main() -> None:
     for second, (_person, scene) in enumerate(visits):
         camera = ReplayCamera(scene, fps=FPS)
         started = time.perf_counter()
-        decision = mode.scan(camera.read, now + timedelta(seconds=second), consented=True)
+        decision = checker.scan(
+            camera.read, now=now + timedelta(seconds=second), window_seconds=540
+        )
         timings.setdefault(decision.outcome.value, []).append(time.perf_counter() - started)
     all_visits = [t for values in timings.values() for t in values]
     printed: list[float] = []
     for person in face_photos.PEOPLE[:3]:
         scene = face_photos.print_burst(person, frames=PRINT_FRAMES, seed=1)
         started = time.perf_counter()
-        mode.scan(ReplayCamera(scene, fps=FPS).read, now, consented=True)
+        checker.scan(ReplayCamera(scene, fps=FPS).read, now=now, window_seconds=540)
         printed.append(time.perf_counter() - started)
     report: dict[str, dict[str, float]] = {
         **{f"step_{step}": figures for step, figures in _stages().items()},
@@ -135,7 +136,7 @@ def main() -> None:
         **{f"{outcome}_visits": _summary(values) for outcome, values in timings.items()},
         "print_held_up": _summary(printed),
     }
-    mode.close()
+    checker.close()
     if args.json:
         print(json.dumps(report))
         return

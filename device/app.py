@@ -54,7 +54,7 @@ class Running:
         face = self.dispenser.face
         if face is not None:
             # Erase every face held in memory (close also stops the checker's timer).
-            getattr(face, "close", face.erase_all)()
+            face.close()
         self.hardware.close()
         self.store.close()
 

@@ -1,4 +1,4 @@
-"""The decision core: what to do with a scan, a typed code or a face result. No I/O.
+"""The decision core: what to do with a scan, a typed code or a face verdict. No I/O.
 
 ``decide`` holds every branch of the dispenser's rules. It reads the local ledger only
 through a ``Container`` of spent token references and gets the time as ``now``; the
@@ -12,6 +12,7 @@ from collections.abc import Container
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from device.face.types import FaceVerdict, Outcome
 from device.remote import RemoteConfig
 from protocol.token import DEFAULT_CLOCK_SKEW, TOKEN_TEXT_LENGTH, TokenError, verify_token
 
@@ -49,19 +50,12 @@ class CodeAnswer:
 
 
 @dataclass(frozen=True)
-class FaceOutcome:
-    """The face check's result: ``seen_recently`` means this face already had paper."""
-
-    seen_recently: bool
-    available_at: datetime | None = None
-
-
-@dataclass(frozen=True)
 class DispensePress:
     """The visitor asked for paper at an unrestricted (accessible) dispenser."""
 
 
-Attempt = QrScan | TypedCode | CodeAnswer | FaceOutcome | DispensePress
+# A face scan arrives as the checker's own ``FaceVerdict`` (device/face/types.py).
+Attempt = QrScan | TypedCode | CodeAnswer | FaceVerdict | DispensePress
 
 
 # --- what to do ----------------------------------------------------------------------
@@ -127,7 +121,7 @@ def extract_token(payload: str) -> str | None:
 def _method_of(attempt: Attempt) -> str:
     if isinstance(attempt, QrScan):
         return "qr"
-    if isinstance(attempt, FaceOutcome):
+    if isinstance(attempt, FaceVerdict):
         return "face"
     if isinstance(attempt, DispensePress):
         return "unrestricted"
@@ -159,6 +153,8 @@ def decide(attempt: Attempt, situation: Situation) -> Decision:
         remote = situation.remote
         if remote is None or not remote.policy.unrestricted:
             return Ignore()
+    if isinstance(attempt, FaceVerdict) and attempt.outcome is Outcome.NO_FACE:
+        return Ignore()  # nothing was decided (no face, a photo, too dark): nothing counted
     blocked = _blocked(attempt, situation)
     if blocked is not None:
         return blocked
@@ -168,8 +164,8 @@ def decide(attempt: Attempt, situation: Situation) -> Decision:
         return _decide_typed(attempt, situation)
     if isinstance(attempt, CodeAnswer):
         return _decide_answer(attempt, situation)
-    if isinstance(attempt, FaceOutcome):
-        if attempt.seen_recently:
+    if isinstance(attempt, FaceVerdict):
+        if attempt.outcome is Outcome.REFUSE:
             return Refuse("face", "window", retry_at=attempt.available_at)
         return Dispense("face")
     return Dispense("unrestricted")

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -29,8 +29,10 @@ from device.decide import (
     TypedCode,
     decide,
 )
-from device.faceflow import MODE_TIMEOUTS, FaceFlow, Mode
-from device.facemode import FaceChecker
+from device.face import consent
+from device.face.messages import unusable
+from device.face.types import FaceVerdict, Outcome, Reason
+from device.facemode import FaceChecker, bounded_reader
 from device.hardware import Hardware
 from device.hardware.actuators import PAPER_LOW_PERCENT, MotorJam
 from device.hardware.inputs import InputEvent
@@ -44,6 +46,17 @@ from device.views import Status, base_view, result_view, with_text
 log = logging.getLogger("device.runtime")
 
 Clock = Callable[[], datetime]
+MODE_TIMEOUTS = {"typing": 60.0, "help": 30.0, "consent": 60.0}
+
+
+@dataclass
+class Mode:
+    """What the dispenser is doing now, and until when."""
+
+    name: str = "idle"
+    until: float = 0.0  # monotonic deadline of a timed mode
+    view: ScreenView | None = None  # a fixed view (result, help, ...) while the mode lasts
+    typed: str = ""
 
 
 def utc_now() -> datetime:
@@ -51,8 +64,14 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Dispenser(FaceFlow):
-    """One dispenser: its hardware, ledger, backend link and current screen."""
+class Dispenser:
+    """One dispenser: its hardware, ledger, backend link, face component and screen.
+
+    ``face`` is the one face component (``FaceChecker``), or None where face support
+    is not installed: the loop asks it to scan after consent, undoes its last face
+    when a dispense fails, ticks it every step and erases it when the site turns face
+    mode off.
+    """
 
     def __init__(
         self,
@@ -78,7 +97,7 @@ class Dispenser(FaceFlow):
         self.attempts = 0
         self._mode = Mode()
         self._seen: dict[bytes, float] = {}
-        self._face_allowed = True
+        self._face_allowed = True  # face mode was allowed at the last step (True: erase)
 
     # --- facts ------------------------------------------------------------------------
 
@@ -249,6 +268,87 @@ class Dispenser(FaceFlow):
             self.jammed = False
         elif action == "refill" and hasattr(self.hw.paper, "refill"):
             self.hw.paper.refill()
+
+    # --- face ------------------------------------------------------------------------
+
+    def face_offered(self) -> bool:
+        """Whether "use face" is offered now: the policy allows it and support is installed."""
+        remote = self.remote.get()
+        return bool(
+            remote
+            and remote.enabled
+            and remote.policy.face_mode_allowed
+            and self.face is not None
+            and self.hw.camera is not None
+        )
+
+    def _window_seconds(self) -> int:
+        remote = self.remote.get()
+        return max(1, remote.policy.window_seconds if remote is not None else 0)
+
+    def _start_consent(self) -> None:
+        if not self.face_offered():
+            return
+        title, body = consent.consent_texts(self._window_seconds())
+        view = with_text(self._base(), "consent", title, body)
+        view = replace(view, buttons=("consent_yes", "use_phone"))
+        self._mode = Mode("consent", until=time.monotonic() + MODE_TIMEOUTS["consent"], view=view)
+
+    def _handle_consent(self, agreed: bool) -> Decision | None:
+        if self._mode.name != "consent" or not agreed or not self.face_offered():
+            self._mode = Mode()
+            return None
+        seconds = self.face.burst_seconds if self.face is not None else 0.0
+        view = replace(with_text(self._base(), "face", messages.FACE_LOOK), buttons=())
+        # The scan runs at the next loop step; the visitor sees "look and turn" first.
+        self._mode = Mode("face", until=time.monotonic() + seconds, view=view)
+        self.refresh_screen()
+        return None
+
+    def _scan_face(self) -> Decision | None:
+        """Hand the face component a bounded camera reader, then act on its verdict."""
+        self._mode.until = 0.0  # the scan itself is bounded; the view stays until the verdict
+        face, camera = self.face, self.hw.camera
+        if face is None or camera is None or not self.face_offered():
+            self._mode = Mode()
+            return None
+        read = bounded_reader(camera.read, max_frames=face.max_frames, seconds=face.burst_seconds)
+        try:
+            verdict = face.scan(read, now=self.clock(), window_seconds=self._window_seconds())
+        except Exception as exc:  # a face-check failure must not stop the dispenser
+            log.error("face check failed: %s", type(exc).__name__)
+            verdict = unusable(Reason.UNAVAILABLE)
+        self._mode = Mode()
+        return self._act_on_verdict(face, verdict)
+
+    def _act_on_verdict(self, face: FaceChecker, verdict: FaceVerdict) -> Decision | None:
+        if verdict.outcome is Outcome.NO_FACE:
+            # Nothing was decided (no face, too dark, a photo): nothing is counted.
+            self._show_fixed(
+                "result", messages.Text(verdict.message_zh, verdict.message_en), seconds=6
+            )
+            return None
+        decision = self.attempt(verdict)
+        if verdict.outcome is Outcome.DISPENSE and (
+            not isinstance(decision, Dispense) or self.jammed
+        ):
+            # Refused before the motor, or the motor failed: the face must not count.
+            face.undo_last()
+        return decision
+
+    def _guard_face_data(self, now: datetime) -> None:
+        """Erase held faces when the site turned face mode off; expire ended windows."""
+        if self.face is None:
+            return
+        remote = self.remote.get()
+        allowed = bool(remote and remote.enabled and remote.policy.face_mode_allowed)
+        if self._face_allowed and not allowed:
+            self.face.erase_all()
+            log.info("face mode is off here: every held face erased")
+            if self._mode.name in ("consent", "face"):
+                self._mode = Mode()
+        self._face_allowed = allowed
+        self.face.tick(now)
 
     # --- screen ------------------------------------------------------------------------
 

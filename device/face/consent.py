@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from device.messages import Text
+
 # Bump when the wording changes, so an operator can tell which text visitors saw.
 CONSENT_VERSION = "2026-11-1"
 
@@ -118,3 +120,12 @@ def _zh(window: str, contact: str) -> ConsentScreen:
         Choice("cancel", "取消", "secondary"),
     )
     return ConsentScreen("zh-CN", CONSENT_VERSION, "使用刷脸取纸？", paragraphs, choices)
+
+
+def consent_texts(window_seconds: int) -> tuple[Text, Text]:
+    """The consent screen's title and body in both languages, for the kiosk."""
+    screens = {language: consent_screen(window_seconds, language) for language in LANGUAGES}
+    zh, en = screens["zh-CN"], screens["en"]
+    body_zh = "".join((*zh.paragraphs, instruction("zh-CN")))
+    body_en = " ".join((*en.paragraphs, instruction("en")))
+    return Text(zh.title, en.title), Text(body_zh, body_en)

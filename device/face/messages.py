@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from device.face.types import Reason
+from device.face.types import FaceVerdict, Outcome, Reason
 
 _OTHER_WAYS_EN = "You can also use the phone code or a voucher."
 _OTHER_WAYS_ZH = "您也可以使用手机取纸码或纸券。"
@@ -41,9 +41,9 @@ _TEXTS: dict[Reason, tuple[str, str]] = {
         "turn your head slightly and try again. " + _OTHER_WAYS_EN,
         "未能确认是真人面部（照片无效）。请看向摄像头并轻轻转动头部后再试。" + _OTHER_WAYS_ZH,
     ),
-    Reason.FACE_MODE_OFF: (
-        "Face mode is not available at this dispenser. Please use the phone code or a voucher.",
-        "本机不提供刷脸取纸，请使用手机取纸码或纸券。",
+    Reason.UNAVAILABLE: (
+        "The face check is not working right now. Please use the phone code or a voucher.",
+        "刷脸暂不可用，请使用手机取纸码或纸券。",
     ),
 }
 
@@ -62,3 +62,9 @@ def refusal_message(available_again_at: datetime, now: datetime) -> tuple[str, s
         f"{minutes} {unit_en}.",
         f"您刚刚已经取过纸。请 {minutes} 分钟后再来。",
     )
+
+
+def unusable(reason: Reason) -> FaceVerdict:
+    """The verdict for a scan that decided nothing (no face, too dark, a photo, ...)."""
+    english, chinese = message(reason)
+    return FaceVerdict(Outcome.NO_FACE, reason, english, chinese)

@@ -14,7 +14,7 @@ import numpy as np
 from device.face import messages
 from device.face.protocols import FaceDetector, FaceEmbedder, LivenessCheck, RgbImage
 from device.face.store import EmbeddingStore
-from device.face.types import AlignedFace, FaceBox, FaceDecision, Frame, Outcome, Reason
+from device.face.types import AlignedFace, FaceBox, FaceVerdict, Frame, Outcome, Reason
 
 # Frames may come from any iterable (a list, a generator) or from a callable such
 # as `camera.read`; either may yield None when the camera has no frame yet.
@@ -66,7 +66,7 @@ def decide_face(
     now: datetime,
     limits: BurstLimits = DEFAULT_LIMITS,
     clock: Callable[[], float] = time.monotonic,
-) -> FaceDecision:
+) -> FaceVerdict:
     """Scan one visitor's burst, compare with the window's faces and decide.
 
     On a dispense the new face is held in `store` until `now + window_seconds`.
@@ -245,9 +245,8 @@ def _why_unusable(faces: list[AlignedFace], failures: Counter[Reason]) -> Reason
     return Reason.NO_FRAMES
 
 
-def _no_face(reason: Reason) -> FaceDecision:
-    english, chinese = messages.message(reason)
-    return FaceDecision(Outcome.NO_FACE, reason, english, chinese)
+def _no_face(reason: Reason) -> FaceVerdict:
+    return messages.unusable(reason)
 
 
 def _compare(
@@ -256,11 +255,11 @@ def _compare(
     threshold: float,
     window_seconds: int,
     now: datetime,
-) -> FaceDecision:
+) -> FaceVerdict:
     match = store.nearest(embedding, now)
     if match is not None and match.distance < threshold:
         english, chinese = messages.refusal_message(match.expires_at, now)
-        return FaceDecision(
+        return FaceVerdict(
             Outcome.REFUSE,
             Reason.SEEN_IN_WINDOW,
             english,
@@ -270,4 +269,4 @@ def _compare(
         )
     entry_id = store.add(embedding, now + timedelta(seconds=window_seconds), now)
     english, chinese = messages.message(Reason.NEW_FACE)
-    return FaceDecision(Outcome.DISPENSE, Reason.NEW_FACE, english, chinese, entry_id=entry_id)
+    return FaceVerdict(Outcome.DISPENSE, Reason.NEW_FACE, english, chinese, entry_id=entry_id)

@@ -1,4 +1,4 @@
-"""The values the face pipeline passes around: boxes, aligned faces, decisions."""
+"""The values the face pipeline passes around: boxes, aligned faces, verdicts."""
 
 from __future__ import annotations
 
@@ -82,23 +82,24 @@ class Reason(enum.Enum):
     TOO_FAR = "too_far"
     SEVERAL_FACES = "several_faces"
     NOT_LIVE = "not_live"
-    FACE_MODE_OFF = "face_mode_off"
+    UNAVAILABLE = "face_unavailable"
 
 
 @dataclass(frozen=True)
-class FaceDecision:
-    """The result of one visit in face mode.
+class FaceVerdict:
+    """The result of one face scan: the only type that goes from the checker to `decide`.
 
-    `available_again_at` is set for refusals (when this face may have paper
-    again). `entry_id` names the store entry involved: for a dispense the one
-    now holding the face (so the caller can undo it if the motor then failed),
-    for a refusal the one it matched.
-    Nothing in here is derived from the face beyond the outcome itself.
+    `outcome` is DISPENSE (a new face, now held until `now + window`), REFUSE (the
+    same face was served in this window; `available_at` says when it may have paper
+    again) or NO_FACE (nothing was decided; `reason` and the messages say why).
+    `entry_id` names the store entry involved (an opaque number, so a failed
+    dispense can be undone). Nothing in here is derived from the face beyond the
+    outcome itself.
     """
 
     outcome: Outcome
     reason: Reason
     message_en: str
     message_zh: str
-    available_again_at: datetime | None = None
+    available_at: datetime | None = None
     entry_id: int | None = None

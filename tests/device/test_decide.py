@@ -11,7 +11,6 @@ from device.decide import (
     CodeAnswer,
     Dispense,
     DispensePress,
-    FaceOutcome,
     Ignore,
     QrScan,
     Refuse,
@@ -20,6 +19,7 @@ from device.decide import (
     decide,
     extract_token,
 )
+from device.face.types import FaceVerdict, Outcome, Reason
 from protocol.token import parse_token
 from tests.device.helpers import make_token, new_dispenser, remote_config
 
@@ -172,10 +172,12 @@ def test_backend_answers(signing_key, dispenser_id, now) -> None:
 def test_face_outcomes(signing_key, dispenser_id, now) -> None:
     s = situation(signing_key, dispenser_id, now)
     later = now + timedelta(minutes=4)
-    assert decide(FaceOutcome(seen_recently=False), s) == Dispense("face")
-    assert decide(FaceOutcome(seen_recently=True, available_at=later), s) == Refuse(
-        "face", "window", retry_at=later
-    )
+    new = FaceVerdict(Outcome.DISPENSE, Reason.NEW_FACE, "", "", entry_id=1)
+    seen = FaceVerdict(Outcome.REFUSE, Reason.SEEN_IN_WINDOW, "", "", available_at=later)
+    photo = FaceVerdict(Outcome.NO_FACE, Reason.NOT_LIVE, "", "")
+    assert decide(new, s) == Dispense("face")
+    assert decide(seen, s) == Refuse("face", "window", retry_at=later)
+    assert decide(photo, s) == Ignore()  # nothing decided, nothing counted
 
 
 def test_dispense_press_only_at_unrestricted_dispensers(signing_key, dispenser_id, now) -> None:

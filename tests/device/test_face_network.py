@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from device.face.checker import DispenserFaceChecker
 from device.runtime import utc_now
 from device.state import enroll
 from tests.device.backend_process import BackendProcess
@@ -140,7 +141,7 @@ def test_everything_the_device_sends_in_face_mode_is_on_the_allowlist(
             outcomes = [kiosk.visit(scene)["outcome"] for scene in scenes]
             assert outcomes == ["dispense", "refuse", "dispense"]
             face = kiosk.running.dispenser.face
-            assert face is not None and getattr(face, "held", None) == 2
+            assert isinstance(face, DispenserFaceChecker) and face.held == 2
             syncer = kiosk.running.syncer
             assert syncer is not None
             syncer.sync_once()
@@ -148,9 +149,9 @@ def test_everything_the_device_sends_in_face_mode_is_on_the_allowlist(
             set_face_mode(backend, "Face Park", False)
             assert syncer.refresh_config()
             deadline = time.monotonic() + 5
-            while getattr(face, "held", None) != 0 and time.monotonic() < deadline:
+            while face.held != 0 and time.monotonic() < deadline:
                 time.sleep(0.02)
-            assert getattr(face, "held", None) == 0
+            assert face.held == 0
             assert "use_face" not in kiosk.wait_for(lambda view: view["mode"] == "idle")["buttons"]
             syncer.heartbeat()
         finally:

@@ -8,8 +8,8 @@ import numpy as np
 
 from device.app import build
 from device.config import CameraConfig, DeviceConfig, ScreenConfig
-from device.facemode import FaceVerdict, bounded_reader
-from tests.device.test_runtime import FakeFaceChecker
+from device.facemode import bounded_reader
+from tests.device.test_runtime import NEW_FACE, FakeFaceChecker
 
 
 def test_bounded_reader_stops_after_max_frames() -> None:
@@ -41,7 +41,7 @@ def test_stopping_the_program_erases_held_faces(tmp_path: Path) -> None:
         screen=ScreenConfig(type="console"),
     )
     running = build(config, require_enrollment=False)
-    checker = FakeFaceChecker(FaceVerdict())
+    checker = FakeFaceChecker(NEW_FACE)
     running.dispenser.face = checker
     running.stop()
     assert checker.erased == 1

@@ -18,7 +18,7 @@ from device.kiosk.server import KioskServer
 from device.qr import decode_frame
 from device.runtime import Dispenser
 from tests.device.helpers import http, make_token
-from tests.device.test_runtime import FakeFaceChecker, make_dispenser
+from tests.device.test_runtime import NEW_FACE, FakeFaceChecker, make_dispenser
 
 
 @dataclass
@@ -39,11 +39,7 @@ class Kiosk:
 @pytest.fixture
 def kiosk(tmp_path, signing_key, dispenser_id, now, request) -> Iterator[Kiosk]:
     policy: dict[str, Any] = getattr(request, "param", {})
-    face = FakeFaceChecker.__new__(FakeFaceChecker) if policy.get("face_mode_allowed") else None
-    if face is not None:
-        from device.facemode import FaceVerdict
-
-        face.__init__(FaceVerdict())  # type: ignore[misc]
+    face = FakeFaceChecker(NEW_FACE) if policy.get("face_mode_allowed") else None
     camera = SimulatedCamera(fps=0, seed=1)
     dispenser = make_dispenser(
         tmp_path, signing_key, dispenser_id, now, face=face, camera=camera, **policy

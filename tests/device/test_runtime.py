@@ -14,7 +14,8 @@ import pytest
 
 from device.config import DeviceConfig, ScanConfig
 from device.decide import Dispense, Refuse
-from device.facemode import ConsentText, FaceVerdict, FrameReader
+from device.face.types import FaceVerdict, Outcome, Reason
+from device.facemode import FrameReader
 from device.hardware import Hardware
 from device.hardware.actuators import SimulatedMotor, SimulatedPaperSensor
 from device.hardware.camera import SimulatedCamera
@@ -25,9 +26,14 @@ from device.state import RemoteHolder, open_store
 from device.synthetic import camera_frame
 from tests.device.helpers import config_doc, make_token
 
+NEW_FACE = FaceVerdict(
+    Outcome.DISPENSE, Reason.NEW_FACE, "Here is your paper.", "请取纸。", entry_id=1
+)
+SEEN_FACE = FaceVerdict(Outcome.REFUSE, Reason.SEEN_IN_WINDOW, "Already", "已取", entry_id=1)
+
 
 class FakeFaceChecker:
-    """A test double of the face package: answers from a script, records what it got."""
+    """A test double of the face component: answers from a script, records what it got."""
 
     burst_seconds = 5.0
     max_frames = 3
@@ -40,16 +46,18 @@ class FakeFaceChecker:
         self.erased = 0
         self.ticks: list[datetime] = []
 
-    def consent(self, window_seconds: int) -> ConsentText:
-        return ConsentText("同意吗", "Do you agree", "人脸", f"Face ({window_seconds} s)")
-
-    def undo_last(self) -> None:
+    def undo_last(self) -> bool:
         self.undone += 1
+        return True
 
-    def tick(self, now: datetime) -> None:
+    def tick(self, now: datetime) -> int:
         self.ticks.append(now)
+        return 0
 
     def erase_all(self) -> None:
+        self.erased += 1
+
+    def close(self) -> None:
         self.erased += 1
 
     def scan(self, read: FrameReader, *, now: datetime, window_seconds: int) -> FaceVerdict:
@@ -170,7 +178,7 @@ def test_presence_code_is_shown_when_the_site_requires_it(
 
 
 def test_face_button_needs_policy_and_support(tmp_path, signing_key, dispenser_id, now) -> None:
-    checker = FakeFaceChecker(FaceVerdict())
+    checker = FakeFaceChecker(NEW_FACE)
     allowed = make_dispenser(
         tmp_path / "a", signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
     )
@@ -190,7 +198,7 @@ def test_face_button_needs_policy_and_support(tmp_path, signing_key, dispenser_i
 def test_face_path_asks_consent_then_checks_a_burst(
     tmp_path, signing_key, dispenser_id, now, seen: bool, outcome: str
 ) -> None:
-    checker = FakeFaceChecker(FaceVerdict(seen_recently=seen))
+    checker = FakeFaceChecker(SEEN_FACE if seen else NEW_FACE)
     d = make_dispenser(
         tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
     )
@@ -198,7 +206,7 @@ def test_face_path_asks_consent_then_checks_a_burst(
     view = d.hw.display.current() if d.refresh_screen() is None else None
     assert view is not None and view.mode == "consent"
     assert view.buttons == ("consent_yes", "use_phone")  # the phone path, equally prominent
-    assert view.title_en == "Face (540 s)" and view.detail_en == "Do you agree"
+    assert "9 minutes" in view.detail_en and "9 分钟" in view.detail_zh
     d.step()
     assert checker.calls == []  # no scan before consent
     d.handle_input(InputEvent("consent", "yes"))
@@ -214,7 +222,7 @@ def test_face_path_asks_consent_then_checks_a_burst(
 def test_declining_consent_returns_to_the_phone_path(
     tmp_path, signing_key, dispenser_id, now
 ) -> None:
-    checker = FakeFaceChecker(FaceVerdict())
+    checker = FakeFaceChecker(NEW_FACE)
     d = make_dispenser(
         tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
     )
@@ -230,7 +238,7 @@ def test_declining_consent_returns_to_the_phone_path(
 def test_face_dispense_is_undone_when_the_motor_jams(
     tmp_path, signing_key, dispenser_id, now
 ) -> None:
-    checker = FakeFaceChecker(FaceVerdict(seen_recently=False))
+    checker = FakeFaceChecker(NEW_FACE)
     d = make_dispenser(
         tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
     )
@@ -244,7 +252,7 @@ def test_face_dispense_is_undone_when_the_motor_jams(
 def test_face_problem_shows_its_message_and_counts_nothing(
     tmp_path, signing_key, dispenser_id, now
 ) -> None:
-    verdict = FaceVerdict(problem="too_dark", message_zh="太暗", message_en="Too dark")
+    verdict = FaceVerdict(Outcome.NO_FACE, Reason.TOO_DARK, "Too dark", "太暗")
     checker = FakeFaceChecker(verdict)
     d = make_dispenser(
         tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
@@ -254,35 +262,6 @@ def test_face_problem_shows_its_message_and_counts_nothing(
     d.step()
     assert d.hw.display.current().title_en == "Too dark"
     assert d.store.pending_count() == 0
-
-
-class MinimalFaceChecker:
-    """A checker with only the required part of the seam (no titles, undo, tick or close)."""
-
-    burst_seconds = 5.0
-    max_frames = 2
-
-    def consent(self, window_seconds: int) -> Any:
-        return type("Text", (), {"zh": "中文", "en": "English"})()
-
-    def scan(self, read: FrameReader, *, now: datetime, window_seconds: int) -> Any:
-        return FaceVerdict(seen_recently=False)
-
-    def erase_all(self) -> None:
-        pass
-
-
-def test_minimal_face_checker_fits_the_seam(tmp_path, signing_key, dispenser_id, now) -> None:
-    d = make_dispenser(
-        tmp_path, signing_key, dispenser_id, now, face=MinimalFaceChecker(), face_mode_allowed=True
-    )
-    d.hw.motor.jam_next = True  # type: ignore[attr-defined]
-    d.handle_input(InputEvent("button", "use_face"))
-    d.refresh_screen()
-    assert d.hw.display.current().title_en == "Before the face check, please read"
-    d.handle_input(InputEvent("consent", "yes"))
-    d.step()
-    assert d.store.counts() == {"dispense:face": 1}
 
 
 def test_presence_code_rotates_with_the_interval(tmp_path, signing_key, dispenser_id, now) -> None:
@@ -330,7 +309,7 @@ def test_empty_roll_is_reported_and_refuses(tmp_path, signing_key, dispenser_id,
 def test_turning_face_mode_off_in_a_config_refresh_erases_held_faces(
     tmp_path, signing_key, dispenser_id, now
 ) -> None:
-    checker = FakeFaceChecker(FaceVerdict())
+    checker = FakeFaceChecker(NEW_FACE)
     d = make_dispenser(
         tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
     )
@@ -351,7 +330,7 @@ def test_turning_face_mode_off_in_a_config_refresh_erases_held_faces(
 def test_disabling_the_dispenser_erases_held_faces(
     tmp_path, signing_key, dispenser_id, now
 ) -> None:
-    checker = FakeFaceChecker(FaceVerdict())
+    checker = FakeFaceChecker(NEW_FACE)
     d = make_dispenser(
         tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
     )
@@ -365,7 +344,7 @@ def test_disabling_the_dispenser_erases_held_faces(
 def test_the_loop_ticks_the_checker_with_its_clock(
     tmp_path, signing_key, dispenser_id, now
 ) -> None:
-    checker = FakeFaceChecker(FaceVerdict())
+    checker = FakeFaceChecker(NEW_FACE)
     d = make_dispenser(
         tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
     )
@@ -377,7 +356,7 @@ def test_the_loop_ticks_the_checker_with_its_clock(
 def test_face_dispense_refused_for_another_reason_is_undone(
     tmp_path, signing_key, dispenser_id, now
 ) -> None:
-    checker = FakeFaceChecker(FaceVerdict(seen_recently=False))
+    checker = FakeFaceChecker(NEW_FACE)
     d = make_dispenser(
         tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
     )
@@ -390,7 +369,7 @@ def test_face_dispense_refused_for_another_reason_is_undone(
 
 
 def test_a_seen_face_is_never_undone(tmp_path, signing_key, dispenser_id, now) -> None:
-    checker = FakeFaceChecker(FaceVerdict(seen_recently=True))
+    checker = FakeFaceChecker(SEEN_FACE)
     d = make_dispenser(
         tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
     )
@@ -401,7 +380,7 @@ def test_a_seen_face_is_never_undone(tmp_path, signing_key, dispenser_id, now) -
 
 
 def test_consent_states_the_sites_window(tmp_path, signing_key, dispenser_id, now) -> None:
-    checker = FakeFaceChecker(FaceVerdict())
+    checker = FakeFaceChecker(NEW_FACE)
     d = make_dispenser(
         tmp_path,
         signing_key,
@@ -413,14 +392,14 @@ def test_consent_states_the_sites_window(tmp_path, signing_key, dispenser_id, no
     )
     d.handle_input(InputEvent("button", "use_face"))
     d.refresh_screen()
-    assert d.hw.display.current().title_en == "Face (420 s)"
+    assert "7 minutes" in d.hw.display.current().detail_en
     d.handle_input(InputEvent("consent", "yes"))
     d.step()
     assert checker.windows == [420]
 
 
 def test_no_face_button_without_a_camera(tmp_path, signing_key, dispenser_id, now) -> None:
-    checker = FakeFaceChecker(FaceVerdict())
+    checker = FakeFaceChecker(NEW_FACE)
     d = make_dispenser(
         tmp_path, signing_key, dispenser_id, now, face=checker, face_mode_allowed=True
     )

@@ -12,6 +12,7 @@ from bench import face_photos
 from device.face import make_checker
 from device.face.checker import DispenserFaceChecker
 from device.face.pipeline import FaceParts
+from device.face.types import Outcome, Reason
 
 from .conftest import NOW
 
@@ -25,14 +26,14 @@ def checker(live_parts: FaceParts) -> DispenserFaceChecker:
 
 def test_new_face_then_seen_recently_then_problem(checker: DispenserFaceChecker) -> None:
     first = checker.check(face_photos.turning_burst("group_1"), now=NOW, window_seconds=540)
-    assert (first.seen_recently, first.problem) == (False, "")
+    assert (first.outcome, first.reason) == (Outcome.DISPENSE, Reason.NEW_FACE)
     later = NOW + timedelta(seconds=40)
     again = checker.check(
         face_photos.turning_burst("group_1", seed=4), now=later, window_seconds=540
     )
-    assert again.seen_recently and again.available_at == NOW + timedelta(seconds=540)
+    assert again.outcome is Outcome.REFUSE and again.available_at == NOW + timedelta(seconds=540)
     photo = checker.check(face_photos.print_burst("group_1"), now=later, window_seconds=540)
-    assert photo.problem == "not_live" and "photo" in photo.message_en
+    assert photo.reason is Reason.NOT_LIVE and "photo" in photo.message_en
     assert checker.held == 1
 
 
@@ -63,18 +64,12 @@ def test_erase_all_and_close_empty_the_store(checker: DispenserFaceChecker) -> N
     assert checker.held == 0
 
 
-def test_consent_text_states_the_window_in_both_languages(checker: DispenserFaceChecker) -> None:
-    text = checker.consent(window_seconds=420)
-    assert "7 minutes" in text.en and "under 14" in text.en
-    assert "7 分钟" in text.zh and "未满 14 周岁" in text.zh
-
-
 def test_make_checker_builds_the_real_pipeline() -> None:
     made = make_checker()
     try:
         assert made.burst_seconds <= 2.0 and made.max_frames >= 3
         verdict = made.check([np.zeros((480, 640, 3), np.uint8)], now=NOW, window_seconds=540)
-        assert verdict.problem == "too_dark"
+        assert verdict.reason is Reason.TOO_DARK
     finally:
         made.close()
 
@@ -84,9 +79,9 @@ def test_scan_reads_the_camera_itself(checker: DispenserFaceChecker) -> None:
 
     camera = ReplayCamera(face_photos.turning_burst("group_3"), fps=0)
     first = checker.scan(camera.read, now=NOW, window_seconds=540)
-    assert (first.seen_recently, first.problem) == (False, "")
+    assert (first.outcome, first.reason) == (Outcome.DISPENSE, Reason.NEW_FACE)
     camera = ReplayCamera(face_photos.turning_burst("group_3", seed=5), fps=0)
-    assert checker.scan(camera.read, now=NOW, window_seconds=540).seen_recently
+    assert checker.scan(camera.read, now=NOW, window_seconds=540).outcome is Outcome.REFUSE
 
 
 def test_make_checker_fails_clearly_without_the_model_files(
@@ -111,13 +106,13 @@ def test_undo_last_forgets_only_the_last_new_face(checker: DispenserFaceChecker)
 
     checker.check(face_photos.turning_burst("group_4"), now=NOW, window_seconds=540)
     camera = ReplayCamera(face_photos.turning_burst("group_6"), fps=0)
-    assert not checker.scan(camera.read, now=NOW, window_seconds=540).seen_recently
+    assert checker.scan(camera.read, now=NOW, window_seconds=540).outcome is Outcome.DISPENSE
     assert checker.held == 2
     assert checker.undo_last() is True  # the motor jammed: group_6 got nothing
     assert checker.held == 1
     assert checker.undo_last() is False  # nothing more to undo
     again = checker.check(face_photos.turning_burst("group_4", seed=2), now=NOW, window_seconds=540)
-    assert again.seen_recently
+    assert again.outcome is Outcome.REFUSE
     assert checker.undo_last() is False  # a refusal holds no new face
     assert checker.held == 1
 
@@ -136,5 +131,5 @@ def test_scan_reads_no_more_than_its_bounds(checker: DispenserFaceChecker) -> No
         return np.full((480, 640, 3), 128, np.uint8)
 
     verdict = checker.scan(empty_wall, now=NOW, window_seconds=540)
-    assert verdict.problem == "no_face"
+    assert verdict.reason is Reason.NO_FACE
     assert len(reads) <= checker.max_frames

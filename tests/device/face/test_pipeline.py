@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from bench import face_photos
-from device.face.events import face_event
+from device.face.checker import DispenserFaceChecker
 from device.face.pipeline import BurstLimits, FaceParts, FrameError, decide_face
 from device.face.replay import ReplayCamera
-from device.face.service import ConsentRequired, FaceMode, FacePolicy
 from device.face.store import EmbeddingStore
 from device.face.types import Outcome, Reason
 
@@ -33,7 +32,7 @@ def test_new_face_dispenses_and_same_face_is_refused_until_the_window_ends(
     assert first.outcome is Outcome.DISPENSE and first.reason is Reason.NEW_FACE
     again = visit([face_photos.variant("astronaut", "dim_noisy_jpeg")], store, still_parts, 60)
     assert again.outcome is Outcome.REFUSE and again.reason is Reason.SEEN_IN_WINDOW
-    assert again.available_again_at == NOW + timedelta(seconds=WINDOW)
+    assert again.available_at == NOW + timedelta(seconds=WINDOW)
     assert "8 minutes" in again.message_en and "8 分钟" in again.message_zh
     later = visit([face_photos.variant("astronaut", "rotate_left")], store, still_parts, WINDOW)
     assert later.outcome is Outcome.DISPENSE
@@ -85,16 +84,17 @@ def test_print_held_up_is_not_live_and_nothing_is_stored(live_parts: FaceParts) 
 
 
 def test_turning_head_from_a_replay_camera_dispenses_then_refuses(live_parts: FaceParts) -> None:
-    mode = FaceMode(live_parts, FacePolicy(allowed=True, window_seconds=WINDOW))
-    first = mode.scan(ReplayCamera(face_photos.turning_burst("group_4"), fps=0).read, NOW, True)
-    assert first.outcome is Outcome.DISPENSE
-    camera = ReplayCamera(face_photos.turning_burst("group_4", seed=9), fps=0)
-    second = mode.scan(camera.read, NOW + timedelta(seconds=30), consented=True)
-    assert second.outcome is Outcome.REFUSE
-    assert [face_event(first), face_event(second)] == [
-        {"kind": "dispense", "method": "face"},
-        {"kind": "refuse", "method": "face"},
-    ]
+    checker = DispenserFaceChecker(live_parts, expiry_interval=3600)
+    try:
+        camera = ReplayCamera(face_photos.turning_burst("group_4"), fps=0)
+        first = checker.scan(camera.read, now=NOW, window_seconds=WINDOW)
+        assert first.outcome is Outcome.DISPENSE
+        camera = ReplayCamera(face_photos.turning_burst("group_4", seed=9), fps=0)
+        second = checker.scan(camera.read, now=NOW + timedelta(seconds=30), window_seconds=WINDOW)
+        assert second.outcome is Outcome.REFUSE
+        assert second.available_at == NOW + timedelta(seconds=WINDOW)
+    finally:
+        checker.close()
 
 
 def test_burst_is_bounded_in_frames_and_time(still_parts: FaceParts) -> None:
@@ -130,25 +130,16 @@ def test_naive_time_is_refused(still_parts: FaceParts) -> None:
         decide_face([], EmbeddingStore(), still_parts, WINDOW, NOW.replace(tzinfo=None))
 
 
-def test_scan_needs_consent_and_face_mode_off_processes_nothing(still_parts: FaceParts) -> None:
-    mode = FaceMode(still_parts, FacePolicy(allowed=True, window_seconds=WINDOW))
-    frames_read = []
-    with pytest.raises(ConsentRequired):
-        mode.scan(lambda: frames_read.append(1), NOW, consented=False)  # type: ignore[arg-type, func-returns-value]
-    mode.set_policy(FacePolicy(allowed=False, window_seconds=WINDOW))
-    decision = mode.scan(lambda: frames_read.append(1), NOW, consented=True)  # type: ignore[arg-type, func-returns-value]
-    assert decision.reason is Reason.FACE_MODE_OFF
-    assert frames_read == []
-
-
 def test_undo_forgets_a_dispense_that_failed(still_parts: FaceParts) -> None:
-    mode = FaceMode(still_parts, FacePolicy(allowed=True, window_seconds=WINDOW))
-    frame = face_photos.variant("tom_hanks", "base")
-    decision = mode.scan([frame], NOW, consented=True)
-    assert mode.held == 1
-    mode.undo(decision)
-    assert mode.held == 0
-    assert mode.scan([frame], NOW, consented=True).outcome is Outcome.DISPENSE
+    checker = DispenserFaceChecker(still_parts, expiry_interval=3600)
+    try:
+        frame = face_photos.variant("tom_hanks", "base")
+        assert checker.check([frame], now=NOW, window_seconds=WINDOW).outcome is Outcome.DISPENSE
+        assert checker.held == 1
+        assert checker.undo_last()
+        assert checker.held == 0
+    finally:
+        checker.close()
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 3, 7, 24, 60])
