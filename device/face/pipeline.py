@@ -20,6 +20,7 @@ from device.face.types import AlignedFace, FaceBox, FaceVerdict, Frame, Outcome,
 # as `camera.read`; either may yield None when the camera has no frame yet.
 FrameSource = Iterable[Frame | None] | Callable[[], Frame | None]
 NO_FRAME_PAUSE = 0.005  # seconds between asking a camera that had no frame
+LIVE_EVIDENCE_FRAMES = 2  # frames with a face that did not turn: a photo, not "no face"
 
 
 class FrameError(ValueError):
@@ -237,8 +238,13 @@ def _visitor_face(
 
 
 def _why_unusable(faces: list[AlignedFace], failures: Counter[Reason]) -> Reason:
-    """The most frequent problem; NOT_LIVE when faces were seen but did not move."""
-    if faces and sum(failures.values()) <= len(faces):
+    """NOT_LIVE when a face was seen in several frames but did not turn; else the most
+    frequent problem.
+
+    A photo held up (or uploaded to a simulated camera) shows a face that never turns;
+    frames without it (the photo lowered, the scene over) must not hide that.
+    """
+    if len(faces) >= LIVE_EVIDENCE_FRAMES or (faces and sum(failures.values()) <= len(faces)):
         return Reason.NOT_LIVE
     if failures:
         return failures.most_common(1)[0][0]
