@@ -30,7 +30,7 @@ from device.decide import (
     decide,
 )
 from device.face import consent
-from device.face.messages import unusable
+from device.face.messages import headline, unusable
 from device.face.types import FaceVerdict, Outcome, Reason
 from device.facemode import FaceChecker, bounded_reader
 from device.hardware import Hardware
@@ -46,7 +46,8 @@ from device.views import Status, base_view, result_view, with_text
 log = logging.getLogger("device.runtime")
 
 Clock = Callable[[], datetime]
-MODE_TIMEOUTS = {"typing": 60.0, "help": 30.0, "consent": 60.0}
+MODE_TIMEOUTS = {"typing": 60.0, "help": 30.0, "consent": 60.0, "privacy": 120.0}
+CONSENT_MODES = ("consent", "privacy")  # the visitor is reading about face mode
 
 
 @dataclass
@@ -195,7 +196,7 @@ class Dispenser:
 
     def handle_frame(self, frame: np.ndarray) -> Decision | None:
         """Look for a QR code in a frame; act on what is found."""
-        if self._mode.name in ("consent", "face"):
+        if self._mode.name in (*CONSENT_MODES, "face"):
             return None  # no QR scanning while the visitor reads the consent or is scanned
         payload = decode_frame(frame, upscale_retry=self.config.scan.upscale_retry)
         if payload is None or self._recently_seen(payload):
@@ -246,7 +247,9 @@ class Dispenser:
             )
         elif name == "use_face":
             self._start_consent()
-        else:  # use_phone, cancel: back to the scanning screen
+        elif name == "more_privacy":
+            self._show_privacy()
+        else:  # use_phone, consent_no, cancel: back to the scanning screen
             self._mode = Mode()
         return None
 
@@ -289,17 +292,28 @@ class Dispenser:
     def _start_consent(self) -> None:
         if not self.face_offered():
             return
-        title, body = consent.consent_texts(self._window_seconds())
-        view = with_text(self._base(), "consent", title, body)
-        view = replace(view, buttons=("consent_yes", "use_phone"))
+        title, body, children = consent.first_screen(self._window_seconds())
+        detail = messages.Text(f"{body.zh}\n{children.zh}", f"{body.en}\n{children.en}")
+        view = with_text(self._base(), "consent", title, detail)
+        view = replace(view, buttons=("consent_yes", "consent_no", "more_privacy"))
         self._mode = Mode("consent", until=time.monotonic() + MODE_TIMEOUTS["consent"], view=view)
 
+    def _show_privacy(self) -> None:
+        """The "More about privacy" screen: the full notice, with the same two choices."""
+        if self._mode.name != "consent" or not self.face_offered():
+            return
+        title, notice = consent.full_notice(self._window_seconds())
+        view = with_text(self._base(), "privacy", title, notice)
+        view = replace(view, buttons=("consent_yes", "consent_no"))
+        self._mode = Mode("privacy", until=time.monotonic() + MODE_TIMEOUTS["privacy"], view=view)
+
     def _handle_consent(self, agreed: bool) -> Decision | None:
-        if self._mode.name != "consent" or not agreed or not self.face_offered():
+        if self._mode.name not in CONSENT_MODES or not agreed or not self.face_offered():
             self._mode = Mode()
             return None
         seconds = self.face.burst_seconds if self.face is not None else 0.0
-        view = replace(with_text(self._base(), "face", messages.FACE_LOOK), buttons=())
+        look = messages.Text(consent.instruction("zh-CN"), consent.instruction("en"))
+        view = replace(with_text(self._base(), "face", messages.FACE_LOOK, look), buttons=())
         # The scan runs at the next loop step; the visitor sees "look and turn" first.
         self._mode = Mode("face", until=time.monotonic() + seconds, view=view)
         self.refresh_screen()
@@ -324,9 +338,9 @@ class Dispenser:
     def _act_on_verdict(self, face: FaceChecker, verdict: FaceVerdict) -> Decision | None:
         if verdict.outcome is Outcome.NO_FACE:
             # Nothing was decided (no face, too dark, a photo): nothing is counted.
-            self._show_fixed(
-                "result", messages.Text(verdict.message_zh, verdict.message_en), seconds=6
-            )
+            title_en, title_zh = headline(verdict.reason)
+            advice = messages.Text(verdict.message_zh, verdict.message_en)
+            self._show_fixed("result", messages.Text(title_zh, title_en), detail=advice, seconds=6)
             return None
         decision = self.attempt(verdict)
         if verdict.outcome is Outcome.DISPENSE and (
@@ -345,7 +359,7 @@ class Dispenser:
         if self._face_allowed and not allowed:
             self.face.erase_all()
             log.info("face mode is off here: every held face erased")
-            if self._mode.name in ("consent", "face"):
+            if self._mode.name in (*CONSENT_MODES, "face"):
                 self._mode = Mode()
         self._face_allowed = allowed
         self.face.tick(now)

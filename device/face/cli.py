@@ -20,6 +20,7 @@ from typing import TextIO
 import numpy as np
 
 from device.face import availability, default_parts
+from device.face.messages import headline
 from device.face.pipeline import FaceParts, decide_face
 from device.face.store import EmbeddingStore
 from device.face.types import Frame, Outcome
@@ -78,7 +79,7 @@ def _check_all(images: list[str], window_seconds: int, parts: FaceParts, out: Te
             "image": name,
             "decision": decision.outcome.value,
             "reason": decision.reason.value,
-            "message": decision.message_en,
+            "message": " ".join(filter(None, (headline(decision.reason)[0], decision.message_en))),
             "liveness": "not applied to still images",
         }
         if decision.outcome is Outcome.DISPENSE and decision.entry_id is not None:

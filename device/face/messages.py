@@ -10,47 +10,69 @@ from datetime import datetime
 
 from device.face.types import FaceVerdict, Outcome, Reason
 
-_OTHER_WAYS_EN = "You can also use the phone code or a voucher."
-_OTHER_WAYS_ZH = "您也可以使用手机取纸码或纸券。"
+_OTHER_WAYS_EN = "Or use the phone code or a voucher."
+_OTHER_WAYS_ZH = "也可以使用手机取纸码或纸券。"
 
-_TEXTS: dict[Reason, tuple[str, str]] = {
-    Reason.NEW_FACE: ("Here is your paper.", "请取纸。"),
+# reason: (headline en, advice en, headline zh, advice zh). The kiosk shows the short
+# headline large and the advice below it; both fit the smallest kiosk screen.
+_TEXTS: dict[Reason, tuple[str, str, str, str]] = {
+    Reason.NEW_FACE: ("Here is your paper", "", "请取纸", ""),
+    Reason.SEEN_IN_WINDOW: ("You had paper recently", "", "您刚刚取过纸", ""),
     Reason.NO_FRAMES: (
-        "The camera gave no picture. Please use the phone code or a voucher.",
-        "摄像头没有画面，请使用手机取纸码或纸券。",
+        "No camera picture",
+        "Please use the phone code or a voucher.",
+        "摄像头没有画面",
+        "请使用手机取纸码或纸券。",
     ),
     Reason.NO_FACE: (
-        "No face could be seen. Look straight at the camera and try again. " + _OTHER_WAYS_EN,
-        "没有看到面部，请正对摄像头再试一次。" + _OTHER_WAYS_ZH,
+        "No face seen",
+        "Look straight at the camera and try again. " + _OTHER_WAYS_EN,
+        "没有看到面部",
+        "请正对摄像头再试一次。" + _OTHER_WAYS_ZH,
     ),
     Reason.TOO_DARK: (
-        "It is too dark to see your face. " + _OTHER_WAYS_EN,
-        "光线太暗，看不清面部。" + _OTHER_WAYS_ZH,
+        "Too dark to see a face",
+        "Face the light and try again. " + _OTHER_WAYS_EN,
+        "光线太暗",
+        "请面向光线再试一次。" + _OTHER_WAYS_ZH,
     ),
     Reason.TOO_FAR: (
-        "Your face is too far from the camera. Come closer (about an arm's length) and "
-        "try again. " + _OTHER_WAYS_EN,
-        "您离摄像头太远了，请靠近到约一臂距离再试一次。" + _OTHER_WAYS_ZH,
+        "Please come closer",
+        "Stand about an arm's length from the camera and try again. " + _OTHER_WAYS_EN,
+        "请靠近一些",
+        "请站在离摄像头约一臂远处再试一次。" + _OTHER_WAYS_ZH,
     ),
     Reason.SEVERAL_FACES: (
-        "More than one face is in view. One person at a time, please. " + _OTHER_WAYS_EN,
-        "画面中有多张面孔，请一次一人。" + _OTHER_WAYS_ZH,
+        "One person at a time",
+        "More than one face is in view. Try again alone. " + _OTHER_WAYS_EN,
+        "请一次一人",
+        "画面中有多张面孔，请单独再试。" + _OTHER_WAYS_ZH,
     ),
     Reason.NOT_LIVE: (
-        "We could not see a live face (a photo is not accepted). Look at the camera, "
-        "turn your head slightly and try again. " + _OTHER_WAYS_EN,
-        "未能确认是真人面部（照片无效）。请看向摄像头并轻轻转动头部后再试。" + _OTHER_WAYS_ZH,
+        "A photo cannot be used",
+        "Look at the camera, turn your head slightly and try again. " + _OTHER_WAYS_EN,
+        "照片不能用于刷脸",
+        "请看向摄像头，轻轻转动头部后再试。" + _OTHER_WAYS_ZH,
     ),
     Reason.UNAVAILABLE: (
-        "The face check is not working right now. Please use the phone code or a voucher.",
-        "刷脸暂不可用，请使用手机取纸码或纸券。",
+        "Face check not working",
+        "Please use the phone code or a voucher.",
+        "刷脸暂不可用",
+        "请使用手机取纸码或纸券。",
     ),
 }
 
 
+def headline(reason: Reason) -> tuple[str, str]:
+    """The short (English, zh-CN) headline for a reason, shown large on the kiosk."""
+    title_en, _, title_zh, _ = _TEXTS[reason]
+    return title_en, title_zh
+
+
 def message(reason: Reason) -> tuple[str, str]:
-    """The (English, zh-CN) message for a reason other than a refusal."""
-    return _TEXTS[reason]
+    """The (English, zh-CN) advice for a reason other than a refusal."""
+    _, advice_en, _, advice_zh = _TEXTS[reason]
+    return advice_en, advice_zh
 
 
 def refusal_message(available_again_at: datetime, now: datetime) -> tuple[str, str]:

@@ -15,7 +15,7 @@ log = logging.getLogger("device.screen")
 class ScreenView:
     """Everything the screen shows at one moment (never a token, a code or a face)."""
 
-    mode: str = "idle"  # idle | typing | checking | consent | face | help | result
+    mode: str = "idle"  # idle | typing | checking | consent | privacy | face | help | result
     title_zh: str = ""
     title_en: str = ""
     detail_zh: str = ""

@@ -89,6 +89,14 @@ class KioskServer:
         self.httpd.server_close()
 
 
+# The consent screens' buttons (only the kiosk page has them).
+CONSENT_BUTTONS = {
+    "consent_yes": InputEvent("consent", "yes"),
+    "consent_no": InputEvent("consent", "no"),
+    "more_privacy": InputEvent("button", "more_privacy"),
+}
+
+
 def parse_input(body: Any, *, simulation: bool) -> InputEvent:
     """Validate an input posted by the page; raises ValueError with a clear message."""
     if not isinstance(body, dict):
@@ -96,9 +104,9 @@ def parse_input(body: Any, *, simulation: bool) -> InputEvent:
     kind, value = body.get("kind"), body.get("value")
     if not isinstance(kind, str) or not isinstance(value, str):
         raise ValueError("kind and value must be text")
-    if kind == "button" and value in (*BUTTONS, "consent_yes"):
-        if value == "consent_yes":
-            return InputEvent("consent", "yes")
+    if kind == "button" and value in (*BUTTONS, *CONSENT_BUTTONS):
+        if value in CONSENT_BUTTONS:
+            return CONSENT_BUTTONS[value]
         return InputEvent(kind, value)
     if kind == "key" and value in KEYPAD_KEYS:
         return InputEvent(kind, value)

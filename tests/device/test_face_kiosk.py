@@ -68,8 +68,8 @@ def test_consent_screen_states_the_sites_window(kiosk: FaceKiosk) -> None:
     kiosk.press("use_face")
     view = kiosk.wait_for(lambda v: v["mode"] == "consent")
     assert "7 minutes" in view["detail_en"] and "7 分钟" in view["detail_zh"]
-    assert view["buttons"] == ["consent_yes", "use_phone"]
-    kiosk.press("use_phone")
+    assert view["buttons"] == ["consent_yes", "consent_no", "more_privacy"]
+    kiosk.press("consent_no")
     kiosk.wait_for(lambda v: v["mode"] == "idle")
 
 

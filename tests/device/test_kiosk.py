@@ -207,6 +207,11 @@ def test_face_button_and_consent_screen(kiosk: Kiosk, browser_page) -> None:
     page.click("[data-testid=use_face]")
     kiosk.pump()
     page.wait_for_selector("main[data-mode=consent]")
+    assert kiosk.dispenser.hw.display.current().buttons == (
+        "consent_yes",
+        "consent_no",
+        "more_privacy",
+    )
+    page.wait_for_selector("[data-testid=consent_no]:visible", timeout=5000)
     assert page.is_visible("[data-testid=consent_yes]")
-    assert page.is_visible("[data-testid=use_phone]")
     assert not page.is_visible("[data-testid=type_code]")

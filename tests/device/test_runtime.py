@@ -205,7 +205,7 @@ def test_face_path_asks_consent_then_checks_a_burst(
     d.handle_input(InputEvent("button", "use_face"))
     view = d.hw.display.current() if d.refresh_screen() is None else None
     assert view is not None and view.mode == "consent"
-    assert view.buttons == ("consent_yes", "use_phone")  # the phone path, equally prominent
+    assert view.buttons == ("consent_yes", "consent_no", "more_privacy")
     assert "9 minutes" in view.detail_en and "9 分钟" in view.detail_zh
     d.step()
     assert checker.calls == []  # no scan before consent
@@ -260,7 +260,8 @@ def test_face_problem_shows_its_message_and_counts_nothing(
     d.handle_input(InputEvent("button", "use_face"))
     d.handle_input(InputEvent("consent", "yes"))
     d.step()
-    assert d.hw.display.current().title_en == "Too dark"
+    assert d.hw.display.current().title_en == "Too dark to see a face"
+    assert d.hw.display.current().detail_en == "Too dark"
     assert d.store.pending_count() == 0
 
 

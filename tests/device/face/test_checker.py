@@ -33,7 +33,7 @@ def test_new_face_then_seen_recently_then_problem(checker: DispenserFaceChecker)
     )
     assert again.outcome is Outcome.REFUSE and again.available_at == NOW + timedelta(seconds=540)
     photo = checker.check(face_photos.print_burst("group_1"), now=later, window_seconds=540)
-    assert photo.reason is Reason.NOT_LIVE and "photo" in photo.message_en
+    assert photo.reason is Reason.NOT_LIVE and "turn your head" in photo.message_en
     assert checker.held == 1
 
 

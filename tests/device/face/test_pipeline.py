@@ -54,7 +54,7 @@ def test_group_photo_is_several_faces(still_parts: FaceParts) -> None:
     frame[:, 320:] = face_photos.scene("group_3", face_px=110, center=(470, 220))[:, 320:]
     decision = visit([frame], EmbeddingStore(), still_parts)
     assert (decision.outcome, decision.reason) == (Outcome.NO_FACE, Reason.SEVERAL_FACES)
-    assert "one person at a time" in decision.message_en.lower()
+    assert "more than one face" in decision.message_en.lower()
 
 
 def test_dark_frame_is_too_dark(still_parts: FaceParts) -> None:
