@@ -34,7 +34,9 @@ def ensure_demo(now: datetime) -> tuple[Dispenser, str]:
             DEMO_SITE,
             now=now,
             timezone="Asia/Shanghai",
-            policy=SitePolicy(window_seconds=540, daily_cap=8),
+            # Its dispenser hangs in the entrance lobby, outside the toilet rooms, so the
+            # site may offer face mode (never inside a restroom: docs/face.md).
+            policy=SitePolicy(window_seconds=540, daily_cap=8, face_mode_allowed=True),
             contact="privacy@city.example",
         )
     dispenser = db.session.scalar(select(Dispenser).where(Dispenser.site_id == site.id))

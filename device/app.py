@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
+
+import numpy as np
 
 from device.api import DeviceApi, request_visitor_token
 from device.config import DeviceConfig
@@ -113,6 +115,7 @@ def build(
                 port=config.screen.port,
                 sim_camera=sim,
                 sim_visitor=_sim_visitor(store) if sim is not None else None,
+                sim_face=_sim_face if sim is not None and dispenser.face is not None else None,
             )
         except OSError as exc:
             hw.close()
@@ -123,6 +126,13 @@ def build(
                 "is another dispenser program running? (screen.port, or simulate --port)"
             ) from exc
     return Running(dispenser, store, hw, syncer, kiosk, threading.Event())
+
+
+def _sim_face() -> Sequence[np.ndarray]:
+    """A simulated visitor turning their head (a package photo; see device/face/scene.py)."""
+    from device.face.scene import head_turn_scene
+
+    return head_turn_scene()
 
 
 def _sim_visitor(store: Store) -> Callable[[], dict[str, Any]]:

@@ -137,6 +137,21 @@ class ReplayCamera:
             self._video.release()
 
 
+def letterbox(image: Frame, size: tuple[int, int]) -> Frame:
+    """``image`` scaled to fit ``size`` (width, height) without distortion, centred on grey."""
+    width, height = size
+    scale = min(width / image.shape[1], height / image.shape[0])
+    fitted = cv2.resize(
+        image,
+        (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
+        interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+    )
+    frame = np.full((height, width, 3), 128, np.uint8)
+    top, left = (height - fitted.shape[0]) // 2, (width - fitted.shape[1]) // 2
+    frame[top : top + fitted.shape[0], left : left + fitted.shape[1]] = fitted
+    return frame
+
+
 class SimulatedCamera:
     """An empty scene, or what a simulated visitor shows: a QR payload, an image or a scene.
 
@@ -164,6 +179,7 @@ class SimulatedCamera:
         self._scene: list[Frame] = []
         self._scene_fps = 30.0
         self._scene_start = 0.0
+        self._scene_loop_until = 0.0
         self._idle = camera_frame(None, self._rng, size=self.size)
 
     @property
@@ -177,16 +193,21 @@ class SimulatedCamera:
             self._held, self._held_until = payload, time.monotonic() + seconds
 
     def hold_image(self, image: Frame, seconds: float = 3.0) -> None:
-        """Show a still image (for example a screenshot of the visitor page)."""
-        frame = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        """Show a still image (a screenshot of the visitor page, a photo) for ``seconds``.
+
+        The image keeps its proportions (a portrait photo is not stretched, which would
+        hide its face from the detector); the rest of the frame is grey.
+        """
+        frame = letterbox(image, self.size)
         with self._lock:
             self._held, self._held_until = frame, time.monotonic() + seconds
 
-    def play(self, frames: Sequence[Frame], fps: float = 30.0) -> None:
+    def play(self, frames: Sequence[Frame], fps: float = 30.0, loop_seconds: float = 0.0) -> None:
         """Show a filmed scene (say, a visitor turning their head) from now on, at ``fps``.
 
         As with a live camera, a read returns the frame of the moment: frames that go by
-        while the reader is busy are skipped. After the last frame the scene is over.
+        while the reader is busy are skipped. After the last frame the scene is over, or,
+        with ``loop_seconds``, starts again until that many seconds have passed.
         """
         if fps <= 0:
             raise ValueError("fps must be positive")
@@ -194,6 +215,7 @@ class SimulatedCamera:
         with self._lock:
             self._scene, self._scene_fps = scene, fps
             self._scene_start = time.monotonic()
+            self._scene_loop_until = self._scene_start + loop_seconds
 
     def read(self) -> Frame | None:
         """The next frame, paced at the configured rate."""
@@ -219,7 +241,10 @@ class SimulatedCamera:
         """The scene's frame of the moment, or None (no scene, or it is over)."""
         if not self._scene:
             return None
-        index = int((time.monotonic() - self._scene_start) * self._scene_fps)
+        now = time.monotonic()
+        index = int((now - self._scene_start) * self._scene_fps)
+        if now < self._scene_loop_until:
+            index %= len(self._scene)
         if index >= len(self._scene):
             self._scene = []
             return None

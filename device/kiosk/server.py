@@ -14,7 +14,7 @@ import io
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -35,6 +35,8 @@ STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/cs
 STATIC_FILES = {"/": "page.html", "/kiosk.js": "kiosk.js", "/kiosk.css": "kiosk.css"}
 MAX_BODY = 4 * 1024 * 1024  # a phone screenshot, or a short scene, for the simulated camera
 MAX_SCENE_FRAMES = 90  # 3 s at 30 fps: a face scan lasts at most 2 s
+SIM_FACE_FPS = 30.0
+SIM_FACE_SECONDS = 30.0  # long enough to press "use face" and agree
 LONG_POLL_SECONDS = 10.0
 
 
@@ -62,11 +64,13 @@ class KioskServer:
         port: int = 8765,
         sim_camera: SimulatedCamera | None = None,
         sim_visitor: Callable[[], dict[str, Any]] | None = None,
+        sim_face: Callable[[], Sequence[np.ndarray]] | None = None,
     ) -> None:
         self.display = display
         self.inputs = inputs
         self.sim_camera = sim_camera
         self.sim_visitor = sim_visitor
+        self.sim_face = sim_face
         handler = type("Handler", (_Handler,), {"kiosk": self})
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
@@ -205,6 +209,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/api/sim/visitor":
             self._sim_visitor()  # no body: the simulated visitor asks the backend itself
             return
+        if path == "/api/sim/face":
+            self._sim_face()  # no body: the scene is the bundled head turn
+            return
         body = self._read_body()
         if body is None:
             return
@@ -244,6 +251,20 @@ class _Handler(BaseHTTPRequestHandler):
         camera.hold_payload(str(issued["token"]))
         self._json(201, {"code": issued.get("code"), "expires_at": issued.get("expires_at")})
 
+    def _sim_face(self) -> None:
+        """A simulated visitor turns their head before the camera for a while."""
+        camera, face = self.kiosk.sim_camera, self.kiosk.sim_face
+        if camera is None or face is None:
+            self._error(404, "face mode is not available on this simulated dispenser")
+            return
+        try:
+            scene = face()
+        except Exception as exc:  # a missing sample photo is shown to the person testing
+            self._error(503, f"no head-turn scene: {exc}")
+            return
+        camera.play(scene, SIM_FACE_FPS, loop_seconds=SIM_FACE_SECONDS)
+        self._json(202, {"playing": len(scene), "seconds": SIM_FACE_SECONDS})
+
     def _sim_hold(self, raw: bytes) -> None:
         camera = self.kiosk.sim_camera
         if camera is None:
@@ -255,7 +276,7 @@ class _Handler(BaseHTTPRequestHandler):
             if image is None:
                 self._error(400, "that file is not an image")
                 return
-            camera.hold_image(image)
+            camera.hold_image(image, seconds=SIM_FACE_SECONDS)  # time to try face mode with it
         elif content_type.startswith("application/json"):
             try:
                 payload = json.loads(raw)["payload"]

@@ -65,3 +65,11 @@ def test_the_simulated_dispenser_raises_and_clears_the_low_paper_alert(
             break
     assert refilled, kinds_seen
     assert db.session.query(DeviceEvent).filter_by(dispenser_id=dispenser.id).count() > 5
+
+
+def test_the_demo_site_offers_face_mode(app: Flask) -> None:
+    """`make run`'s dispenser hangs outside the toilet rooms, so its site offers face mode."""
+    from backend.demo import ensure_demo
+
+    dispenser, code = ensure_demo(now())
+    assert dispenser.site.face_mode_allowed and code

@@ -85,3 +85,16 @@ def test_one_visit_in_headless_chromium(kiosk: FaceKiosk, browser_page) -> None:
     page.wait_for_selector("main[data-mode=result]", timeout=15000)
     assert page.get_attribute("main", "data-outcome") == "dispense", kiosk.view()
     assert kiosk.running.hardware.motor.fed[-1] == 60  # type: ignore[attr-defined]
+
+
+def test_the_panels_head_turn_button_gets_paper_for_the_demo(kiosk: FaceKiosk, clock) -> None:
+    """The simulation panel's "a visitor turns their head" (a package photo, turning)."""
+    clock[0] = clock[0] + timedelta(seconds=WINDOW * 3)  # a fresh window for this visitor
+    started = kiosk.post("/api/sim/face", b"")
+    assert started["seconds"] >= 20
+    kiosk.press("use_face")
+    kiosk.wait_for(lambda v: v["mode"] == "consent")
+    kiosk.press("consent_yes")
+    kiosk.wait_for(lambda v: v["mode"] == "face")
+    view = kiosk.wait_for(lambda v: v["mode"] == "result")
+    assert view["outcome"] == "dispense", view

@@ -97,6 +97,13 @@ $("sim-visitor").addEventListener("click", async () => {
     ? `数字码 · typed code: ${data.code}`
     : data.error.message;
 });
+$("sim-face").addEventListener("click", async () => {
+  const answer = await fetch("/api/sim/face", { method: "POST" });
+  const data = await answer.json();
+  $("sim-face-note").textContent = answer.ok
+    ? `${data.seconds} 秒内请按“刷脸”并同意 · For ${data.seconds} s: press Use face, then Agree`
+    : data.error.message;
+});
 $("sim-image").addEventListener("change", (e) => {
   const file = e.target.files[0];
   if (file) post("/api/sim/hold", file, file.type || "image/png");

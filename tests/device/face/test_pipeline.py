@@ -65,7 +65,7 @@ def test_dark_frame_is_too_dark(still_parts: FaceParts) -> None:
 
 
 def test_small_face_is_too_far(still_parts: FaceParts) -> None:
-    frame = face_photos.scene("astronaut", face_px=60)
+    frame = face_photos.scene("astronaut", face_px=45)
     decision = visit([frame], EmbeddingStore(), still_parts)
     assert decision.reason is Reason.TOO_FAR
 
