@@ -1,10 +1,10 @@
-"""Face mode through the dispenser loop: from the "I agree" press to the decision on screen.
+"""Face mode through the dispenser loop: from the "Agree" press to the decision on screen.
 
 Run: .venv/bin/python bench/device_face.py [--json] [--rounds 3]
 
 The real dispenser program (``device.app.build``: loop, ``make_checker()``, ledger)
 runs in its own thread on simulated hardware. Each visit presses "use face", waits for
-the consent screen, then presses "I agree" and at the same moment plays a real photo
+the consent screen, then presses "Agree, scan my face" and at the same moment plays a real photo
 (bench/face_photos.py) warped into a head turn over 0.8 s to the simulated camera at
 30 fps (frames that go by while the device is busy are skipped, as with a live
 camera). The clock starts at the press and stops when the loop shows the result.
