@@ -113,7 +113,7 @@ def _dispenser(state_dir: Path, clock: list[datetime]) -> tuple[Running, TimedDi
 
 
 def _visit(running: Running, display: TimedDisplay, scene: list[np.ndarray]) -> tuple[float, str]:
-    """One visit: seconds from "I agree" to the result, and the outcome shown."""
+    """One visit: seconds from "Agree" to the result, and the outcome shown."""
     inputs = running.hardware.inputs
     camera = running.hardware.camera
     assert isinstance(camera, SimulatedCamera)
@@ -144,7 +144,7 @@ def _summary(seconds: list[float]) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Print median and p95 "I agree"-to-decision times through the loop."""
+    """Print median and p95 "Agree"-to-decision times through the loop."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--rounds", type=int, default=3, help="visits per person (1-10)")
