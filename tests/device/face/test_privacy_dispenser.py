@@ -16,6 +16,7 @@ store is shown empty when the window ends and after a restart.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -223,8 +224,6 @@ def print_scene(person: str) -> bytes:
     """A printed photo held up and moved (no head turn), as a /api/sim/play body."""
     frames = face_photos.print_burst(person, seed=3)
     encoded = [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes() for f in frames]
-    import base64
-
     return json.dumps(
         {"frames": [base64.b64encode(e).decode() for e in encoded], "fps": 30}
     ).encode()
@@ -235,8 +234,6 @@ def image_patterns(scenes: list[bytes], parts: FaceParts) -> list[bytes]:
     patterns = []
     for scene in scenes:
         for text in json.loads(scene)["frames"]:
-            import base64
-
             jpeg = base64.b64decode(text)
             patterns.append(jpeg[len(jpeg) // 2 : len(jpeg) // 2 + 48])
             frame = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
@@ -390,7 +387,7 @@ def test_the_search_finds_every_form_of_a_leaked_embedding() -> None:
         b"INSERT INTO setting VALUES ('x', '" + json.dumps(vector.tolist()).encode() + b"')",
         b"face " + " ".join(f"{v:.5f}" for v in vector[40:48]).encode(),
         vector.tobytes().hex().encode(),
-        b"blob=" + __import__("base64").b64encode(vector[10:30].tobytes()),
+        b"blob=" + base64.b64encode(vector[10:30].tobytes()),
     ]
     for leak in leaks:
         assert holds_embedding(leak, [other, vector]), leak[:60]
