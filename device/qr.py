@@ -15,11 +15,21 @@ class ImageUnreadable(ValueError):
     """The file is not an image OpenCV can read."""
 
 
-_QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+# QR Model 2 only: in zxing-cpp 3.x `QRCode` is a family that also matches Micro QR and
+# rMQR, and a false Micro QR read in a frame's texture once hid the visitor's real code.
+_QR_MODEL_2 = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCodeModel2)
 
 
 def _read(gray: Frame) -> list[str]:
-    results = zxingcpp.read_barcodes(gray, formats=_QR_ONLY)
+    # The phone page never shows inverted codes, and a QR finder works at any rotation:
+    # the rotate and invert passes only cost time; the downscale pass never won a frame.
+    results = zxingcpp.read_barcodes(
+        gray,
+        formats=_QR_MODEL_2,
+        try_rotate=False,
+        try_invert=False,
+        try_downscale=False,
+    )
     return [str(result.text) for result in results if result.text]
 
 

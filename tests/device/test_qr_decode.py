@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import segno
 
 from device.decide import Dispense, QrScan, Situation, decide
 from device.qr import decode_all, decode_frame
-from device.synthetic import camera_frame, qr_matrix
+from device.synthetic import CONDITION_SETS, camera_frame, qr_image, qr_matrix
 from tests.device.helpers import make_token, remote_config
 
 FRAMES = 300
@@ -44,3 +45,20 @@ def test_synthetic_codes_are_full_qr_not_micro_qr() -> None:
     # A short payload would become Micro QR with segno.make(); the camera path needs full QR.
     matrix = qr_matrix("HI")
     assert matrix.shape[0] >= 21 + 8
+
+
+def test_micro_qr_is_not_read() -> None:
+    # The phone page shows only full QR; a Micro QR read would hide the real code.
+    micro = segno.make_micro("17")
+    image = np.array([list(r) for r in micro.matrix_iter(scale=6, border=4)], dtype=np.uint8)
+    gray = np.where(image == 1, 0, 255).astype(np.uint8)
+    assert decode_all(gray) == []
+    full = qr_image("17", module_px=6)
+    assert decode_all(full) == ["17"]
+
+
+def test_named_condition_sets_draw_codes_at_the_asked_size() -> None:
+    rng = np.random.default_rng(4)
+    for name, (conditions, has_code) in CONDITION_SETS.items():
+        frame = camera_frame("HELLO" if has_code else None, rng, conditions=conditions)
+        assert frame.shape == (480, 640, 3), name
