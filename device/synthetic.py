@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 import segno
 
+from device.qr_regions import streak_kernel
+
 Frame = np.ndarray
 Range = tuple[float, float]
 
@@ -209,29 +211,6 @@ def _glare(rng: np.random.Generator, frame: np.ndarray, strength: float) -> np.n
     return lit
 
 
-def motion_kernel(length: float, angle_deg: float) -> np.ndarray:
-    """A normalised straight-line blur kernel ``length`` pixels long at ``angle_deg``."""
-    size = int(np.ceil(length)) | 1
-    size = max(size, 3)
-    kernel = np.zeros((size, size), np.float32)
-    centre = (size - 1) / 2
-    dx, dy = np.cos(np.deg2rad(angle_deg)), np.sin(np.deg2rad(angle_deg))
-    for t in np.linspace(-(length - 1) / 2, (length - 1) / 2, max(2, int(length * 4))):
-        x, y = centre + t * dx, centre + t * dy
-        x0, y0 = int(np.floor(x)), int(np.floor(y))
-        fx, fy = x - x0, y - y0
-        for xi, yi, weight in (
-            (x0, y0, (1 - fx) * (1 - fy)),
-            (x0 + 1, y0, fx * (1 - fy)),
-            (x0, y0 + 1, (1 - fx) * fy),
-            (x0 + 1, y0 + 1, fx * fy),
-        ):
-            if 0 <= xi < size and 0 <= yi < size:
-                kernel[yi, xi] += weight
-    kernel /= kernel.sum()
-    return kernel
-
-
 def camera_frame(
     payload: str | None,
     rng: np.random.Generator,
@@ -267,7 +246,7 @@ def camera_frame(
     if cond.motion_px[1] > 0:
         length = rng.uniform(*cond.motion_px)
         if length >= 1.5:
-            image = cv2.filter2D(image, -1, motion_kernel(length, rng.uniform(0, 180)))
+            image = cv2.filter2D(image, -1, streak_kernel(length, rng.uniform(0, 180)))
     image += rng.normal(0, rng.uniform(*cond.noise_sigma), image.shape).astype(np.float32)
     result = np.clip(image, 0, 255).astype(np.uint8)
     if cond.jpeg_quality is not None:
