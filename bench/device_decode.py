@@ -34,7 +34,7 @@ from device.remote import parse_remote_config
 from device.store import Store
 from device.synthetic import CONDITION_SETS, camera_frame
 from protocol.ids import dispenser_id_to_bytes, new_dispenser_public_id
-from protocol.token import TokenClaims, encode_public_key, key_id_for, sign_token
+from protocol.token import TokenClaims, encode_token_key, key_id_for, sign_token
 
 FRAME_MS_AT_15_FPS = 1000 / 15
 
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     remote = parse_remote_config(
         {
             "dispenser_id": dispenser_id,
-            "token_keys": [encode_public_key(key.public_key())],
+            "token_keys": [encode_token_key(key, dispenser_id_to_bytes(dispenser_id))],
             "policy": {},
         }
     )
