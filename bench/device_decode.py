@@ -11,6 +11,7 @@ frames with no code, the time each cascade stage took and what it won, and wheth
 15 fps camera loop keeps up.
 
     .venv/bin/python bench/device_decode.py [--frames 300] [--seed 1] [--sets small,blur]
+        [--stages enlarge,deblur]   # an ablation: only these recovery stages
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from device.decide import Dispense, QrScan, Situation, decide
-from device.qr import Trace, decode_all, to_gray
+from device.qr import RECOVERY_STAGES, Trace, decode_all
 from device.remote import parse_remote_config
 from device.store import Store
 from device.synthetic import CONDITION_SETS, camera_frame
@@ -64,17 +65,20 @@ def _times(label: str, values: list[float]) -> str:
     )
 
 
-def _run_set(name: str, frames: list, situation: Situation) -> dict[str, object]:
+def _run_set(
+    name: str, frames: list, situation: Situation, stages: tuple[str, ...]
+) -> dict[str, object]:
     """Decode and decide every frame of one condition set; print and return its figures."""
     readable, failing, empty, decide_ms = [], [], [], []
+    cpu: dict[str, list[float]] = defaultdict(list)  # process CPU time: less hurt by load
     decoded = wrong = 0
     stage_ms: dict[str, float] = defaultdict(float)
     stage_runs: dict[str, int] = defaultdict(int)
     stage_wins: dict[str, int] = defaultdict(int)
     for token, frame in frames:
         trace = Trace()
-        gray = to_gray(frame)  # the camera loop converts once; counted in "fast" below
-        payloads = decode_all(gray, trace=trace)
+        cpu_started = time.process_time()
+        payloads = decode_all(frame, trace=trace, stages=stages)  # BGR: grey is in "fast"
         total = trace.total_ms()
         for stage, ms in trace.stages:
             stage_ms[stage] += ms
@@ -83,6 +87,7 @@ def _run_set(name: str, frames: list, situation: Situation) -> dict[str, object]
             stage_wins[trace.winner] += 1
         if token is None:
             empty.append(total)
+            cpu["empty"].append((time.process_time() - cpu_started) * 1000)
             wrong += len(payloads)
             continue
         wrong += sum(payload != token for payload in payloads)
@@ -93,19 +98,24 @@ def _run_set(name: str, frames: list, situation: Situation) -> dict[str, object]
             decide_ms.append((time.perf_counter() - started) * 1000)
             assert isinstance(decision, Dispense), decision
             readable.append(total + decide_ms[-1])
+            cpu["readable"].append((time.process_time() - cpu_started) * 1000)
         else:
             failing.append(total)
+            cpu["failing"].append((time.process_time() - cpu_started) * 1000)
     count = len(frames)
     all_ms = readable + failing + empty
     print(f"\n[{name}] {count} frames")
     if empty:
         print(f"  frames with a payload read (must be 0): {wrong}")
         print("  " + _times("no-code frames", empty))
+        print("  " + _times("  same, CPU time", cpu["empty"]))
     else:
         print(f"  decoded: {decoded / count:.1%} ({decoded}/{count}); wrong payloads: {wrong}")
         print("  " + _times("readable frame -> decision", readable))
-        print("  " + _times("failing frames", failing))
+        print("  " + _times("  same, CPU time", cpu["readable"]))
         print("  " + _times("  of which verify + spent-set + decide", decide_ms))
+        print("  " + _times("failing frames", failing))
+        print("  " + _times("  same, CPU time", cpu["failing"]))
     over = sum(ms > FRAME_MS_AT_15_FPS for ms in all_ms)
     print(
         f"  15 fps loop: {over} frames over the {FRAME_MS_AT_15_FPS:.1f} ms frame time;"
@@ -127,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=300, help="frames per condition set")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sets", default=",".join(CONDITION_SETS))
+    parser.add_argument(
+        "--stages",
+        default=",".join(RECOVERY_STAGES),
+        help="recovery stages to run, in cascade order ('' = the fast read only)",
+    )
     args = parser.parse_args(argv)
 
     key = Ed25519PrivateKey.generate()
@@ -139,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
             "policy": {},
         }
     )
+    stages = tuple(s for s in args.stages.split(",") if s)
     print(f"640x480 frames, {args.frames} per condition set, seed {args.seed}")
+    print(f"recovery stages: {', '.join(stages) or 'none (fast read only)'}")
     wrong = 0
     with tempfile.TemporaryDirectory() as folder:
         store = Store(Path(folder) / "bench.db")
@@ -153,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(args.frames):
                 token = _token(key, dispenser_id, now) if has_code else None
                 frames.append((token, camera_frame(token, rng, conditions=conditions)))
-            wrong += int(_run_set(name, frames, situation)["wrong"])  # type: ignore[call-overload]
+            figures = _run_set(name, frames, situation, stages)
+            wrong += int(figures["wrong"])  # type: ignore[call-overload]
         store.close()
     print(f"\nwrong payloads over all sets: {wrong}")
     return 0

@@ -3,9 +3,9 @@
 The fast read handles almost every ordinary frame in well under a millisecond. When it
 finds nothing, the cascade looks for code-like regions (device.qr_regions) and, only
 there, tries the recoveries that address why phone codes fail on a camera: too few
-pixels per module (enlarge), a motion streak (deconvolve along it), a glare spot
-(local contrast normalisation) and a second binarizer. A frame with no code-like
-region costs the fast read and the region search only. docs/qr.md has the figures.
+pixels per module (enlarge), a motion streak (deconvolve along it) and a glare spot
+(local contrast normalisation). A frame with no code-like region costs the fast read
+and the region search only. docs/qr.md has the figures.
 """
 
 from __future__ import annotations
@@ -35,9 +35,7 @@ class ImageUnreadable(ValueError):
 _QR_MODEL_2 = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCodeModel2)
 
 
-def _read(
-    gray: Frame, binarizer: zxingcpp.Binarizer = zxingcpp.Binarizer.LocalAverage
-) -> list[str]:
+def _read(gray: Frame) -> list[str]:
     # The phone page never shows inverted codes, and a QR finder works at any rotation:
     # the rotate and invert passes only cost time; the downscale pass never won a frame.
     results = zxingcpp.read_barcodes(
@@ -46,7 +44,6 @@ def _read(
         try_rotate=False,
         try_invert=False,
         try_downscale=False,
-        binarizer=binarizer,
     )
     return [str(result.text) for result in results if result.text]
 
@@ -87,14 +84,15 @@ def _normalised(crop: Frame) -> Frame:
     return qr_regions.upscale(qr_regions.normalise_contrast(crop), _enlarge_factor(crop))
 
 
-# name, image transform (None result = stage does not apply), binarizer
-_RECOVERIES: list[tuple[str, Callable[[Frame], Frame | None], zxingcpp.Binarizer]] = [
-    ("enlarge", _enlarged, zxingcpp.Binarizer.LocalAverage),
-    ("deblur", _deblurred, zxingcpp.Binarizer.LocalAverage),
-    ("contrast", _normalised, zxingcpp.Binarizer.LocalAverage),
-    ("binarizer", _enlarged, zxingcpp.Binarizer.GlobalHistogram),
+# name, image transform (a None result: the stage does not apply to this crop). A fourth
+# stage, zxing-cpp's GlobalHistogram binarizer on the enlarged crop, won no frame that the
+# others missed (docs/qr.md) and was dropped.
+_RECOVERIES: list[tuple[str, Callable[[Frame], Frame | None]]] = [
+    ("enlarge", _enlarged),
+    ("deblur", _deblurred),
+    ("contrast", _normalised),
 ]
-RECOVERY_STAGES = tuple(name for name, _, _ in _RECOVERIES)
+RECOVERY_STAGES = tuple(name for name, _ in _RECOVERIES)
 
 
 def to_gray(frame: Frame) -> Frame:
@@ -127,7 +125,7 @@ def decode_all(
     regions = qr_regions.code_regions(gray)
     trace.stages.append(("regions", (time.perf_counter() - mark) * 1000))
     crops = [region.crop(gray) for region in regions]
-    for name, transform, binarizer in _RECOVERIES:
+    for name, transform in _RECOVERIES:
         if name not in stages:
             continue
         for crop in crops:
@@ -135,7 +133,7 @@ def decode_all(
                 return []
             mark = time.perf_counter()
             image = transform(crop)
-            payloads = _read(image, binarizer) if image is not None else []
+            payloads = _read(image) if image is not None else []
             trace.stages.append((name, (time.perf_counter() - mark) * 1000))
             if payloads:
                 trace.winner = name

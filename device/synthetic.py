@@ -117,8 +117,8 @@ def phone_screen(
 def _background(rng: np.random.Generator, width: int, height: int, busy: bool) -> Frame:
     base = rng.integers(60, 170, size=3).astype(np.float32)
     ramp = np.linspace(0.8, 1.15, width, dtype=np.float32)[None, :, None]
-    frame: Frame = np.clip(np.ones((height, width, 3), np.float32) * base * ramp, 0, 255)
-    frame = frame.astype(np.uint8)
+    row = np.clip(base * ramp, 0, 255).astype(np.uint8)
+    frame: Frame = np.ascontiguousarray(np.broadcast_to(row, (height, width, 3)))
     if busy:
         _clutter(rng, frame)
     return frame
@@ -203,11 +203,11 @@ def _glare(rng: np.random.Generator, frame: np.ndarray, strength: float) -> np.n
     height, width = frame.shape[:2]
     cx, cy = rng.uniform(0, width), rng.uniform(0, height)
     radius = rng.uniform(0.15, 0.4) * width
-    ys, xs = np.ogrid[:height, :width]
-    falloff = np.exp(-(((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * radius**2)))
-    blend = (strength * falloff)[..., None]
-    blend = blend.astype(np.float32)
-    lit: np.ndarray = frame * (1 - blend) + np.float32(255.0) * blend
+    # A Gaussian spot is separable: an outer product of two 1-D falloffs (cheap).
+    fx = np.exp(-((np.arange(width, dtype=np.float32) - cx) ** 2) / (2 * radius**2))
+    fy = np.exp(-((np.arange(height, dtype=np.float32) - cy) ** 2) / (2 * radius**2))
+    blend = (np.float32(strength) * np.outer(fy, fx).astype(np.float32))[..., None]
+    lit: np.ndarray = frame + (np.float32(255.0) - frame) * blend
     return lit
 
 
@@ -247,8 +247,9 @@ def camera_frame(
         length = rng.uniform(*cond.motion_px)
         if length >= 1.5:
             image = cv2.filter2D(image, -1, streak_kernel(length, rng.uniform(0, 180)))
-    image += rng.normal(0, rng.uniform(*cond.noise_sigma), image.shape).astype(np.float32)
-    result = np.clip(image, 0, 255).astype(np.uint8)
+    noise = rng.standard_normal(image.shape, dtype=np.float32)
+    image += noise * np.float32(rng.uniform(*cond.noise_sigma))
+    result: Frame = np.clip(image, 0, 255).astype(np.uint8)
     if cond.jpeg_quality is not None:
         quality = int(rng.uniform(*cond.jpeg_quality))
         _, data = cv2.imencode(".jpg", result, [cv2.IMWRITE_JPEG_QUALITY, quality])
