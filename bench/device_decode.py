@@ -12,6 +12,7 @@ frames with no code, the time each cascade stage took and what it won, and wheth
 
     .venv/bin/python bench/device_decode.py [--frames 300] [--seed 1] [--sets small,blur]
         [--stages enlarge,deblur]   # an ablation: only these recovery stages
+        [--code-px 65,100]          # other code sizes (65-100 px: 2.2-3.4 px a module)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -142,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(RECOVERY_STAGES),
         help="recovery stages to run, in cascade order ('' = the fast read only)",
     )
+    parser.add_argument(
+        "--code-px", default="", help="override the sets' code width range, e.g. 65,100"
+    )
     args = parser.parse_args(argv)
 
     key = Ed25519PrivateKey.generate()
@@ -165,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         situation = Situation(remote=remote, spent=store, now=now)
         for name in args.sets.split(","):
             conditions, has_code = CONDITION_SETS[name]
+            if args.code_px and has_code:
+                low, high = (float(v) for v in args.code_px.split(","))
+                conditions = replace(conditions, code_px=(low, high))
             rng = np.random.default_rng([args.seed, len(name)])
             frames = []
             for _ in range(args.frames):
