@@ -119,7 +119,7 @@ def decode_all(
     if payloads:
         trace.winner = "fast"
         return payloads
-    if not recover:
+    if not recover or not stages:
         return []
     mark = time.perf_counter()
     regions = qr_regions.code_regions(gray)

@@ -6,7 +6,8 @@ import numpy as np
 import segno
 
 from device.decide import Dispense, QrScan, Situation, decide
-from device.qr import decode_all, decode_frame
+from device.qr import Trace, decode_all, decode_frame
+from device.qr_regions import code_regions
 from device.synthetic import CONDITION_SETS, camera_frame, qr_image, qr_matrix
 from tests.device.helpers import make_token, remote_config
 
@@ -62,3 +63,22 @@ def test_named_condition_sets_draw_codes_at_the_asked_size() -> None:
     for name, (conditions, has_code) in CONDITION_SETS.items():
         frame = camera_frame("HELLO" if has_code else None, rng, conditions=conditions)
         assert frame.shape == (480, 640, 3), name
+
+
+def test_code_regions_find_a_small_code_and_nothing_on_a_blank_wall() -> None:
+    frame = np.full((480, 640), 150, np.uint8)
+    code = qr_image("0123456789" * 9 + "012345678", module_px=3)  # 29 modules + quiet zone
+    frame[100 : 100 + code.shape[0], 200 : 200 + code.shape[1]] = code
+    (region, *_) = code_regions(frame)
+    assert 200 <= region.x + region.width / 2 <= 200 + code.shape[1]
+    assert 100 <= region.y + region.height / 2 <= 100 + code.shape[0]
+    assert code_regions(np.full((480, 640), 150, np.uint8)) == []
+
+
+def test_trace_names_the_stage_that_won() -> None:
+    trace = Trace()
+    payloads = decode_all(qr_image("HELLO", module_px=6), trace=trace)
+    assert payloads == ["HELLO"] and trace.winner == "fast"
+    empty = Trace()
+    assert decode_all(np.full((480, 640), 150, np.uint8), trace=empty) == []
+    assert empty.winner is None and [name for name, _ in empty.stages] == ["fast", "regions"]
