@@ -23,7 +23,7 @@ from device import qr_regions
 
 Frame = np.ndarray
 
-DEFAULT_BUDGET_MS = 40.0  # recoveries stop once a frame has cost this much
+DEFAULT_BUDGET_MS = 35.0  # no recovery starts once a frame has cost this much
 
 
 class ImageUnreadable(ValueError):
