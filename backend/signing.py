@@ -7,7 +7,8 @@ Two key stores, chosen by ``FAIRROLL_SIGNING_KEY_BACKEND``:
   previous private key as JSON (production).
 
 A key ring holds the current key (signs new tokens) and the previous key (its tokens
-still verify until they expire). Devices receive both public keys in their config.
+still verify until they expire). Each device receives, in its config, only the token
+MAC keys derived from both for itself (protocol.token.encode_token_key).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from flask import Flask
 
-from protocol.token import encode_public_key, key_id_for
+from protocol.token import encode_public_key, encode_token_key, key_id_for
 
 
 class KeyStoreError(RuntimeError):
@@ -56,6 +57,10 @@ class KeyRing:
     def public_key_documents(self) -> list[dict[str, str]]:
         """The public keys as the device config lists them, current first."""
         return [encode_public_key(k.public_key()) for k in (self.current, *self.previous)]
+
+    def token_key_documents(self, dispenser_id: bytes) -> list[dict[str, str]]:
+        """One dispenser's token MAC keys for its device config, current first."""
+        return [encode_token_key(k, dispenser_id) for k in (self.current, *self.previous)]
 
     def rotated(self) -> KeyRing:
         """A new ring: a fresh current key; the old current becomes the only previous."""

@@ -94,7 +94,7 @@ class ScanConfig:
     """QR decoding and token checks."""
 
     clock_skew_seconds: int = 30
-    upscale_retry: bool = True
+    upscale_retry: bool = True  # run the recovery cascade (device.qr) when the fast read fails
     repeat_seconds: float = 8.0  # the same QR seen again within this time is ignored
 
 

@@ -18,7 +18,7 @@ from protocol.token import DEFAULT_CLOCK_SKEW, TOKEN_TEXT_LENGTH, TokenError, ve
 
 MIN_CODE_DIGITS = 6
 MAX_CODE_DIGITS = 12
-_TOKEN_IN_TEXT = re.compile(rf"(?<![A-Za-z2-7])[A-Za-z2-7]{{{TOKEN_TEXT_LENGTH}}}(?![A-Za-z2-7])")
+_TOKEN_IN_TEXT = re.compile(rf"(?<![0-9])[0-9]{{{TOKEN_TEXT_LENGTH}}}(?![0-9])")
 
 
 # --- what happened -------------------------------------------------------------------
@@ -110,7 +110,7 @@ class Situation:
 
 
 def extract_token(payload: str) -> str | None:
-    """Find the token text in a QR payload: the whole payload or one 152-character run."""
+    """Find the token text in a QR payload: the whole payload or one 99-digit run."""
     text = payload.strip()
     if len(text) == TOKEN_TEXT_LENGTH:
         return text

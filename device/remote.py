@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyotp
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from protocol.ids import InvalidDispenserId, dispenser_id_to_bytes
 from protocol.token import decode_public_keys
@@ -47,7 +46,7 @@ class RemoteConfig:
     enabled: bool
     site_name: str
     policy: Policy
-    token_keys: dict[bytes, Ed25519PublicKey]
+    token_keys: dict[bytes, bytes]  # key id -> this dispenser's token MAC key
     presence: Presence | None
     visitor_url: str
     heartbeat_seconds: int

@@ -198,7 +198,7 @@ class Dispenser:
         """Look for a QR code in a frame; act on what is found."""
         if self._mode.name in (*CONSENT_MODES, "face"):
             return None  # no QR scanning while the visitor reads the consent or is scanned
-        payload = decode_frame(frame, upscale_retry=self.config.scan.upscale_retry)
+        payload = decode_frame(frame, recover=self.config.scan.upscale_retry)
         if payload is None or self._recently_seen(payload):
             return None
         return self.attempt(QrScan(payload))

@@ -67,6 +67,9 @@ class Store:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        # Owner-only: the stored config holds this dispenser's token MAC keys (secrets).
+        self.path.touch(mode=0o600, exist_ok=True)
+        self.path.chmod(0o600)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")

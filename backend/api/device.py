@@ -21,6 +21,7 @@ from backend.services.devices import (
 )
 from backend.services.events import parse_batch, record_events
 from backend.signing import key_ring
+from protocol.ids import dispenser_id_to_bytes
 
 
 def _bearer_key() -> str | None:
@@ -39,7 +40,9 @@ def _config_for(dispenser: Dispenser) -> dict[str, object]:
     config = current_app.config
     return device_config(
         dispenser,
-        token_keys=key_ring(current_app).public_key_documents(),
+        token_keys=key_ring(current_app).token_key_documents(
+            dispenser_id_to_bytes(dispenser.public_id)
+        ),
         visitor_url=f"{public_base_url()}/d/{dispenser.public_id}",
         heartbeat_seconds=config["FAIRROLL_HEARTBEAT_SECONDS"],
         config_refresh_seconds=config["FAIRROLL_CONFIG_REFRESH_SECONDS"],

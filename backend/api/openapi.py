@@ -44,7 +44,7 @@ SPEC: dict[str, Any] = {
                 enabled={"type": "boolean"},
                 site=_obj(name=_STR, timezone=_STR),
                 policy={"type": "object"},
-                token_keys={"type": "array", "items": _obj(kid=_STR, alg=_STR, public_key=_STR)},
+                token_keys={"type": "array", "items": _obj(kid=_STR, alg=_STR, key=_STR)},
                 presence={"type": "object", "nullable": True},
                 visitor_url=_STR,
                 heartbeat_seconds={"type": "integer"},

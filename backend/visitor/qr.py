@@ -12,7 +12,7 @@ QUIET_ZONE = 4
 
 def qr_matrix(text: str) -> list[list[bool]]:
     """The module matrix of ``text`` (quiet zone included), error correction level M."""
-    # qrcode only ever makes full QR symbols; base32 tokens fit its alphanumeric mode.
+    # qrcode only ever makes full QR symbols; 99-digit tokens use its numeric mode.
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=QUIET_ZONE)
     code.add_data(text)
     code.make(fit=True)

@@ -36,7 +36,7 @@ def test_enrollment_returns_key_and_config_and_the_code_works_once(
     body = first.get_json()
     assert body["dispenser_id"] == dispenser.public_id
     assert body["config"]["visitor_url"] == f"http://fairroll.test/d/{dispenser.public_id}"
-    assert body["config"]["token_keys"][0]["alg"] == "Ed25519"
+    assert body["config"]["token_keys"][0]["alg"] == "HMAC-SHA256-128"
     again = client.post("/api/v1/device/enroll", json={"enrollment_code": code})
     assert again.status_code == 404
     assert again.get_json()["error"]["code"] == "enrollment_code_invalid"

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from device.remote import RemoteConfig, parse_remote_config
 from protocol.ids import dispenser_id_to_bytes, new_dispenser_public_id
-from protocol.token import TokenClaims, encode_public_key, key_id_for, sign_token
+from protocol.token import TokenClaims, encode_token_key, key_id_for, sign_token
 
 
 def config_doc(
@@ -36,7 +36,7 @@ def config_doc(
         "enabled": enabled,
         "site": {"name": "Test Park", "timezone": "Asia/Shanghai"},
         "policy": base_policy,
-        "token_keys": [encode_public_key(k.public_key()) for k in keys],
+        "token_keys": [encode_token_key(k, dispenser_id_to_bytes(dispenser_id)) for k in keys],
         "presence": presence,
         "visitor_url": f"http://127.0.0.1:5000/d/{dispenser_id}",
         "heartbeat_seconds": 60,

@@ -167,3 +167,14 @@ def test_face_events_carry_only_id_kind_method_and_time(tmp_path: Path, now: dat
     assert [set(body) for body in bodies[:2]] == [{"event_id", "kind", "method", "occurred_at"}] * 2
     assert bodies[2]["reason"] == "expired"
     store.close()
+
+
+def test_ledger_file_is_owner_only(tmp_path: Path) -> None:
+    # The stored config carries the dispenser's token MAC keys.
+    path = tmp_path / "ledger.db"
+    path.write_bytes(b"")
+    path.chmod(0o644)
+    store = Store(path)
+    store.set_setting("config_doc", "{}")
+    assert path.stat().st_mode & 0o777 == 0o600
+    store.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import segno
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protocol.ids import (
@@ -23,27 +24,29 @@ from protocol.token import (
     UnknownKey,
     WrongDispenser,
     decode_public_keys,
+    dispenser_token_key,
     encode_public_key,
-    key_id_for,
+    encode_token_key,
     parse_token,
     sign_token,
     token_ref,
     verify_token,
 )
 
-# Test vector: Ed25519 is deterministic, so these inputs always give this token.
+# Test vector: HKDF and HMAC are deterministic, so these inputs always give this token.
 VECTOR_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 VECTOR_KID = "56475aa7"
 VECTOR_PUBLIC = "A6EHv_POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="
+VECTOR_MAC_KEY = "KGpBJ-ufqS3wt9fXk5y8LpHzAVaEYgLJCcBj3X9m87Y="  # for dispenser 0a1b2c3d4e5f
 VECTOR_DISPENSER = "binsypkol4"  # raw bytes 0a1b2c3d4e5f
 VECTOR_ISSUED = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
 VECTOR_TOKEN = (
-    "AFLEOWVHAEBAGBAFAYDQQCIKBMGAUGZMHVHF62YCO3IGWATXJBUVL6Z6OJWA54HGVE45RAGFECJT7PJQUETT"
-    "PGVFEBNU545EU74X5JIBTHKAMCZKKOX2QS5C44SZMRUWIYY33LRM5KTRECDEYSAEKSIN"
+    "18370329435765187343708440999173887074228064115481"
+    "0450046688590775557724440475096184870286179177416"
 )
 VECTOR_REF = "206402cab345415716d9a33469feba57a90dc200c064bc0190b4191af058b0eb"
-KEYS = {bytes.fromhex(VECTOR_KID): VECTOR_KEY.public_key()}
 DISPENSER = bytes.fromhex("0a1b2c3d4e5f")
+KEYS = decode_public_keys([encode_token_key(VECTOR_KEY, DISPENSER)])
 
 
 def vector_claims() -> TokenClaims:
@@ -59,6 +62,9 @@ def vector_claims() -> TokenClaims:
 def test_sign_token_matches_the_vector() -> None:
     assert sign_token(vector_claims(), VECTOR_KEY) == VECTOR_TOKEN
     assert len(VECTOR_TOKEN) == TOKEN_TEXT_LENGTH <= 180
+    # Numeric mode, version 3 (29 modules) at error correction M: the reason for the format.
+    symbol = segno.make_qr(VECTOR_TOKEN, error="m")
+    assert (symbol.mode, symbol.version) == ("numeric", 3)
 
 
 def test_vector_verifies_and_yields_its_claims() -> None:
@@ -67,14 +73,38 @@ def test_vector_verifies_and_yields_its_claims() -> None:
     assert claims.token_ref() == VECTOR_REF == token_ref(bytes(range(1, 13)))
 
 
-def test_public_key_document_matches_the_vector() -> None:
+def test_key_documents_match_the_vector() -> None:
     document = encode_public_key(VECTOR_KEY.public_key())
     assert document == {"kid": VECTOR_KID, "alg": "Ed25519", "public_key": VECTOR_PUBLIC}
-    assert decode_public_keys([document]).keys() == KEYS.keys()
+    token_key = encode_token_key(VECTOR_KEY, DISPENSER)
+    assert token_key == {"kid": VECTOR_KID, "alg": "HMAC-SHA256-128", "key": VECTOR_MAC_KEY}
+    assert list(decode_public_keys([token_key])) == [bytes.fromhex(VECTOR_KID)]
 
 
-def test_lowercase_and_surrounding_space_are_accepted() -> None:
-    text = "  " + VECTOR_TOKEN.lower() + "\n"
+def test_each_dispenser_gets_its_own_mac_key() -> None:
+    other = bytes.fromhex("0a1b2c3d4e60")
+    assert dispenser_token_key(VECTOR_KEY, other) != dispenser_token_key(VECTOR_KEY, DISPENSER)
+    # Another dispenser's key cannot make a token this dispenser accepts.
+    claims = TokenClaims(
+        bytes.fromhex(VECTOR_KID),
+        bytes(12),
+        other,
+        VECTOR_ISSUED,
+        VECTOR_ISSUED + timedelta(minutes=2),
+    )
+    foreign = sign_token(claims, VECTOR_KEY)
+    stolen = decode_public_keys([encode_token_key(VECTOR_KEY, other)])
+    with pytest.raises(BadSignature):
+        # Relabel the foreign token for this dispenser: its MAC was made with the wrong key.
+        raw = int(foreign).to_bytes(41, "big")
+        relabelled = raw[:13] + DISPENSER + raw[19:]
+        text = str(int.from_bytes(relabelled, "big")).zfill(TOKEN_TEXT_LENGTH)
+        verify_token(text, KEYS, dispenser_id=DISPENSER, now=VECTOR_ISSUED)
+    assert verify_token(foreign, stolen, dispenser_id=other, now=VECTOR_ISSUED).token_id
+
+
+def test_surrounding_space_is_accepted() -> None:
+    text = "  " + VECTOR_TOKEN + "\n"
     assert verify_token(text, KEYS, dispenser_id=DISPENSER, now=VECTOR_ISSUED).token_id
 
 
@@ -105,16 +135,24 @@ def test_token_for_another_dispenser_is_refused() -> None:
 
 
 def test_unknown_key_is_refused() -> None:
-    other = Ed25519PrivateKey.generate().public_key()
     with pytest.raises(UnknownKey):
         verify_token(
-            VECTOR_TOKEN, {key_id_for(other): other}, dispenser_id=DISPENSER, now=VECTOR_ISSUED
+            VECTOR_TOKEN, {b"\x00abc": bytes(32)}, dispenser_id=DISPENSER, now=VECTOR_ISSUED
         )
 
 
-@pytest.mark.parametrize("position", [0, 40, 70, 151])
+def test_a_key_with_the_same_hint_but_another_secret_is_refused() -> None:
+    keys = {bytes.fromhex(VECTOR_KID[:2] + "000000"): bytes(32)}
+    with pytest.raises(BadSignature):
+        verify_token(VECTOR_TOKEN, keys, dispenser_id=DISPENSER, now=VECTOR_ISSUED)
+    both = keys | KEYS  # after a rotation two keys may share the hint: both are tried
+    claims = verify_token(VECTOR_TOKEN, both, dispenser_id=DISPENSER, now=VECTOR_ISSUED)
+    assert claims.key_id == bytes.fromhex(VECTOR_KID)
+
+
+@pytest.mark.parametrize("position", [0, 40, 70, 98])
 def test_any_changed_character_is_refused(position: int) -> None:
-    swapped = "A" if VECTOR_TOKEN[position] != "A" else "B"
+    swapped = "1" if VECTOR_TOKEN[position] != "1" else "2"
     tampered = VECTOR_TOKEN[:position] + swapped + VECTOR_TOKEN[position + 1 :]
     with pytest.raises((BadSignature, MalformedToken, UnknownKey, WrongDispenser)):
         verify_token(tampered, KEYS, dispenser_id=DISPENSER, now=VECTOR_ISSUED)
@@ -123,16 +161,17 @@ def test_any_changed_character_is_refused(position: int) -> None:
 def test_forged_claims_with_a_copied_signature_are_refused() -> None:
     claims, _, signature = parse_token(VECTOR_TOKEN)
     longer = TokenClaims(
-        claims.key_id,
+        bytes.fromhex(VECTOR_KID),
         claims.token_id,
         claims.dispenser_id,
         claims.issued_at,
         claims.expires_at + timedelta(hours=1),
     )
-    forged = sign_token(longer, VECTOR_KEY)[:-103] + VECTOR_TOKEN[-103:]
-    with pytest.raises((BadSignature, MalformedToken)):
+    raw = int(sign_token(longer, VECTOR_KEY)).to_bytes(41, "big")
+    forged_raw = raw[:25] + signature  # the new claims with the vector's MAC
+    forged = str(int.from_bytes(forged_raw, "big")).zfill(TOKEN_TEXT_LENGTH)
+    with pytest.raises(BadSignature):
         verify_token(forged, KEYS, dispenser_id=DISPENSER, now=VECTOR_ISSUED)
-    assert signature
 
 
 @pytest.mark.parametrize(
@@ -140,9 +179,11 @@ def test_forged_claims_with_a_copied_signature_are_refused() -> None:
     [
         "",
         "hello",
-        "1" * TOKEN_TEXT_LENGTH,
+        "9" * TOKEN_TEXT_LENGTH,
+        "A" * TOKEN_TEXT_LENGTH,
+        "\u0661" * TOKEN_TEXT_LENGTH,
         VECTOR_TOKEN[:-1],
-        VECTOR_TOKEN + "A",
+        VECTOR_TOKEN + "1",
         "https://example.com/not-a-token",
     ],
 )
@@ -170,9 +211,16 @@ def test_dispenser_ids_round_trip_and_reject_non_canonical_text() -> None:
             dispenser_id_to_bytes(bad)
 
 
-def test_public_key_documents_with_a_wrong_kid_are_refused() -> None:
-    document = encode_public_key(VECTOR_KEY.public_key()) | {"kid": "00000000"}
-    with pytest.raises(ValueError, match="does not match"):
-        decode_public_keys([document])
+def test_malformed_token_key_documents_are_refused() -> None:
+    good = encode_token_key(VECTOR_KEY, DISPENSER)
+    for bad in [
+        encode_public_key(VECTOR_KEY.public_key()),  # a public key cannot check a MAC
+        good | {"kid": "0000"},
+        good | {"key": "c2hvcnQ="},
+        good | {"key": "not base64!"},
+        {"alg": "HMAC-SHA256-128"},
+    ]:
+        with pytest.raises(ValueError):
+            decode_public_keys([bad])
     with pytest.raises(ValueError):
         decode_public_keys("not a list")

@@ -71,7 +71,8 @@ def test_scan_get_code_and_the_qr_decodes_to_an_accepted_token(
         png = _check_page(tab, axe_source, screenshots, f"token-{lang}")
         texts = _qr_texts(png)
         assert len(texts) == 1, "the QR on the screen did not decode"
-        keys = decode_public_keys(key_ring(live_app).public_key_documents())
+        raw_id = dispenser_id_to_bytes(public_id)
+        keys = decode_public_keys(key_ring(live_app).token_key_documents(raw_id))
         claims = verify_token(
             texts[0], keys, dispenser_id=dispenser_id_to_bytes(public_id), now=datetime.now(UTC)
         )
