@@ -66,6 +66,15 @@ def _network_and_data(stack: FairrollStack) -> None:
         ),
     )
     _suppress(
+        data.handoff_secret,
+        _rule(
+            "AwsSolutions-SMG4",
+            "Holds no standing credential: the create-admin task writes a new admin's "
+            "password here once, and the operator reads it and clears it (the admin then "
+            "changes the password at first sign-in).",
+        ),
+    )
+    _suppress(
         data.database.node.find_child("Secret"),
         _rule(
             "AwsSolutions-SMG4",
@@ -109,6 +118,8 @@ def _tasks(stack: FairrollStack) -> None:
         stack.jobs.purge_task,
         stack.jobs.rotate_keys_task,
         stack.jobs.alerts_task,
+        stack.operator_tasks.create_admin_task,
+        stack.operator_tasks.bulk_enroll_task,
     ]
     for definition in definitions:
         _suppress(
@@ -144,6 +155,16 @@ def _tasks(stack: FairrollStack) -> None:
     _suppress(stack.web_task_role, metrics, exports, children=True)
     _suppress(stack.task_roles["purge"], exports, children=True)
     _suppress(stack.task_roles["alerts"], metrics, children=True)
+    _suppress(
+        stack.task_roles["bulk_enroll"],
+        _rule(
+            "AwsSolutions-IAM5",
+            "The operator names the CSV and the sheet at run time; the role reads only "
+            "incoming/* and writes only sheets/* of the operator bucket.",
+            r"^Resource::<DataOperatorBucket[0-9A-F]+\.Arn>/(incoming|sheets)/\*$",
+        ),
+        children=True,
+    )
     tagging = _rule(
         "AwsSolutions-IAM5",
         "CDK's EventBridge ECS target tags the task it starts; task ARNs are unknown in "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_cdk import Duration, RemovalPolicy, SecretValue
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
@@ -32,9 +33,21 @@ class Data(Construct):
         super().__init__(scope, construct_id)
         self._config = config
         prefix = f"fairroll/{config.name}"
+        # One customer-managed key for the data: database, snapshots, secrets, operator
+        # files. Unlike the AWS-managed keys, its snapshots can be copied to another
+        # region and shared with a backup account, and its policy is ours to read.
+        self.key = kms.Key(
+            self,
+            "Key",
+            alias=f"alias/fairroll-{config.name}-data",
+            description=f"fairroll {config.name}: database, backups, secrets, operator files",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
         self.app_secret = secretsmanager.Secret(
             self,
             "AppSecret",
+            encryption_key=self.key,
             secret_name=f"{prefix}/app-secret-key",
             description="Flask SECRET_KEY: signs visitor cookies and operator sessions",
             generate_secret_string=secretsmanager.SecretStringGenerator(
@@ -47,12 +60,24 @@ class Data(Construct):
             self,
             "SigningKeys",
             secret_name=f"{prefix}/token-signing-keys",
+            encryption_key=self.key,
             description="Token signing key set (current and previous), written by keys rotate",
+            secret_string_value=SecretValue.unsafe_plain_text("{}"),
+        )
+        # `flask users create-admin`, run as a one-off task, writes the first admin's
+        # password and authenticator URI here instead of to the task's (logged) output.
+        self.handoff_secret = secretsmanager.Secret(
+            self,
+            "OperatorHandoff",
+            secret_name=f"{prefix}/operator-handoff",
+            description="Credentials a one-off task hands to the operator (read, then clear)",
+            encryption_key=self.key,
             secret_string_value=SecretValue.unsafe_plain_text("{}"),
         )
         self.database = self._database(network, prefix)
         self.logs_bucket = self._logs_bucket()
         self.exports_bucket = self._exports_bucket()
+        self.operator_bucket = self._operator_bucket()
         self.redis_url = self._redis(network) if config.needs_shared_counters else None
 
     @property
@@ -98,11 +123,12 @@ class Data(Construct):
             publicly_accessible=False,
             multi_az=config.db_multi_az,
             credentials=rds.Credentials.from_generated_secret(
-                DATABASE_USER, secret_name=f"{prefix}/database"
+                DATABASE_USER, secret_name=f"{prefix}/database", encryption_key=self.key
             ),
             database_name=DATABASE_NAME,
             parameter_group=parameters,
             storage_encrypted=True,
+            storage_encryption_key=self.key,
             storage_type=rds.StorageType.GP3,
             allocated_storage=config.db_allocated_storage_gib,
             max_allocated_storage=config.db_max_allocated_storage_gib,
@@ -151,6 +177,30 @@ class Data(Construct):
             server_access_logs_prefix="s3-exports/",
             lifecycle_rules=[
                 s3.LifecycleRule(noncurrent_version_expiration=Duration.days(30)),
+                s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(1)),
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _operator_bucket(self) -> s3.Bucket:
+        """Files of one-off operator tasks: the enrollment CSV in, the printable sheet out.
+
+        The sheets carry enrollment codes: encrypted with the data key, kept a week.
+        """
+        return s3.Bucket(
+            self,
+            "OperatorBucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            server_access_logs_bucket=self.logs_bucket,
+            server_access_logs_prefix="s3-operator/",
+            lifecycle_rules=[
+                s3.LifecycleRule(expiration=Duration.days(7)),
                 s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(1)),
             ],
             removal_policy=RemovalPolicy.RETAIN,

@@ -15,6 +15,7 @@ from infra.stacks.data import DATABASE_NAME, Data
 from infra.stacks.jobs import Jobs
 from infra.stacks.monitoring import Alerts, Monitoring
 from infra.stacks.network import Network
+from infra.stacks.operator_tasks import OperatorTasks
 from infra.stacks.release import Release
 from infra.stacks.runtime import WRITABLE_PATH, AppRuntime, backend_image, task_role
 from infra.stacks.service import WebService
@@ -91,6 +92,16 @@ class FairrollStack(Stack):
             rotate_role=roles["rotate"],
             alerts_role=roles["alerts"],
         )
+        self.operator_tasks = OperatorTasks(
+            self,
+            "Operator",
+            runtime=runtime,
+            create_admin_role=roles["create_admin"],
+            bulk_enroll_role=roles["bulk_enroll"],
+            handoff_secret=self.data.handoff_secret,
+            operator_bucket=self.data.operator_bucket,
+            key=self.data.key,
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -101,7 +112,7 @@ class FairrollStack(Stack):
             target_group=self.web.target_group,
             database=self.data.database,
             cluster=self.cluster,
-            job_families=self.jobs.task_families,
+            job_families=self.jobs.task_families + self.operator_tasks.task_families,
         )
         self._outputs()
 
@@ -150,13 +161,19 @@ class FairrollStack(Stack):
         purge = task_role(self, "PurgeTaskRole", "fairroll: daily retention purge")
         rotate = task_role(self, "RotateKeysTaskRole", "fairroll: rotates token signing keys")
         alerts = task_role(self, "AlertsTaskRole", "fairroll: minutely offline-alert check")
+        create_admin = task_role(self, "CreateAdminTaskRole", "fairroll: one-off first admin")
+        bulk_enroll = task_role(self, "BulkEnrollTaskRole", "fairroll: one-off bulk enrollment")
         signing_keys = self.data.signing_keys.secret_arn
-        # Every task loads the app, which reads the current signing keys.
-        for role in (web, migrate, purge, rotate, alerts):
+        # Every task loads the app, which reads the current signing keys (encrypted with
+        # the data key, so reading them decrypts with it).
+        for role in (web, migrate, purge, rotate, alerts, create_admin, bulk_enroll):
             role.add_to_policy(
                 iam.PolicyStatement(
                     actions=["secretsmanager:GetSecretValue"], resources=[signing_keys]
                 )
+            )
+            role.add_to_policy(
+                iam.PolicyStatement(actions=["kms:Decrypt"], resources=[self.data.key.key_arn])
             )
         rotate.add_to_policy(
             iam.PolicyStatement(actions=["secretsmanager:PutSecretValue"], resources=[signing_keys])
@@ -172,7 +189,15 @@ class FairrollStack(Stack):
                     resources=[self.data.exports_bucket.arn_for_objects("*")],
                 )
             )
-        return {"web": web, "migrate": migrate, "purge": purge, "rotate": rotate, "alerts": alerts}
+        return {
+            "web": web,
+            "migrate": migrate,
+            "purge": purge,
+            "rotate": rotate,
+            "alerts": alerts,
+            "create_admin": create_admin,
+            "bulk_enroll": bulk_enroll,
+        }
 
     def _grant_alerts_and_metrics(self, role: iam.Role) -> None:
         """Publish to the alerts topic and put aggregate metrics in the app's namespace."""
@@ -205,6 +230,10 @@ class FairrollStack(Stack):
             "RotateKeysTaskDefinition": self.jobs.rotate_keys_task.family,
             "MigrateTaskDefinition": self.release.task_definition.family,
             "PurgeTaskDefinition": self.jobs.purge_task.family,
+            "CreateAdminTaskDefinition": self.operator_tasks.create_admin_task.family,
+            "BulkEnrollTaskDefinition": self.operator_tasks.bulk_enroll_task.family,
+            "OperatorBucket": self.data.operator_bucket.bucket_name,
+            "OperatorHandoffSecret": self.data.handoff_secret.secret_arn,
             "JobSubnets": ",".join(s.subnet_id for s in self.network.vpc.private_subnets),
             "JobSecurityGroup": self.network.jobs_security_group.security_group_id,
             "DatabaseEndpoint": self.data.database.db_instance_endpoint_address,

@@ -116,11 +116,13 @@ def test_failed_jobs_raise_an_alert(template: dict[str, Any]) -> None:
     pattern = rule["EventPattern"]
     assert pattern["detail"]["lastStatus"] == ["STOPPED"]
     assert pattern["detail"]["containers"] == {"exitCode": [{"anything-but": 0}]}
-    assert len(pattern["detail"]["group"]) == 3  # purge, key rotation, alert check
+    # purge, key rotation, alert check, create-admin, bulk enrollment
+    assert len(pattern["detail"]["group"]) == 5
 
 
 def test_alert_topic_accepts_alarms_and_events_through_its_key(template: dict[str, Any]) -> None:
-    policy = dump(only(template, "AWS::KMS::Key")["KeyPolicy"])
+    (key,) = [k for i, k in resources(template, "AWS::KMS::Key").items() if i.startswith("Alerts")]
+    policy = dump(key["Properties"]["KeyPolicy"])
     assert "cloudwatch.amazonaws.com" in policy
     assert "events.amazonaws.com" in policy
 

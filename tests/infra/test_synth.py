@@ -35,6 +35,8 @@ def test_one_task_definition_per_kind_of_task(template: dict[str, Any]) -> None:
             str(["flask", "--app", "app", "purge"]),
             str(["flask", "--app", "app", "keys", "rotate"]),
             str(["flask", "--app", "app", "alerts", "check"]),
+            str(["flask", "--app", "app", "users", "create-admin"]),
+            str(["flask", "--app", "app", "dispensers", "enroll-bulk"]),
         ]
     )
 
