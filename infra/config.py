@@ -56,6 +56,10 @@ class EnvironmentConfig:
     nat_gateways: int = 2
     log_retention_days: int = 90
     purge_schedule_utc_hour: int = 3
+    # Alarm when this share of the fleet is offline (the fleet job's DispensersOffline).
+    offline_alarm_percent: int = 10
+    # AWS Budgets: a message at 80 % of this monthly spend (actual) and at 100 % (forecast).
+    monthly_budget_usd: int = 500
 
     @property
     def needs_shared_counters(self) -> bool:
@@ -106,6 +110,10 @@ class EnvironmentConfig:
             raise ConfigError(f"{prefix} nat_gateways must be 1 or 2 (two availability zones)")
         if not 0 <= self.purge_schedule_utc_hour <= 23:
             raise ConfigError(f"{prefix} purge_schedule_utc_hour must be 0..23")
+        if not 1 <= self.offline_alarm_percent <= 100:
+            raise ConfigError(f"{prefix} offline_alarm_percent must be 1..100")
+        if self.monthly_budget_usd < 1:
+            raise ConfigError(f"{prefix} monthly_budget_usd must be a positive whole number")
         if self.log_retention_days not in _LOG_RETENTION_DAYS:
             raise ConfigError(
                 f"{prefix} log_retention_days must be one of {sorted(_LOG_RETENTION_DAYS)}"
