@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from dataclasses import MISSING, dataclass, fields
@@ -13,6 +14,7 @@ DEFAULT_CONFIG_PATH = Path(__file__).with_name("environments.toml")
 _CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _ACCOUNT = re.compile(r"^\d{12}$")
+_SNAPSHOT_ARN = re.compile(r"^arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:snapshot:[A-Za-z0-9:._-]+$")
 _DB_INSTANCE = re.compile(r"^[a-z0-9]+\.[a-z0-9]+$")
 _PLACEHOLDER_CERTIFICATE = "certificate/00000000-0000-0000-0000-000000000000"
 # The retention periods CloudWatch Logs accepts.
@@ -56,10 +58,25 @@ class EnvironmentConfig:
     nat_gateways: int = 2
     log_retention_days: int = 90
     purge_schedule_utc_hour: int = 3
+    # AWS Backup: daily snapshots kept this long, each copied to backup_copy_region.
+    backup_retention_days: int = 35
+    backup_copy_region: str = "us-west-2"
+    # The restore drill (docs/operations.md): the ARN of an RDS snapshot to run on. Set,
+    # the next deploy creates a new instance from it and points the service at it.
+    db_restore_snapshot: str = ""
     # Alarm when this share of the fleet is offline (the fleet job's DispensersOffline).
     offline_alarm_percent: int = 10
     # AWS Budgets: a message at 80 % of this monthly spend (actual) and at 100 % (forecast).
     monthly_budget_usd: int = 500
+
+    @property
+    def database_identifier(self) -> str:
+        """The RDS instance name: a new one for each restore, so nothing is ever renamed."""
+        base = f"fairroll-{self.name}"
+        if not self.db_restore_snapshot:
+            return base
+        digest = hashlib.sha256(self.db_restore_snapshot.encode()).hexdigest()[:8]
+        return f"{base}-r{digest}"
 
     @property
     def needs_shared_counters(self) -> bool:
@@ -110,6 +127,17 @@ class EnvironmentConfig:
             raise ConfigError(f"{prefix} nat_gateways must be 1 or 2 (two availability zones)")
         if not 0 <= self.purge_schedule_utc_hour <= 23:
             raise ConfigError(f"{prefix} purge_schedule_utc_hour must be 0..23")
+        if not _REGION.match(self.backup_copy_region) or self.backup_copy_region == self.region:
+            raise ConfigError(
+                f"{prefix} backup_copy_region must be another AWS region than {self.region}"
+            )
+        if not 7 <= self.backup_retention_days <= 3650:
+            raise ConfigError(f"{prefix} backup_retention_days must be 7..3650")
+        if self.db_restore_snapshot and not _SNAPSHOT_ARN.match(self.db_restore_snapshot):
+            raise ConfigError(
+                f"{prefix} db_restore_snapshot must be the ARN of an RDS snapshot "
+                f"(arn:aws:rds:{self.region}:<account>:snapshot:<name>)"
+            )
         if not 1 <= self.offline_alarm_percent <= 100:
             raise ConfigError(f"{prefix} offline_alarm_percent must be 1..100")
         if self.monthly_budget_usd < 1:

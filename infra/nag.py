@@ -32,6 +32,7 @@ def _suppress(target: IConstruct, *rules: NagPackSuppression, children: bool = F
 
 def suppress_justified_findings(stack: FairrollStack) -> None:
     """Attach the justified suppressions to the resources they concern."""
+    _backups(stack)
     _network_and_data(stack)
     _tasks(stack)
     _release(stack)
@@ -75,7 +76,7 @@ def _network_and_data(stack: FairrollStack) -> None:
         ),
     )
     _suppress(
-        data.database.node.find_child("Secret"),
+        data.database_credentials,
         _rule(
             "AwsSolutions-SMG4",
             "ECS injects the database password when a task starts; automatic rotation would "
@@ -108,6 +109,27 @@ def _network_and_data(stack: FairrollStack) -> None:
             )
         )
     _suppress(data.database, *database_rules)
+
+
+def _backups(stack: FairrollStack) -> None:
+    """The AWS Backup role."""
+    _suppress(
+        stack.backups.role,
+        _rule(
+            "AwsSolutions-IAM4",
+            "AWS Backup's own service policy for taking snapshots: AWS maintains it as "
+            "Backup gains resource types; the role is assumable only by backup.amazonaws.com.",
+            r"^Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            r"AWSBackupServiceRolePolicyForBackup$",
+        ),
+        _rule(
+            "AwsSolutions-IAM5",
+            "The second region's key is not known by ARN in this region; the statement is "
+            "limited to the key with the backup-copy alias (kms:ResourceAliases).",
+            r"^Resource::arn:<AWS::Partition>:kms:[a-z0-9-]+:<AWS::AccountId>:key/\*$",
+        ),
+        children=True,
+    )
 
 
 def _tasks(stack: FairrollStack) -> None:

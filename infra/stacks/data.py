@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy, SecretValue
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
@@ -74,6 +76,15 @@ class Data(Construct):
             encryption_key=self.key,
             secret_string_value=SecretValue.unsafe_plain_text("{}"),
         )
+        # The database credentials live in their own secret, attached to whichever instance
+        # is current: a restore points the same secret (host, password) at the new one.
+        self.database_credentials = rds.DatabaseSecret(
+            self,
+            "DatabaseSecret",
+            username=DATABASE_USER,
+            secret_name=f"{prefix}/database",
+            encryption_key=self.key,
+        )
         self.database = self._database(network, prefix)
         self.logs_bucket = self._logs_bucket()
         self.exports_bucket = self._exports_bucket()
@@ -82,12 +93,12 @@ class Data(Construct):
 
     @property
     def database_secret(self) -> secretsmanager.ISecret:
-        """The RDS-generated credentials (JSON: host, port, dbname, username, password)."""
+        """The credentials attached to the current instance (JSON: host, port, password...)."""
         secret = self.database.secret
-        assert secret is not None  # always set: the credentials are generated
+        assert secret is not None  # always set: the credentials come from a secret
         return secret
 
-    def _database(self, network: Network, prefix: str) -> rds.DatabaseInstance:
+    def _database(self, network: Network, prefix: str) -> rds.DatabaseInstanceBase:
         """PostgreSQL in the isolated subnets: encrypted, backed up, never public."""
         config = self._config
         parameters = rds.ParameterGroup(
@@ -97,7 +108,7 @@ class Data(Construct):
             # Refuse unencrypted connections even from inside the VPC.
             parameters={"rds.force_ssl": "1", "log_min_duration_statement": "1000"},
         )
-        identifier = f"fairroll-{config.name}"
+        identifier = config.database_identifier
         # RDS would create its log groups itself, without retention; creating them first,
         # under the names RDS uses, makes them expire like every other log.
         log_groups = [
@@ -110,37 +121,54 @@ class Data(Construct):
             )
             for kind in _DATABASE_LOGS
         ]
-        database = rds.DatabaseInstance(
-            self,
-            "Database",
-            instance_identifier=identifier,
-            engine=_ENGINE,
-            instance_type=ec2.InstanceType(config.db_instance_type),
-            vpc=network.vpc,
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
-            security_groups=[network.database_security_group],
-            port=POSTGRES_PORT,
-            publicly_accessible=False,
-            multi_az=config.db_multi_az,
-            credentials=rds.Credentials.from_generated_secret(
-                DATABASE_USER, secret_name=f"{prefix}/database", encryption_key=self.key
-            ),
-            database_name=DATABASE_NAME,
-            parameter_group=parameters,
-            storage_encrypted=True,
-            storage_encryption_key=self.key,
-            storage_type=rds.StorageType.GP3,
-            allocated_storage=config.db_allocated_storage_gib,
-            max_allocated_storage=config.db_max_allocated_storage_gib,
-            backup_retention=Duration.days(config.db_backup_retention_days),
-            preferred_backup_window="01:00-01:30",
-            preferred_maintenance_window="sun:04:30-sun:05:00",
-            copy_tags_to_snapshot=True,
-            auto_minor_version_upgrade=True,
-            deletion_protection=config.deletion_protection,
-            removal_policy=RemovalPolicy.SNAPSHOT,
-            cloudwatch_logs_exports=list(_DATABASE_LOGS),
-        )
+        common: dict[str, Any] = {
+            "instance_identifier": identifier,
+            "engine": _ENGINE,
+            "instance_type": ec2.InstanceType(config.db_instance_type),
+            "vpc": network.vpc,
+            "vpc_subnets": ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            "security_groups": [network.database_security_group],
+            "port": POSTGRES_PORT,
+            "publicly_accessible": False,
+            "multi_az": config.db_multi_az,
+            "parameter_group": parameters,
+            "storage_type": rds.StorageType.GP3,
+            "allocated_storage": config.db_allocated_storage_gib,
+            "max_allocated_storage": config.db_max_allocated_storage_gib,
+            "backup_retention": Duration.days(config.db_backup_retention_days),
+            "preferred_backup_window": "01:00-01:30",
+            "preferred_maintenance_window": "sun:04:30-sun:05:00",
+            "copy_tags_to_snapshot": True,
+            "auto_minor_version_upgrade": True,
+            "deletion_protection": config.deletion_protection,
+            # A protected database is never deleted by CloudFormation, not even when a
+            # restore replaces it: it is left running for the operator to check and delete.
+            "removal_policy": RemovalPolicy.RETAIN
+            if config.deletion_protection
+            else RemovalPolicy.SNAPSHOT,
+            "cloudwatch_logs_exports": list(_DATABASE_LOGS),
+        }
+        database: rds.DatabaseInstanceBase
+        if config.db_restore_snapshot:
+            # A new instance (new logical id, new name) from the snapshot, which carries
+            # the data key's encryption; the same secret gets its password and host.
+            database = rds.DatabaseInstanceFromSnapshot(
+                self,
+                f"RestoredDatabase{identifier.rsplit('-r', 1)[-1]}",
+                snapshot_identifier=config.db_restore_snapshot,
+                credentials=rds.SnapshotCredentials.from_secret(self.database_credentials),
+                **common,
+            )
+        else:
+            database = rds.DatabaseInstance(
+                self,
+                "Database",
+                credentials=rds.Credentials.from_secret(self.database_credentials),
+                database_name=DATABASE_NAME,
+                storage_encrypted=True,
+                storage_encryption_key=self.key,
+                **common,
+            )
         for group in log_groups:
             database.node.add_dependency(group)
         return database

@@ -9,6 +9,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.config import EnvironmentConfig
+from infra.stacks.backup import Backups
 from infra.stacks.common import log_retention
 from infra.stacks.dashboard import METRICS_NAMESPACE
 from infra.stacks.data import DATABASE_NAME, Data
@@ -49,6 +50,9 @@ class FairrollStack(Stack):
         self.network = Network(self, "Network", config=config)
         self.data = Data(self, "Data", config=config, network=self.network)
         self.alerts = Alerts(self, "Alerts", config=config)
+        self.backups = Backups(
+            self, "Backups", config=config, key=self.data.key, database=self.data.database
+        )
         self.cluster = ecs.Cluster(
             self,
             "Cluster",
@@ -126,6 +130,9 @@ class FairrollStack(Stack):
             "FAIRROLL_INSTANCE_PATH": f"{WRITABLE_PATH}/instance",
             "AWS_REGION": self.region,
             "DB_NAME": DATABASE_NAME,
+            # Which instance DB_HOST points at: a restore changes it, so every task
+            # definition changes and every task restarts with the new host.
+            "DB_INSTANCE_ID": self.config.database_identifier,
             "FAIRROLL_SIGNING_KEY_BACKEND": "secretsmanager",
             "FAIRROLL_SIGNING_KEY_SECRET_ID": data.signing_keys.secret_arn,
             "FAIRROLL_NOTIFIER": "sns",

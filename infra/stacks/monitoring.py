@@ -86,7 +86,7 @@ class Monitoring(Construct):
         service: ecs.FargateService,
         load_balancer: elbv2.ApplicationLoadBalancer,
         target_group: elbv2.ApplicationTargetGroup,
-        database: rds.DatabaseInstance,
+        database: rds.DatabaseInstanceBase,
         cluster: ecs.ICluster,
         job_families: list[str],
     ) -> None:

@@ -34,6 +34,10 @@ class Synthesis:
     template_files: dict[str, Path]
     nag_findings: dict[str, list[str]]
     configs: dict[str, EnvironmentConfig]
+    # The second region's stack of each environment (the backup copy vault).
+    copy_templates: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    copy_template_files: dict[str, Path] = dataclasses.field(default_factory=dict)
+    copy_nag_findings: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
 
 def committed_configs() -> dict[str, EnvironmentConfig]:
@@ -69,12 +73,18 @@ def synthesis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesis]:
     stacks = {name: add_stack(app, configs[name]) for name in ENVIRONMENTS}
     assembly = app.synth()
     templates, files, findings = {}, {}, {}
+    copies: dict[str, dict[str, Any]] = {}
+    copy_files, copy_findings = {}, {}
     for name, stack in stacks.items():
         artifact = assembly.get_stack_by_name(stack.stack_name)
         templates[name] = artifact.template
         files[name] = Path(artifact.template_full_path)
         findings[name] = nag_findings(artifact)
-    yield Synthesis(templates, files, findings, configs)
+        copy = assembly.get_stack_by_name(f"{stack.stack_name}-backup-copy")
+        copies[name] = copy.template
+        copy_files[name] = Path(copy.template_full_path)
+        copy_findings[name] = nag_findings(copy)
+    yield Synthesis(templates, files, findings, configs, copies, copy_files, copy_findings)
 
 
 @pytest.fixture(scope="session", params=ENVIRONMENTS)

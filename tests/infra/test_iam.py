@@ -176,11 +176,20 @@ def test_no_users_access_keys_or_admin_policies(template: dict[str, Any]) -> Non
     assert "PowerUserAccess" not in dump(template)
 
 
-def test_managed_policies_only_on_cdk_provider_functions(template: dict[str, Any]) -> None:
+def test_managed_policies_only_on_cdk_provider_functions_and_backup(
+    template: dict[str, Any],
+) -> None:
     for logical_id, role in resources(template, "AWS::IAM::Role").items():
-        if "ManagedPolicyArns" in role["Properties"]:
-            assert logical_id.startswith("ReleaseProviderframework"), logical_id
-            assert "AWSLambdaBasicExecutionRole" in dump(role["Properties"]["ManagedPolicyArns"])
+        if "ManagedPolicyArns" not in role["Properties"]:
+            continue
+        managed = dump(role["Properties"]["ManagedPolicyArns"])
+        if logical_id.startswith("BackupsRole"):
+            assert "AWSBackupServiceRolePolicyForBackup" in managed
+            statement = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+            assert statement["Principal"] == {"Service": "backup.amazonaws.com"}
+            continue
+        assert logical_id.startswith("ReleaseProviderframework"), logical_id
+        assert "AWSLambdaBasicExecutionRole" in managed
 
 
 def test_execution_roles_read_only_the_injected_secrets(template: dict[str, Any]) -> None:

@@ -35,7 +35,8 @@ def test_production_database_is_multi_az_and_protected(synthesis: Synthesis) -> 
     resource = next(
         iter(resources(synthesis.templates["production"], "AWS::RDS::DBInstance").values())
     )
-    assert resource["DeletionPolicy"] == "Snapshot"
+    # Never deleted by CloudFormation, even when a restore replaces it (docs/operations.md).
+    assert resource["DeletionPolicy"] == "Retain"
 
 
 def test_database_admits_only_backend_tasks(template: dict[str, Any]) -> None:
