@@ -15,6 +15,7 @@ _CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificat
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _SNAPSHOT_ARN = re.compile(r"^arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:snapshot:[A-Za-z0-9:._-]+$")
+_GITHUB_REPOSITORY = re.compile(r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$")
 _DB_INSTANCE = re.compile(r"^[a-z0-9]+\.[a-z0-9]+$")
 _PLACEHOLDER_CERTIFICATE = "certificate/00000000-0000-0000-0000-000000000000"
 # The retention periods CloudWatch Logs accepts.
@@ -58,6 +59,9 @@ class EnvironmentConfig:
     nat_gateways: int = 2
     log_retention_days: int = 90
     purge_schedule_utc_hour: int = 3
+    # The GitHub repository ("owner/name") whose deploy workflow may assume this
+    # environment's deploy role through GitHub's OIDC provider; empty: no such role.
+    github_repository: str = ""
     # AWS Backup: daily snapshots kept this long, each copied to backup_copy_region.
     backup_retention_days: int = 35
     backup_copy_region: str = "us-west-2"
@@ -127,6 +131,17 @@ class EnvironmentConfig:
             raise ConfigError(f"{prefix} nat_gateways must be 1 or 2 (two availability zones)")
         if not 0 <= self.purge_schedule_utc_hour <= 23:
             raise ConfigError(f"{prefix} purge_schedule_utc_hour must be 0..23")
+        if self.github_repository and not _GITHUB_REPOSITORY.match(self.github_repository):
+            raise ConfigError(
+                f"{prefix} github_repository must look like 'owner/name', "
+                f"not {self.github_repository!r}"
+            )
+        # Burstable classes run out of CPU credits under a steady load like a city's.
+        if self.name == "production" and self.db_instance_type.startswith("t"):
+            raise ConfigError(
+                f"{prefix} db_instance_type {self.db_instance_type!r} is burstable; use a "
+                "fixed-performance class such as m7g.large (docs/operations.md, sizing)"
+            )
         if not _REGION.match(self.backup_copy_region) or self.backup_copy_region == self.region:
             raise ConfigError(
                 f"{prefix} backup_copy_region must be another AWS region than {self.region}"

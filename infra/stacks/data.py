@@ -56,6 +56,16 @@ class Data(Construct):
                 password_length=64, exclude_punctuation=True
             ),
         )
+        self.metrics_token = secretsmanager.Secret(
+            self,
+            "MetricsToken",
+            secret_name=f"{prefix}/metrics-token",
+            description="Bearer token a Prometheus scraper inside the VPC sends to /metrics",
+            encryption_key=self.key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=48, exclude_punctuation=True
+            ),
+        )
         # The backend's `flask keys rotate` writes the key set; it starts as an empty JSON
         # object, which the backend reads as "no signing key yet".
         self.signing_keys = secretsmanager.Secret(

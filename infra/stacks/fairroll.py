@@ -13,6 +13,8 @@ from infra.stacks.backup import Backups
 from infra.stacks.common import log_retention
 from infra.stacks.dashboard import METRICS_NAMESPACE
 from infra.stacks.data import DATABASE_NAME, Data
+from infra.stacks.deploy_role import DeployRole
+from infra.stacks.firewall import Firewall
 from infra.stacks.jobs import Jobs
 from infra.stacks.monitoring import Alerts, Monitoring
 from infra.stacks.network import Network
@@ -82,6 +84,9 @@ class FairrollStack(Stack):
             runtime=runtime,
             role=roles["migrate"],
         )
+        self.firewall = Firewall(
+            self, "Firewall", config=config, load_balancer=self.web.load_balancer
+        )
         # The new version serves traffic only once its migrations have succeeded.
         self.web.service.node.add_dependency(self.release.resource)
         self.release.resource.node.add_dependency(self.data.database)
@@ -106,6 +111,10 @@ class FairrollStack(Stack):
             operator_bucket=self.data.operator_bucket,
             key=self.data.key,
         )
+        # Scheduled jobs move to the new task definitions only after the migration of
+        # their release, so new code never runs against the old schema.
+        for schedule in self.jobs.schedules:
+            schedule.node.add_dependency(self.release.resource)
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -117,6 +126,9 @@ class FairrollStack(Stack):
             database=self.data.database,
             cluster=self.cluster,
             job_families=self.jobs.task_families + self.operator_tasks.task_families,
+        )
+        self.deploy_role = (
+            DeployRole(self, "Deploy", config=config).role if config.github_repository else None
         )
         self._outputs()
 
@@ -146,6 +158,8 @@ class FairrollStack(Stack):
             environment["FAIRROLL_REDIS_URL"] = data.redis_url
         secrets = {
             "SECRET_KEY": ecs.Secret.from_secrets_manager(data.app_secret),
+            # The bearer token /metrics requires (the path is not routed publicly either).
+            "FAIRROLL_METRICS_TOKEN": ecs.Secret.from_secrets_manager(data.metrics_token),
             "DB_HOST": ecs.Secret.from_secrets_manager(db_secret, "host"),
             "DB_PORT": ecs.Secret.from_secrets_manager(db_secret, "port"),
             "DB_USER": ecs.Secret.from_secrets_manager(db_secret, "username"),
@@ -248,5 +262,7 @@ class FairrollStack(Stack):
             "AlertsTopic": self.alerts.topic.topic_arn,
             "DashboardName": self.monitoring.dashboard.dashboard_name,
         }
+        if self.deploy_role is not None:
+            outputs["DeployRoleArn"] = self.deploy_role.role_arn
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)

@@ -85,6 +85,11 @@ class Jobs(Construct):
         )
 
     @property
+    def schedules(self) -> list[events.Rule]:
+        """The EventBridge rules that start tasks on a schedule."""
+        return [self.purge_schedule, self.alerts_schedule]
+
+    @property
     def task_families(self) -> list[str]:
         """The task definition families whose failures must raise an alert."""
         return [self.purge_task.family, self.rotate_keys_task.family, self.alerts_task.family]

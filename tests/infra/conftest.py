@@ -21,6 +21,7 @@ import pytest
 from infra.config import DEFAULT_CONFIG_PATH, EnvironmentConfig, parse_environments
 
 ENVIRONMENTS = ("staging", "production")
+TEST_REPOSITORY = "example-city/fairroll"
 TEST_CERTIFICATE = (
     "arn:aws:acm:us-east-1:123456789012:certificate/0d3c4a1e-5b6f-4c7d-8e9f-a0b1c2d3e4f5"
 )
@@ -46,7 +47,10 @@ def committed_configs() -> dict[str, EnvironmentConfig]:
     configs = {}
     for name, config in parse_environments(data).items():
         configs[name] = dataclasses.replace(
-            config, certificate_arn=TEST_CERTIFICATE, alarm_email="oncall@example.org"
+            config,
+            certificate_arn=TEST_CERTIFICATE,
+            alarm_email="oncall@example.org",
+            github_repository=config.github_repository or TEST_REPOSITORY,
         )
         configs[name].validate()
     return configs

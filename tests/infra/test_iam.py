@@ -201,4 +201,5 @@ def test_execution_roles_read_only_the_injected_secrets(template: dict[str, Any]
         assert [r.rstrip("0123456789ABCDEF") for r in refs] == [
             "DataAppSecret",
             "DataDatabaseSecretAttachment",
+            "DataMetricsToken",
         ]

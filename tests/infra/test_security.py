@@ -151,6 +151,7 @@ def test_secrets_exist_for_app_database_and_signing_keys(template: dict[str, Any
     assert [n.rsplit("/", 1)[-1].strip('"') for n in names] == [
         "app-secret-key",
         "database",
+        "metrics-token",
         "operator-handoff",
         "token-signing-keys",
     ]

@@ -58,6 +58,7 @@ def test_every_task_gets_the_runtime_contract(template: dict[str, Any]) -> None:
         "FAIRROLL_REDIS_URL",
     }
     required_secrets = {"SECRET_KEY", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD"}
+    required_secrets.add("FAIRROLL_METRICS_TOKEN")  # /metrics requires it (not public)
     for container in _containers(template).values():
         env = {item["Name"]: item["Value"] for item in container["Environment"]}
         secrets = {item["Name"] for item in container["Secrets"]}
