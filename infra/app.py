@@ -39,7 +39,7 @@ def add_stack(app: App, config: EnvironmentConfig) -> FairrollStack:
     """
     copies = BackupCopyStack(app, config)
     stack = FairrollStack(app, config)
-    stack.add_dependency(copies)
+    stack.add_stack_dependency(copies)
     suppress_justified_findings(stack)
     for each in (copies, stack):
         Aspects.of(each).add(AwsSolutionsChecks())

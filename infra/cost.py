@@ -127,14 +127,20 @@ def fleet_load(workload: dict[str, Any], dispensers: int) -> Load:
     )
 
 
-def custom_metric_count(sites: int) -> tuple[int, int]:
-    """(distinct custom metrics, PutMetricData calls per publication) the backend sends."""
+def custom_metric_count(sites: int, *, fleet_wide_only: bool = False) -> tuple[int, int]:
+    """(distinct custom metrics, PutMetricData calls per publication) the backend sends.
+
+    Counted from the backend's own code for that many sites; ``fleet_wide_only`` keeps
+    only the metrics without dimensions (the design: per-site detail in the database).
+    """
     from backend.metrics import cloudwatch_metric_data
     from backend.services.fleet import SiteTotals
 
     data = cloudwatch_metric_data(
         [SiteTotals(f"site {i}") for i in range(sites)], now=datetime.now(UTC)
     )
+    if fleet_wide_only:
+        data = [d for d in data if not d.get("Dimensions")]
     names = {(d["MetricName"], json.dumps(d.get("Dimensions", []))) for d in data}
     return len(names), math.ceil(len(data) / 20)
 
@@ -301,7 +307,9 @@ def _observability(
 ) -> None:
     """Custom metrics and their calls, Container Insights, alarms, dashboards, logs."""
     cw = prices["cloudwatch"]
-    metrics, calls = custom_metric_count(sites)
+    metrics, calls = custom_metric_count(
+        sites, fleet_wide_only=bool(workload["cloudwatch"]["fleet_wide_only"])
+    )
     publishers = workload["cloudwatch"]["metric_publishers"]
     bill.add(
         "CloudWatch", metrics * cw["metric_month"], f"{metrics} custom metrics ({sites} sites)"
@@ -348,6 +356,8 @@ def _secrets_and_keys(
     bill.add("Secrets Manager", len(secrets) * sm["secret_month"], f"{len(secrets)} secrets")
     bill.add("Secrets Manager", calls / 10_000 * sm["per_10000_calls"], f"{calls:,.0f} reads")
     keys = len(_resources(template, "AWS::KMS::Key"))
+    if "CopyActions" in json.dumps(_resources(template, "AWS::Backup::BackupPlan")):
+        keys += 1  # the second region's key, in the backup-copy stack
     kms = prices["kms"]
     bill.add("KMS", keys * kms["key_month"], f"{keys} customer-managed keys")
     bill.add("KMS", calls / 10_000 * kms["per_10000_requests"], "decrypts for those reads")

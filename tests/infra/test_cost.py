@@ -77,3 +77,34 @@ def test_the_script_prints_the_bill(
     out = capsys.readouterr().out
     assert "Monthly cost, 1,000 dispensers, us-east-1" in out
     assert "per dispenser-month" in out
+
+
+def _docs() -> str:
+    from pathlib import Path
+
+    return (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("changes", "label"),
+    [
+        ([], "as committed"),
+        (["cloudwatch.fleet_wide_only=1", "device.requests_per_connection=60"], "with both"),
+    ],
+)
+def test_docs_quote_the_models_figures(
+    synthesis: Synthesis, changes: list[str], label: str
+) -> None:
+    """docs/operations.md shows what the script prints for the committed production stack.
+
+    After changing the stack, the workload or the prices, run
+    `python -m infra.cost --synth production --dispensers 1000 --dispensers 10000`
+    (with the same --set options) and update the tables in "Costs".
+    """
+    workload = _workload()
+    for change in changes:
+        set_figure(workload, change)
+    docs = _docs()
+    for dispensers in (1_000, 10_000):
+        total = price(synthesis.templates["production"], workload, PRICES, dispensers).total
+        assert f"**${total:,.2f} (" in docs, f"{label}: ${total:,.2f} for {dispensers}"
