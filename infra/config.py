@@ -15,6 +15,7 @@ _CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificat
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _SNAPSHOT_ARN = re.compile(r"^arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:snapshot:[A-Za-z0-9:._-]+$")
+_BASE_IMAGE = re.compile(r"^[a-z0-9][a-z0-9./_-]*:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}$")
 _GITHUB_REPOSITORY = re.compile(r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$")
 _DB_INSTANCE = re.compile(r"^[a-z0-9]+\.[a-z0-9]+$")
 _PLACEHOLDER_CERTIFICATE = "certificate/00000000-0000-0000-0000-000000000000"
@@ -42,6 +43,8 @@ class EnvironmentConfig:
     region: str
     domain_name: str
     certificate_arn: str
+    # The image's base, pinned by digest (the Dockerfile's PYTHON_IMAGE build argument).
+    base_image: str = ""
     account: str = ""
     alarm_email: str = ""
     task_cpu: int = 512
@@ -97,6 +100,7 @@ class EnvironmentConfig:
         if not self.domain_name or "." not in self.domain_name:
             raise ConfigError(f"{prefix} domain_name must be the backend's DNS name")
         self._validate_certificate(prefix)
+        self._validate_base_image(prefix)
         # The production database must survive an AZ outage and an accidental delete;
         # infra/nag.py relies on this when it accepts single-AZ for other environments.
         if self.name == "production" and not (self.db_multi_az and self.deletion_protection):
@@ -161,6 +165,18 @@ class EnvironmentConfig:
             raise ConfigError(
                 f"{prefix} log_retention_days must be one of {sorted(_LOG_RETENTION_DAYS)}"
             )
+
+    def _validate_base_image(self, prefix: str) -> None:
+        """Refuse a base image that is not pinned by digest, or still the example."""
+        hint = (
+            "the Python base image pinned by digest, e.g. "
+            "python:3.11-slim-bookworm@sha256:<64 hex digits> "
+            "(docker buildx imagetools inspect python:3.11-slim-bookworm)"
+        )
+        if not _BASE_IMAGE.match(self.base_image):
+            raise ConfigError(f"{prefix} base_image must be {hint}")
+        if self.base_image.endswith("@sha256:" + "0" * 64):
+            raise ConfigError(f"{prefix} base_image is still the example; put {hint}")
 
     def _validate_certificate(self, prefix: str) -> None:
         """Reject a certificate ARN that is malformed, a placeholder, or in another region."""

@@ -388,7 +388,10 @@ def synthesise(env_name: str) -> dict[str, Any]:
     stand_in = (
         f"arn:aws:acm:{config.region}:123456789012:certificate/{'1' * 8}-1111-1111-1111-{'1' * 12}"
     )
-    config = dataclasses.replace(config, certificate_arn=stand_in)
+    # Pricing needs neither a real certificate nor a real base image: stand-ins if unset.
+    config = dataclasses.replace(
+        config, certificate_arn=stand_in, base_image="python:3.11-slim@sha256:" + "1" * 64
+    )
     config.validate()
     with tempfile.TemporaryDirectory() as outdir:
         app = new_app(outdir=outdir, context={"aws:cdk:disable-asset-staging": True})

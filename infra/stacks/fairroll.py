@@ -61,7 +61,7 @@ class FairrollStack(Stack):
             vpc=self.network.vpc,
             container_insights_v2=ecs.ContainerInsights.ENABLED,
         )
-        runtime = self._runtime(image or backend_image())
+        runtime = self._runtime(image or backend_image(config.base_image))
         roles = self._roles()
         self.task_roles = roles
         self.web_task_role = roles["web"]

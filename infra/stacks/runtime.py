@@ -34,14 +34,15 @@ _HEALTH_COMMAND = (
 )
 
 
-def backend_image() -> ecs.ContainerImage:
-    """The Dockerfile at the repository root, built and pushed by `cdk deploy`."""
+def backend_image(base_image: str) -> ecs.ContainerImage:
+    """The Dockerfile at the repository root on the given base, built by `cdk deploy`."""
     # Synthesis only hashes the build context (filtered by .dockerignore); Docker is
     # needed at deploy time, not here.
     return ecs.ContainerImage.from_asset(
         str(REPOSITORY_ROOT),
         platform=ecr_assets.Platform.LINUX_AMD64,
         ignore_mode=IgnoreMode.DOCKER,
+        build_args={"PYTHON_IMAGE": base_image},
     )
 
 

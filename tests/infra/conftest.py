@@ -22,6 +22,7 @@ from infra.config import DEFAULT_CONFIG_PATH, EnvironmentConfig, parse_environme
 
 ENVIRONMENTS = ("staging", "production")
 TEST_REPOSITORY = "example-city/fairroll"
+TEST_BASE_IMAGE = "python:3.11-slim-bookworm@sha256:" + "ab" * 32
 TEST_CERTIFICATE = (
     "arn:aws:acm:us-east-1:123456789012:certificate/0d3c4a1e-5b6f-4c7d-8e9f-a0b1c2d3e4f5"
 )
@@ -51,6 +52,7 @@ def committed_configs() -> dict[str, EnvironmentConfig]:
             certificate_arn=TEST_CERTIFICATE,
             alarm_email="oncall@example.org",
             github_repository=config.github_repository or TEST_REPOSITORY,
+            base_image=TEST_BASE_IMAGE,
         )
         configs[name].validate()
     return configs
