@@ -182,7 +182,7 @@ def _tasks(stack: FairrollStack) -> None:
         "s3:PutObject, in the exports bucket only.",
         r"^Resource::<DataExportsBucket[0-9A-F]+\.Arn>/\*$",
     )
-    _suppress(stack.web_task_role, metrics, exports, children=True)
+    _suppress(stack.web_task_role, exports, children=True)
     _suppress(stack.task_roles["purge"], exports, children=True)
     _suppress(stack.task_roles["alerts"], metrics, children=True)
     _suppress(

@@ -150,7 +150,9 @@ class FairrollStack(Stack):
             "FAIRROLL_NOTIFIER": "sns",
             "FAIRROLL_SNS_TOPIC_ARN": self.alerts.topic.topic_arn,
             "FAIRROLL_EXPORT_BUCKET": data.exports_bucket.bucket_name,
-            "FAIRROLL_METRICS": "cloudwatch",
+            # Prometheus counts per process; CloudWatch only from the scheduled fleet
+            # check (infra/stacks/jobs.py sets cloudwatch for that task alone).
+            "FAIRROLL_METRICS": "prometheus",
             "FAIRROLL_PROXY_HOPS": "1",  # exactly one proxy: the load balancer
             "PYTHONDONTWRITEBYTECODE": "1",  # the root file system is read-only
         }
@@ -199,9 +201,19 @@ class FairrollStack(Stack):
         rotate.add_to_policy(
             iam.PolicyStatement(actions=["secretsmanager:PutSecretValue"], resources=[signing_keys])
         )
-        # The web tasks raise alerts on heartbeats; the minutely check raises offline ones.
+        # The web tasks may run the fleet check too (and send its incident message); the
+        # minutely check does. Only the check publishes CloudWatch metrics: one publisher,
+        # a fixed number of calls a month, whatever the number of web workers.
         for role in (web, alerts):
-            self._grant_alerts_and_metrics(role)
+            self._grant_alerts(role)
+        alerts.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                # PutMetricData has no resource ARN; the namespace condition is the scope.
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
+            )
+        )
         # The purge exports yesterday's aggregates before deleting raw events.
         for role in (web, purge):
             role.add_to_policy(
@@ -220,8 +232,8 @@ class FairrollStack(Stack):
             "bulk_enroll": bulk_enroll,
         }
 
-    def _grant_alerts_and_metrics(self, role: iam.Role) -> None:
-        """Publish to the alerts topic and put aggregate metrics in the app's namespace."""
+    def _grant_alerts(self, role: iam.Role) -> None:
+        """Publish to the alerts topic (encrypted with its own key)."""
         role.add_to_policy(
             iam.PolicyStatement(actions=["sns:Publish"], resources=[self.alerts.topic.topic_arn])
         )
@@ -230,14 +242,6 @@ class FairrollStack(Stack):
             iam.PolicyStatement(
                 actions=["kms:GenerateDataKey", "kms:Decrypt"],
                 resources=[self.alerts.key.key_arn],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                # PutMetricData has no resource ARN; the namespace condition is the scope.
-                resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
             )
         )
 

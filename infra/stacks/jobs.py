@@ -51,9 +51,10 @@ class Jobs(Construct):
         )
         # Offline dispensers send no heartbeat, so nothing on the request path notices
         # them: this task raises (and resolves) offline alerts and publishes the metrics.
+        # The one publisher of the fleet-wide CloudWatch metrics.
         self.alerts_task = runtime.task_definition(
             self, "AlertsCheck", role=alerts_role, cpu=256, memory_mib=512,
-            command=ALERTS_CHECK_COMMAND,
+            command=ALERTS_CHECK_COMMAND, environment={"FAIRROLL_METRICS": "cloudwatch"},
         )  # fmt: skip
 
         def on_schedule(task: ecs.TaskDefinition) -> targets.EcsTask:

@@ -66,8 +66,7 @@ def test_web_task_role_has_exactly_the_runtime_permissions(template: dict[str, A
         "kms:GenerateDataKey",
         "kms:Decrypt",
         "s3:PutObject",
-        "cloudwatch:PutMetricData",
-    }
+    }  # no cloudwatch:PutMetricData: only the scheduled check publishes metrics
     (put_object,) = [s for s in web if s["Action"] == "s3:PutObject"]
     assert "DataExportsBucket" in dump(put_object["Resource"])
 
@@ -150,6 +149,15 @@ def test_bulk_enroll_task_reads_incoming_and_writes_sheets_only(template: dict[s
     (put,) = [s for s in statements if _actions([s]) == {"s3:PutObject"}]
     assert "DataOperatorBucket" in dump(get["Resource"]) and "/incoming/*" in dump(get)
     assert "DataOperatorBucket" in dump(put["Resource"]) and "/sheets/*" in dump(put)
+
+
+def test_only_the_fleet_check_may_publish_metrics(template: dict[str, Any]) -> None:
+    publishers = [
+        role
+        for role, statements in _statements_by_role(template).items()
+        if "cloudwatch:PutMetricData" in _actions(statements)
+    ]
+    assert len(publishers) == 1 and publishers[0].startswith("AlertsTaskRole")
 
 
 def test_task_roles_are_assumable_only_by_ecs_tasks(template: dict[str, Any]) -> None:

@@ -69,7 +69,9 @@ def test_every_task_gets_the_runtime_contract(template: dict[str, Any]) -> None:
         assert env["FAIRROLL_INSTANCE_PATH"].startswith("/tmp/")  # noqa: S108
         assert env["FAIRROLL_SIGNING_KEY_BACKEND"] == "secretsmanager"
         assert env["FAIRROLL_NOTIFIER"] == "sns"
-        assert env["FAIRROLL_METRICS"] == "cloudwatch"
+        # One CloudWatch publisher: the scheduled fleet check; the rest serve Prometheus.
+        is_check = container.get("Command", [])[-2:] == ["alerts", "check"]
+        assert env["FAIRROLL_METRICS"] == ("cloudwatch" if is_check else "prometheus")
         assert env["FAIRROLL_PROXY_HOPS"] == "1"
         # Serverless Valkey speaks TLS only.
         assert dump(env["FAIRROLL_REDIS_URL"]).startswith('{"Fn::Join": ["", ["rediss://"')
