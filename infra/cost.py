@@ -79,7 +79,8 @@ def _task_size(template: dict[str, Any], ref: Any) -> tuple[float, float]:
 
 
 def _fargate_month(prices: dict[str, Any], vcpu: float, gb: float, hours: float) -> float:
-    return (vcpu * prices["fargate"]["vcpu_hour"] + gb * prices["fargate"]["gb_hour"]) * hours
+    rate = vcpu * float(prices["fargate"]["vcpu_hour"]) + gb * float(prices["fargate"]["gb_hour"])
+    return rate * hours
 
 
 @dataclass(frozen=True)

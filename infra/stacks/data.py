@@ -104,7 +104,9 @@ class Data(Construct):
     @property
     def database_secret(self) -> secretsmanager.ISecret:
         """The credentials attached to the current instance (JSON: host, port, password...)."""
-        secret = self.database.secret
+        database = self.database
+        assert isinstance(database, rds.DatabaseInstance | rds.DatabaseInstanceFromSnapshot)
+        secret = database.secret
         assert secret is not None  # always set: the credentials come from a secret
         return secret
 
