@@ -1,23 +1,24 @@
 # fairroll backend image: gunicorn serving the Flask app factory (app:app) on port 8000.
 # Every setting comes from the environment at run time; nothing secret is baked in
 # (docs/operations.md lists the variables). Built by `cdk deploy`, linted by hadolint.
+#
+# Reproducible: the base image is pinned by digest and the Python dependencies by the
+# lock file requirements/server.txt (exact versions and hashes). The base is an explicit
+# build argument, with no default: `cdk deploy` passes the environment's base_image
+# (infra/environments.toml), e.g. python:3.11-slim-bookworm@sha256:<digest>; by hand:
+#   docker build --build-arg PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:<digest> .
+ARG PYTHON_IMAGE
 
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
-
-# --- build: resolve and install the dependencies into a virtual environment ---------
+# --- build: the locked dependencies in a virtual environment -------------------------
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-WORKDIR /src
 RUN python -m venv /opt/venv
-COPY pyproject.toml README.md ./
-COPY backend ./backend
-COPY device ./device
-COPY protocol ./protocol
-# Dependencies only: the project itself runs from the source tree in /app (below), so
-# exactly one copy of it exists and backend/../migrations resolves to /app/migrations.
-RUN /opt/venv/bin/pip install --no-cache-dir ".[server]" \
-    && /opt/venv/bin/pip uninstall --yes fairroll
+# Only the lock file: this layer is rebuilt when the dependencies change, not on every
+# change to the source. --require-hashes refuses anything not exactly as locked.
+COPY requirements/server.txt /tmp/requirements.txt
+RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps \
+        -r /tmp/requirements.txt
 
 # --- runtime: the virtual environment and the source, run as an unprivileged user ---
 FROM ${PYTHON_IMAGE} AS runtime
@@ -31,12 +32,13 @@ RUN groupadd --system --gid 10001 fairroll \
        --shell /usr/sbin/nologin fairroll
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
-# The source tree as it is, so templates, static files and migrations are there
-# whatever the package data settings say.
+# The source tree as it is (the project runs from it, not installed), so templates,
+# static files and migrations are there and backend/../migrations resolves. The parts
+# that change least come first.
+COPY migrations ./migrations
+COPY protocol ./protocol
 COPY app.py ./
 COPY backend ./backend
-COPY protocol ./protocol
-COPY migrations ./migrations
 # ECS mounts a writable volume on /tmp (the root file system is read-only there);
 # declaring it lets Fargate give that volume this directory's permissions (1777), so
 # the unprivileged user can write to it.
@@ -47,4 +49,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3)"]
 # Workers come from WEB_CONCURRENCY (gunicorn reads it), so the environment can tune them.
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--access-logfile", "-", "app:app"]
+# No per-request access log: the load balancer writes one for every request to S3, at a
+# fraction of the CloudWatch Logs price (docs/operations.md, "Costs").
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "app:app"]

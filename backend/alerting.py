@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from flask import Flask
 
 from backend.extensions import db
+from backend.incident_alerts import notify_incidents
 from backend.models import Dispenser
 from backend.notify import send_all
 from backend.services.alerts import AlertChange, AlertSettings, check_fleet, evaluate_dispenser
@@ -40,6 +41,8 @@ def run_fleet_check(app: Flask, *, now: datetime) -> list[AlertChange]:
     changes = check_fleet(db.session, alert_settings(app), now=now)
     db.session.commit()
     send_all(app, changes)
+    # People are paged per incident (a site and kind), never per dispenser.
+    notify_incidents(app, now=now)
     return changes
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -16,7 +17,9 @@ from sqlalchemy import select
 from backend.errors import DomainError
 from backend.extensions import db
 from backend.models import Dispenser, Operator, Site
+from backend.operator_files import write_secret
 from backend.services.audit import record_audit
+from backend.services.bulk_enrollment import enroll_rows, parse_enrollment_csv
 from backend.services.keys import sync_signing_keys
 from backend.services.operators import create_operator
 from backend.services.purge import purge_expired
@@ -160,6 +163,47 @@ def dispensers_list() -> None:
         click.echo(f"{d.public_id}\t{d.site.name}\t{d.status}\tpaper={d.paper_level}\tseen={seen}")
 
 
+@dispensers.command("enroll-bulk")
+@click.argument("csv_source", envvar="FAIRROLL_ENROLL_CSV")
+@click.argument("sheet_target", envvar="FAIRROLL_ENROLL_SHEET")
+def dispensers_enroll_bulk(csv_source: str, sheet_target: str) -> None:
+    """Create the dispensers listed in CSV_SOURCE (columns site,label[,unrestricted]) and
+    write the printable sheet of stickers and enrollment codes to SHEET_TARGET.
+
+    Either may be a local path or s3://bucket/key. Missing sites are created with the
+    default policy. The codes go only into the sheet, never to the output.
+    """
+    from backend.enrollment_sheet import render_enrollment_sheet
+    from backend.operator_files import read_text, write_text
+
+    base_url = current_app.config["FAIRROLL_PUBLIC_URL"]
+    if not base_url:
+        raise click.ClickException("set FAIRROLL_PUBLIC_URL: the stickers' QR codes point there")
+    now = _now()
+    try:
+        rows = parse_enrollment_csv(read_text(current_app, csv_source))
+        enrolled = enroll_rows(db.session, rows, now=now, ttl=_enrollment_ttl())
+    except DomainError as error:
+        raise _fail(error) from None
+    except (OSError, UnicodeDecodeError, ValueError, ClientError) as error:
+        raise click.ClickException(f"cannot read {csv_source}: {error}") from None
+    for item in enrolled:
+        record_audit(db.session, "cli", "dispenser_created", now=now, target=item.public_id)
+    sheet = render_enrollment_sheet(enrolled, base_url=base_url, standalone=True)
+    # The sheet first: dispensers whose codes nobody can read are never created.
+    try:
+        write_text(current_app, sheet_target, sheet, content_type="text/html; charset=utf-8")
+    except (OSError, ValueError, ClientError) as error:
+        db.session.rollback()
+        raise click.ClickException(f"cannot write {sheet_target}: {error}") from None
+    db.session.commit()
+    sites_count = len({item.site for item in enrolled})
+    click.echo(
+        f"Enrolled {len(enrolled)} dispensers at {sites_count} sites; "
+        f"sheet with stickers and enrollment codes written to {sheet_target}"
+    )
+
+
 @keys.command("rotate")
 def keys_rotate() -> None:
     """Make a new current signing key; the old one stays valid as the previous key."""
@@ -212,9 +256,10 @@ def purge(days: int | None, export: bool) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the command groups on ``app``."""
+    from backend.cli_maintenance import maintenance
     from backend.demo import demo
 
-    for command in (sites, dispensers, keys, purge, demo, users, alerts, export):
+    for command in (sites, dispensers, keys, purge, demo, users, alerts, export, maintenance):
         app.cli.add_command(command)
 
 
@@ -225,11 +270,21 @@ export = AppGroup("export", help="Anonymised exports of aggregate counts.")
 
 
 @users.command("create-admin")
-@click.argument("email")
+@click.argument("email", envvar="FAIRROLL_ADMIN_EMAIL")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-def users_create_admin(email: str, password_stdin: bool) -> None:
+@click.option(
+    "--deliver-to-secret",
+    "secret_id",
+    envvar="FAIRROLL_HANDOFF_SECRET_ID",
+    default=None,
+    help="Generate the password and write it, with the authenticator URI, to this Secrets "
+    "Manager secret instead of the terminal (one-off tasks, whose output is logged).",
+)
+def users_create_admin(email: str, password_stdin: bool, secret_id: str | None) -> None:
     """Create an admin operator; print the otpauth:// URI to enrol the authenticator."""
-    if password_stdin:
+    if secret_id:
+        password = secrets.token_urlsafe(18)
+    elif password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -241,6 +296,22 @@ def users_create_admin(email: str, password_stdin: bool) -> None:
     except DomainError as error:
         raise _fail(error) from None
     record_audit(db.session, "cli", "operator_created", now=now, target=created.operator.email)
+    if secret_id:
+        # Deliver before committing: an admin nobody can sign in as is never created.
+        document = {
+            "email": created.operator.email,
+            "password": password,
+            "otpauth_uri": created.otpauth_uri,
+        }
+        try:
+            write_secret(current_app, secret_id, document)
+        except ClientError as error:
+            db.session.rollback()
+            raise click.ClickException(f"could not write to secret {secret_id}: {error}") from None
+        db.session.commit()
+        click.echo(f"Created admin {created.operator.email}.")
+        click.echo(f"Password and authenticator URI written to secret {secret_id} (not logged).")
+        return
     db.session.commit()
     click.echo(f"Created admin {created.operator.email}.")
     click.echo("Add this to an authenticator app (or make a QR code of it) to sign in:")

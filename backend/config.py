@@ -140,6 +140,10 @@ def fleet_settings(env: Mapping[str, str], production: bool) -> dict[str, Any]:
         # 0 means three missed heartbeats.
         "FAIRROLL_OFFLINE_AFTER_SECONDS": _int(env, "FAIRROLL_OFFLINE_AFTER_SECONDS", 0),
         "FAIRROLL_REFILL_HORIZON_HOURS": _int(env, "FAIRROLL_REFILL_HORIZON_HOURS", 8, minimum=1),
+        # While an incident lasts, people are reminded of it this often (minutes).
+        "FAIRROLL_INCIDENT_REMINDER_MINUTES": _int(
+            env, "FAIRROLL_INCIDENT_REMINDER_MINUTES", 60, minimum=1
+        ),
         "FAIRROLL_VOUCHER_VALID_DAYS": _int(env, "FAIRROLL_VOUCHER_VALID_DAYS", 90, minimum=1),
         "FAIRROLL_EXPORT_BUCKET": env.get("FAIRROLL_EXPORT_BUCKET", ""),
         # Prometheus (/metrics) is always served; CloudWatch when FAIRROLL_METRICS=cloudwatch.

@@ -1,7 +1,10 @@
 """Alert notifications, through the back-end the configuration names.
 
-- ``log``: a structured log line per alert (embedded default, development).
-- ``sns``: a message to an SNS topic (AWS), which fans out to e-mail or SMS subscribers.
+Every per-dispenser alert change is written to the log (the fleet view has the detail);
+people are paged once per check run with a digest of incidents (backend/incident_alerts.py).
+
+- ``log``: log lines only (embedded default, development).
+- ``sns``: digests to an SNS topic (AWS), which fans out to e-mail or SMS subscribers.
 """
 
 from __future__ import annotations
@@ -9,11 +12,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Flask
 
 from backend.services.alerts import AlertChange
+
+if TYPE_CHECKING:
+    from backend.incident_alerts import IncidentDigest
 
 log = logging.getLogger("fairroll.alerts")
 
@@ -22,7 +28,10 @@ class Notifier(Protocol):
     """Sends alert changes to the people on duty."""
 
     def send(self, change: AlertChange) -> None:
-        """Deliver one raised or resolved alert; failures are logged, never raised."""
+        """Record one raised or resolved dispenser alert; failures are logged, never raised."""
+
+    def page(self, digest: IncidentDigest) -> None:
+        """Tell the people on duty about incidents; failures are logged, never raised."""
 
 
 def _document(change: AlertChange) -> dict[str, str]:
@@ -38,34 +47,37 @@ def _document(change: AlertChange) -> dict[str, str]:
 
 
 class LogNotifier:
-    """Writes each alert change to the log."""
+    """Writes each alert change and each incident digest to the log."""
 
     def send(self, change: AlertChange) -> None:
         log.warning("%s", change.subject(), extra={"alert": _document(change)})
 
+    def page(self, digest: IncidentDigest) -> None:
+        log.warning("%s\n%s", digest.subject, digest.text)
 
-class SNSNotifier:
-    """Publishes each alert change to an SNS topic."""
+
+class SNSNotifier(LogNotifier):
+    """Logs each alert change; publishes each incident digest to an SNS topic."""
 
     def __init__(self, client: Any, topic_arn: str) -> None:
         self.client = client
         self.topic_arn = topic_arn
 
-    def send(self, change: AlertChange) -> None:
-        body = _document(change)
+    def page(self, digest: IncidentDigest) -> None:
         try:
             self.client.publish(
                 TopicArn=self.topic_arn,
-                # SNS subjects: ASCII, at most 100 characters.
-                Subject=change.subject().encode("ascii", "replace").decode()[:100],
-                Message=json.dumps(body, ensure_ascii=False),
+                Subject=digest.subject,  # ASCII, at most 100 characters (compose_digest)
+                Message=digest.text,
                 MessageAttributes={
-                    "kind": {"DataType": "String", "StringValue": change.kind},
-                    "change": {"DataType": "String", "StringValue": change.change},
+                    "kinds": {"DataType": "String", "StringValue": ",".join(digest.kinds)},
                 },
             )
-        except Exception:  # a failed notification must not fail the heartbeat
-            log.exception("could not publish the alert to SNS", extra={"alert": body})
+        except Exception:  # a failed notification must not fail the check run
+            log.exception(
+                "could not publish the incident digest to SNS",
+                extra={"digest": json.dumps(digest.subject)},
+            )
 
 
 def make_notifier(app: Flask) -> Notifier:
@@ -93,7 +105,7 @@ def notifier(app: Flask) -> Notifier:
 
 
 def send_all(app: Flask, changes: Iterable[AlertChange]) -> None:
-    """Send every change (call after the commit that made them)."""
+    """Record every change (call after the commit that made them); nobody is paged here."""
     target = notifier(app)
     for change in changes:
         target.send(change)

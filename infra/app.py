@@ -11,6 +11,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra.config import DEFAULT_CONFIG_PATH, ConfigError, EnvironmentConfig, load_environment
 from infra.nag import suppress_justified_findings
+from infra.stacks.backup import BackupCopyStack
 from infra.stacks.fairroll import FairrollStack
 
 # CDK behaviours that new projects get by default (`cdk init`) and that we rely on.
@@ -31,10 +32,17 @@ def new_app(**props: Any) -> App:
 
 
 def add_stack(app: App, config: EnvironmentConfig) -> FairrollStack:
-    """Add one environment's stack to the app, checked by cdk-nag at synthesis."""
+    """Add one environment's stacks to the app, checked by cdk-nag at synthesis.
+
+    Two stacks: the backup copy vault in the second region (deployed first), and the
+    environment itself.
+    """
+    copies = BackupCopyStack(app, config)
     stack = FairrollStack(app, config)
+    stack.add_stack_dependency(copies)
     suppress_justified_findings(stack)
-    Aspects.of(stack).add(AwsSolutionsChecks())
+    for each in (copies, stack):
+        Aspects.of(each).add(AwsSolutionsChecks())
     return stack
 
 

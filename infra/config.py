@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from dataclasses import MISSING, dataclass, fields
@@ -13,6 +14,9 @@ DEFAULT_CONFIG_PATH = Path(__file__).with_name("environments.toml")
 _CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _ACCOUNT = re.compile(r"^\d{12}$")
+_SNAPSHOT_ARN = re.compile(r"^arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:snapshot:[A-Za-z0-9:._-]+$")
+_BASE_IMAGE = re.compile(r"^[a-z0-9][a-z0-9./_-]*:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}$")
+_GITHUB_REPOSITORY = re.compile(r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$")
 _DB_INSTANCE = re.compile(r"^[a-z0-9]+\.[a-z0-9]+$")
 _PLACEHOLDER_CERTIFICATE = "certificate/00000000-0000-0000-0000-000000000000"
 # The retention periods CloudWatch Logs accepts.
@@ -39,6 +43,8 @@ class EnvironmentConfig:
     region: str
     domain_name: str
     certificate_arn: str
+    # The image's base, pinned by digest (the Dockerfile's PYTHON_IMAGE build argument).
+    base_image: str = ""
     account: str = ""
     alarm_email: str = ""
     task_cpu: int = 512
@@ -56,6 +62,28 @@ class EnvironmentConfig:
     nat_gateways: int = 2
     log_retention_days: int = 90
     purge_schedule_utc_hour: int = 3
+    # The GitHub repository ("owner/name") whose deploy workflow may assume this
+    # environment's deploy role through GitHub's OIDC provider; empty: no such role.
+    github_repository: str = ""
+    # AWS Backup: daily snapshots kept this long, each copied to backup_copy_region.
+    backup_retention_days: int = 35
+    backup_copy_region: str = "us-west-2"
+    # The restore drill (docs/operations.md): the ARN of an RDS snapshot to run on. Set,
+    # the next deploy creates a new instance from it and points the service at it.
+    db_restore_snapshot: str = ""
+    # Alarm when this share of the fleet is offline (the fleet job's DispensersOffline).
+    offline_alarm_percent: int = 10
+    # AWS Budgets: a message at 80 % of this monthly spend (actual) and at 100 % (forecast).
+    monthly_budget_usd: int = 500
+
+    @property
+    def database_identifier(self) -> str:
+        """The RDS instance name: a new one for each restore, so nothing is ever renamed."""
+        base = f"fairroll-{self.name}"
+        if not self.db_restore_snapshot:
+            return base
+        digest = hashlib.sha256(self.db_restore_snapshot.encode()).hexdigest()[:8]
+        return f"{base}-r{digest}"
 
     @property
     def needs_shared_counters(self) -> bool:
@@ -72,6 +100,7 @@ class EnvironmentConfig:
         if not self.domain_name or "." not in self.domain_name:
             raise ConfigError(f"{prefix} domain_name must be the backend's DNS name")
         self._validate_certificate(prefix)
+        self._validate_base_image(prefix)
         # The production database must survive an AZ outage and an accidental delete;
         # infra/nag.py relies on this when it accepts single-AZ for other environments.
         if self.name == "production" and not (self.db_multi_az and self.deletion_protection):
@@ -106,10 +135,48 @@ class EnvironmentConfig:
             raise ConfigError(f"{prefix} nat_gateways must be 1 or 2 (two availability zones)")
         if not 0 <= self.purge_schedule_utc_hour <= 23:
             raise ConfigError(f"{prefix} purge_schedule_utc_hour must be 0..23")
+        if self.github_repository and not _GITHUB_REPOSITORY.match(self.github_repository):
+            raise ConfigError(
+                f"{prefix} github_repository must look like 'owner/name', "
+                f"not {self.github_repository!r}"
+            )
+        # Burstable classes run out of CPU credits under a steady load like a city's.
+        if self.name == "production" and self.db_instance_type.startswith("t"):
+            raise ConfigError(
+                f"{prefix} db_instance_type {self.db_instance_type!r} is burstable; use a "
+                "fixed-performance class such as m7g.large (docs/operations.md, sizing)"
+            )
+        if not _REGION.match(self.backup_copy_region) or self.backup_copy_region == self.region:
+            raise ConfigError(
+                f"{prefix} backup_copy_region must be another AWS region than {self.region}"
+            )
+        if not 7 <= self.backup_retention_days <= 3650:
+            raise ConfigError(f"{prefix} backup_retention_days must be 7..3650")
+        if self.db_restore_snapshot and not _SNAPSHOT_ARN.match(self.db_restore_snapshot):
+            raise ConfigError(
+                f"{prefix} db_restore_snapshot must be the ARN of an RDS snapshot "
+                f"(arn:aws:rds:{self.region}:<account>:snapshot:<name>)"
+            )
+        if not 1 <= self.offline_alarm_percent <= 100:
+            raise ConfigError(f"{prefix} offline_alarm_percent must be 1..100")
+        if self.monthly_budget_usd < 1:
+            raise ConfigError(f"{prefix} monthly_budget_usd must be a positive whole number")
         if self.log_retention_days not in _LOG_RETENTION_DAYS:
             raise ConfigError(
                 f"{prefix} log_retention_days must be one of {sorted(_LOG_RETENTION_DAYS)}"
             )
+
+    def _validate_base_image(self, prefix: str) -> None:
+        """Refuse a base image that is not pinned by digest, or still the example."""
+        hint = (
+            "the Python base image pinned by digest, e.g. "
+            "python:3.11-slim-bookworm@sha256:<64 hex digits> "
+            "(docker buildx imagetools inspect python:3.11-slim-bookworm)"
+        )
+        if not _BASE_IMAGE.match(self.base_image):
+            raise ConfigError(f"{prefix} base_image must be {hint}")
+        if self.base_image.endswith("@sha256:" + "0" * 64):
+            raise ConfigError(f"{prefix} base_image is still the example; put {hint}")
 
     def _validate_certificate(self, prefix: str) -> None:
         """Reject a certificate ARN that is malformed, a placeholder, or in another region."""

@@ -32,6 +32,7 @@ def _suppress(target: IConstruct, *rules: NagPackSuppression, children: bool = F
 
 def suppress_justified_findings(stack: FairrollStack) -> None:
     """Attach the justified suppressions to the resources they concern."""
+    _backups(stack)
     _network_and_data(stack)
     _tasks(stack)
     _release(stack)
@@ -66,7 +67,24 @@ def _network_and_data(stack: FairrollStack) -> None:
         ),
     )
     _suppress(
-        data.database.node.find_child("Secret"),
+        data.metrics_token,
+        _rule(
+            "AwsSolutions-SMG4",
+            "ECS injects the token when a task starts; the scraper holds a copy. Rotated by "
+            "the documented procedure (new value, forced deployment, scraper updated).",
+        ),
+    )
+    _suppress(
+        data.handoff_secret,
+        _rule(
+            "AwsSolutions-SMG4",
+            "Holds no standing credential: the create-admin task writes a new admin's "
+            "password here once, and the operator reads it and clears it (the admin then "
+            "changes the password at first sign-in).",
+        ),
+    )
+    _suppress(
+        data.database_credentials,
         _rule(
             "AwsSolutions-SMG4",
             "ECS injects the database password when a task starts; automatic rotation would "
@@ -101,6 +119,27 @@ def _network_and_data(stack: FairrollStack) -> None:
     _suppress(data.database, *database_rules)
 
 
+def _backups(stack: FairrollStack) -> None:
+    """The AWS Backup role."""
+    _suppress(
+        stack.backups.role,
+        _rule(
+            "AwsSolutions-IAM4",
+            "AWS Backup's own service policy for taking snapshots: AWS maintains it as "
+            "Backup gains resource types; the role is assumable only by backup.amazonaws.com.",
+            r"^Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            r"AWSBackupServiceRolePolicyForBackup$",
+        ),
+        _rule(
+            "AwsSolutions-IAM5",
+            "The second region's key is not known by ARN in this region; the statement is "
+            "limited to the key with the backup-copy alias (kms:ResourceAliases).",
+            r"^Resource::arn:<AWS::Partition>:kms:[a-z0-9-]+:<AWS::AccountId>:key/\*$",
+        ),
+        children=True,
+    )
+
+
 def _tasks(stack: FairrollStack) -> None:
     """The backend task definitions and their roles."""
     definitions = [
@@ -109,6 +148,8 @@ def _tasks(stack: FairrollStack) -> None:
         stack.jobs.purge_task,
         stack.jobs.rotate_keys_task,
         stack.jobs.alerts_task,
+        stack.operator_tasks.create_admin_task,
+        stack.operator_tasks.bulk_enroll_task,
     ]
     for definition in definitions:
         _suppress(
@@ -141,9 +182,19 @@ def _tasks(stack: FairrollStack) -> None:
         "s3:PutObject, in the exports bucket only.",
         r"^Resource::<DataExportsBucket[0-9A-F]+\.Arn>/\*$",
     )
-    _suppress(stack.web_task_role, metrics, exports, children=True)
+    _suppress(stack.web_task_role, exports, children=True)
     _suppress(stack.task_roles["purge"], exports, children=True)
     _suppress(stack.task_roles["alerts"], metrics, children=True)
+    _suppress(
+        stack.task_roles["bulk_enroll"],
+        _rule(
+            "AwsSolutions-IAM5",
+            "The operator names the CSV and the sheet at run time; the role reads only "
+            "incoming/* and writes only sheets/* of the operator bucket.",
+            r"^Resource::<DataOperatorBucket[0-9A-F]+\.Arn>/(incoming|sheets)/\*$",
+        ),
+        children=True,
+    )
     tagging = _rule(
         "AwsSolutions-IAM5",
         "CDK's EventBridge ECS target tags the task it starts; task ARNs are unknown in "

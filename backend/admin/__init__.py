@@ -27,6 +27,7 @@ def init_app(app: Flask) -> None:
         filters,
         views_auth,
         views_fleet,
+        views_maintenance,
         views_sites,
         views_vouchers,
     )

@@ -14,10 +14,12 @@ from backend.admin.forms import form_bool, form_int, policy_from_form
 from backend.admin.qr import qr_data_uri
 from backend.admin.security import admin_only, current_operator, utcnow
 from backend.api.common import public_base_url
-from backend.errors import DomainError
+from backend.enrollment_sheet import render_enrollment_sheet
+from backend.errors import DomainError, InvalidInput
 from backend.extensions import db
 from backend.models import Dispenser, Operator, Site
 from backend.services.audit import record_audit
+from backend.services.bulk_enrollment import enroll_rows, parse_enrollment_csv
 from backend.services.devices import revoke_device_keys
 from backend.services.site_admin import update_dispenser, update_site
 from backend.services.sites import create_dispenser, create_site, issue_enrollment_code
@@ -74,6 +76,34 @@ def sites_create() -> ResponseReturnValue:
     db.session.commit()
     flash(f"Site {site.name} created. Review its policy below.")
     return _back("admin.site", site_id=site.id)
+
+
+@bp.post("/dispensers/bulk")
+@admin_only
+def dispensers_bulk() -> ResponseReturnValue:
+    """Create the dispensers of an uploaded CSV; answer with the printable enrollment sheet."""
+    upload = request.files.get("csv")
+    now = utcnow()
+    try:
+        if upload is None:
+            raise InvalidInput("choose a CSV file")
+        try:
+            text = upload.read().decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput("the CSV file must be UTF-8 text") from None
+        rows = parse_enrollment_csv(text)
+        ttl = timedelta(hours=current_app.config["FAIRROLL_ENROLLMENT_TTL_HOURS"])
+        enrolled = enroll_rows(db.session, rows, now=now, ttl=ttl)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        listing = db.session.scalars(select(Site).order_by(Site.name)).all()
+        return render_template("admin/sites.html", sites=listing), 400
+    actor = _actor()
+    for item in enrolled:
+        record_audit(db.session, actor, "dispenser_created", now=now, target=item.public_id)
+    db.session.commit()
+    return render_enrollment_sheet(enrolled, base_url=public_base_url(), standalone=False)
 
 
 @bp.route("/sites/<int:site_id>", methods=["GET", "POST"])

@@ -6,6 +6,7 @@ from backend.models.audit import AuditEntry
 from backend.models.base import Base
 from backend.models.dispenser import DeviceCredential, Dispenser, EnrollmentCode
 from backend.models.event import DeviceEvent
+from backend.models.incident import Incident, MaintenanceWindow
 from backend.models.operator import Operator
 from backend.models.signing_key import SigningKey
 from backend.models.site import Site
@@ -24,6 +25,8 @@ __all__ = [
     "DeviceEvent",
     "Dispenser",
     "EnrollmentCode",
+    "Incident",
+    "MaintenanceWindow",
     "Operator",
     "PaperReading",
     "QuotaUsage",

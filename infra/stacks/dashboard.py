@@ -21,7 +21,7 @@ def build_dashboard(
     service: ecs.FargateService,
     target_group: elbv2.ApplicationTargetGroup,
     alb: elbv2.IApplicationLoadBalancerMetrics,
-    database: rds.DatabaseInstance,
+    database: rds.DatabaseInstanceBase,
     cluster: ecs.ICluster,
 ) -> cw.Dashboard:
     """One page for the on-call engineer: traffic, errors, capacity, database, app."""

@@ -9,12 +9,16 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.config import EnvironmentConfig
+from infra.stacks.backup import Backups
 from infra.stacks.common import log_retention
 from infra.stacks.dashboard import METRICS_NAMESPACE
 from infra.stacks.data import DATABASE_NAME, Data
+from infra.stacks.deploy_role import DeployRole
+from infra.stacks.firewall import Firewall
 from infra.stacks.jobs import Jobs
 from infra.stacks.monitoring import Alerts, Monitoring
 from infra.stacks.network import Network
+from infra.stacks.operator_tasks import OperatorTasks
 from infra.stacks.release import Release
 from infra.stacks.runtime import WRITABLE_PATH, AppRuntime, backend_image, task_role
 from infra.stacks.service import WebService
@@ -48,13 +52,16 @@ class FairrollStack(Stack):
         self.network = Network(self, "Network", config=config)
         self.data = Data(self, "Data", config=config, network=self.network)
         self.alerts = Alerts(self, "Alerts", config=config)
+        self.backups = Backups(
+            self, "Backups", config=config, key=self.data.key, database=self.data.database
+        )
         self.cluster = ecs.Cluster(
             self,
             "Cluster",
             vpc=self.network.vpc,
             container_insights_v2=ecs.ContainerInsights.ENABLED,
         )
-        runtime = self._runtime(image or backend_image())
+        runtime = self._runtime(image or backend_image(config.base_image))
         roles = self._roles()
         self.task_roles = roles
         self.web_task_role = roles["web"]
@@ -77,6 +84,9 @@ class FairrollStack(Stack):
             runtime=runtime,
             role=roles["migrate"],
         )
+        self.firewall = Firewall(
+            self, "Firewall", config=config, load_balancer=self.web.load_balancer
+        )
         # The new version serves traffic only once its migrations have succeeded.
         self.web.service.node.add_dependency(self.release.resource)
         self.release.resource.node.add_dependency(self.data.database)
@@ -91,6 +101,20 @@ class FairrollStack(Stack):
             rotate_role=roles["rotate"],
             alerts_role=roles["alerts"],
         )
+        self.operator_tasks = OperatorTasks(
+            self,
+            "Operator",
+            runtime=runtime,
+            create_admin_role=roles["create_admin"],
+            bulk_enroll_role=roles["bulk_enroll"],
+            handoff_secret=self.data.handoff_secret,
+            operator_bucket=self.data.operator_bucket,
+            key=self.data.key,
+        )
+        # Scheduled jobs move to the new task definitions only after the migration of
+        # their release, so new code never runs against the old schema.
+        for schedule in self.jobs.schedules:
+            schedule.node.add_dependency(self.release.resource)
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -101,7 +125,10 @@ class FairrollStack(Stack):
             target_group=self.web.target_group,
             database=self.data.database,
             cluster=self.cluster,
-            job_families=self.jobs.task_families,
+            job_families=self.jobs.task_families + self.operator_tasks.task_families,
+        )
+        self.deploy_role = (
+            DeployRole(self, "Deploy", config=config).role if config.github_repository else None
         )
         self._outputs()
 
@@ -115,12 +142,17 @@ class FairrollStack(Stack):
             "FAIRROLL_INSTANCE_PATH": f"{WRITABLE_PATH}/instance",
             "AWS_REGION": self.region,
             "DB_NAME": DATABASE_NAME,
+            # Which instance DB_HOST points at: a restore changes it, so every task
+            # definition changes and every task restarts with the new host.
+            "DB_INSTANCE_ID": self.config.database_identifier,
             "FAIRROLL_SIGNING_KEY_BACKEND": "secretsmanager",
             "FAIRROLL_SIGNING_KEY_SECRET_ID": data.signing_keys.secret_arn,
             "FAIRROLL_NOTIFIER": "sns",
             "FAIRROLL_SNS_TOPIC_ARN": self.alerts.topic.topic_arn,
             "FAIRROLL_EXPORT_BUCKET": data.exports_bucket.bucket_name,
-            "FAIRROLL_METRICS": "cloudwatch",
+            # Prometheus counts per process; CloudWatch only from the scheduled fleet
+            # check (infra/stacks/jobs.py sets cloudwatch for that task alone).
+            "FAIRROLL_METRICS": "prometheus",
             "FAIRROLL_PROXY_HOPS": "1",  # exactly one proxy: the load balancer
             "PYTHONDONTWRITEBYTECODE": "1",  # the root file system is read-only
         }
@@ -128,6 +160,8 @@ class FairrollStack(Stack):
             environment["FAIRROLL_REDIS_URL"] = data.redis_url
         secrets = {
             "SECRET_KEY": ecs.Secret.from_secrets_manager(data.app_secret),
+            # The bearer token /metrics requires (the path is not routed publicly either).
+            "FAIRROLL_METRICS_TOKEN": ecs.Secret.from_secrets_manager(data.metrics_token),
             "DB_HOST": ecs.Secret.from_secrets_manager(db_secret, "host"),
             "DB_PORT": ecs.Secret.from_secrets_manager(db_secret, "port"),
             "DB_USER": ecs.Secret.from_secrets_manager(db_secret, "username"),
@@ -150,20 +184,36 @@ class FairrollStack(Stack):
         purge = task_role(self, "PurgeTaskRole", "fairroll: daily retention purge")
         rotate = task_role(self, "RotateKeysTaskRole", "fairroll: rotates token signing keys")
         alerts = task_role(self, "AlertsTaskRole", "fairroll: minutely offline-alert check")
+        create_admin = task_role(self, "CreateAdminTaskRole", "fairroll: one-off first admin")
+        bulk_enroll = task_role(self, "BulkEnrollTaskRole", "fairroll: one-off bulk enrollment")
         signing_keys = self.data.signing_keys.secret_arn
-        # Every task loads the app, which reads the current signing keys.
-        for role in (web, migrate, purge, rotate, alerts):
+        # Every task loads the app, which reads the current signing keys (encrypted with
+        # the data key, so reading them decrypts with it).
+        for role in (web, migrate, purge, rotate, alerts, create_admin, bulk_enroll):
             role.add_to_policy(
                 iam.PolicyStatement(
                     actions=["secretsmanager:GetSecretValue"], resources=[signing_keys]
                 )
             )
+            role.add_to_policy(
+                iam.PolicyStatement(actions=["kms:Decrypt"], resources=[self.data.key.key_arn])
+            )
         rotate.add_to_policy(
             iam.PolicyStatement(actions=["secretsmanager:PutSecretValue"], resources=[signing_keys])
         )
-        # The web tasks raise alerts on heartbeats; the minutely check raises offline ones.
+        # The web tasks may run the fleet check too (and send its incident message); the
+        # minutely check does. Only the check publishes CloudWatch metrics: one publisher,
+        # a fixed number of calls a month, whatever the number of web workers.
         for role in (web, alerts):
-            self._grant_alerts_and_metrics(role)
+            self._grant_alerts(role)
+        alerts.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                # PutMetricData has no resource ARN; the namespace condition is the scope.
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
+            )
+        )
         # The purge exports yesterday's aggregates before deleting raw events.
         for role in (web, purge):
             role.add_to_policy(
@@ -172,10 +222,18 @@ class FairrollStack(Stack):
                     resources=[self.data.exports_bucket.arn_for_objects("*")],
                 )
             )
-        return {"web": web, "migrate": migrate, "purge": purge, "rotate": rotate, "alerts": alerts}
+        return {
+            "web": web,
+            "migrate": migrate,
+            "purge": purge,
+            "rotate": rotate,
+            "alerts": alerts,
+            "create_admin": create_admin,
+            "bulk_enroll": bulk_enroll,
+        }
 
-    def _grant_alerts_and_metrics(self, role: iam.Role) -> None:
-        """Publish to the alerts topic and put aggregate metrics in the app's namespace."""
+    def _grant_alerts(self, role: iam.Role) -> None:
+        """Publish to the alerts topic (encrypted with its own key)."""
         role.add_to_policy(
             iam.PolicyStatement(actions=["sns:Publish"], resources=[self.alerts.topic.topic_arn])
         )
@@ -184,14 +242,6 @@ class FairrollStack(Stack):
             iam.PolicyStatement(
                 actions=["kms:GenerateDataKey", "kms:Decrypt"],
                 resources=[self.alerts.key.key_arn],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                # PutMetricData has no resource ARN; the namespace condition is the scope.
-                resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
             )
         )
 
@@ -205,6 +255,10 @@ class FairrollStack(Stack):
             "RotateKeysTaskDefinition": self.jobs.rotate_keys_task.family,
             "MigrateTaskDefinition": self.release.task_definition.family,
             "PurgeTaskDefinition": self.jobs.purge_task.family,
+            "CreateAdminTaskDefinition": self.operator_tasks.create_admin_task.family,
+            "BulkEnrollTaskDefinition": self.operator_tasks.bulk_enroll_task.family,
+            "OperatorBucket": self.data.operator_bucket.bucket_name,
+            "OperatorHandoffSecret": self.data.handoff_secret.secret_arn,
             "JobSubnets": ",".join(s.subnet_id for s in self.network.vpc.private_subnets),
             "JobSecurityGroup": self.network.jobs_security_group.security_group_id,
             "DatabaseEndpoint": self.data.database.db_instance_endpoint_address,
@@ -212,5 +266,7 @@ class FairrollStack(Stack):
             "AlertsTopic": self.alerts.topic.topic_arn,
             "DashboardName": self.monitoring.dashboard.dashboard_name,
         }
+        if self.deploy_role is not None:
+            outputs["DeployRoleArn"] = self.deploy_role.role_arn
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)

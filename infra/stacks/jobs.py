@@ -51,9 +51,10 @@ class Jobs(Construct):
         )
         # Offline dispensers send no heartbeat, so nothing on the request path notices
         # them: this task raises (and resolves) offline alerts and publishes the metrics.
+        # The one publisher of the fleet-wide CloudWatch metrics.
         self.alerts_task = runtime.task_definition(
             self, "AlertsCheck", role=alerts_role, cpu=256, memory_mib=512,
-            command=ALERTS_CHECK_COMMAND,
+            command=ALERTS_CHECK_COMMAND, environment={"FAIRROLL_METRICS": "cloudwatch"},
         )  # fmt: skip
 
         def on_schedule(task: ecs.TaskDefinition) -> targets.EcsTask:
@@ -83,6 +84,11 @@ class Jobs(Construct):
             schedule=events.Schedule.rate(Duration.minutes(1)),
             targets=[on_schedule(self.alerts_task)],
         )
+
+    @property
+    def schedules(self) -> list[events.Rule]:
+        """The EventBridge rules that start tasks on a schedule."""
+        return [self.purge_schedule, self.alerts_schedule]
 
     @property
     def task_families(self) -> list[str]:

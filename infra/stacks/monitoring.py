@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, Stack
+from aws_cdk import aws_budgets as budgets
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ecs as ecs
@@ -17,7 +18,15 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from infra.config import EnvironmentConfig
-from infra.stacks.dashboard import FIVE_MINUTES, build_dashboard
+from infra.stacks.dashboard import FIVE_MINUTES, METRICS_NAMESPACE, build_dashboard
+
+# Published once a minute, fleet-wide (no dimensions), by the scheduled fleet job only
+# (backend/metrics.py): their price does not grow with the fleet.
+FLEET_METRIC_TOTAL = "Dispensers"
+FLEET_METRIC_OFFLINE = "DispensersOffline"
+_Notice = budgets.CfnBudget.NotificationWithSubscribersProperty
+# Services that notify the topic through its key: alarms, EventBridge rules, budgets.
+PUBLISHING_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com")
 
 
 class Alerts(Construct):
@@ -33,7 +42,7 @@ class Alerts(Construct):
         )
         # CloudWatch alarms and EventBridge can publish to an encrypted topic only if the
         # key lets them; the AWS-managed SNS key cannot be opened to them.
-        for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
+        for service in PUBLISHING_SERVICES:
             self.key.add_to_resource_policy(
                 iam.PolicyStatement(
                     principals=[iam.ServicePrincipal(service)],
@@ -49,16 +58,17 @@ class Alerts(Construct):
             master_key=self.key,
             enforce_ssl=True,
         )
-        # Alarms publish as the CloudWatch service; say so in the topic policy, which
+        # Alarms and budgets publish as their services; say so in the topic policy, which
         # otherwise holds only the TLS rule and the EventBridge grant.
-        self.topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["sns:Publish"],
-                resources=[self.topic.topic_arn],
-                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+        for service in ("cloudwatch.amazonaws.com", "budgets.amazonaws.com"):
+            self.topic.add_to_resource_policy(
+                iam.PolicyStatement(
+                    principals=[iam.ServicePrincipal(service)],
+                    actions=["sns:Publish"],
+                    resources=[self.topic.topic_arn],
+                    conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+                )
             )
-        )
         if config.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
 
@@ -76,7 +86,7 @@ class Monitoring(Construct):
         service: ecs.FargateService,
         load_balancer: elbv2.ApplicationLoadBalancer,
         target_group: elbv2.ApplicationTargetGroup,
-        database: rds.DatabaseInstance,
+        database: rds.DatabaseInstanceBase,
         cluster: ecs.ICluster,
         job_families: list[str],
     ) -> None:
@@ -157,8 +167,10 @@ class Monitoring(Construct):
                 periods=3,
                 below=True,
             ),
+            *self._fleet_alarms(config),
         ]
         self._failed_jobs_rule(alerts.topic, cluster, job_families)
+        self.budget = self._budget(config, alerts.topic)
         self.dashboard = build_dashboard(
             self,
             name=self._prefix,
@@ -168,6 +180,84 @@ class Monitoring(Construct):
             alb=alb,
             database=database,
             cluster=cluster,
+        )
+
+    def _fleet_alarms(self, config: EnvironmentConfig) -> list[cw.Alarm]:
+        """Many dispensers offline at once, and the fleet job no longer reporting at all."""
+
+        def fleet(name: str, statistic: str) -> cw.Metric:
+            return cw.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=name,
+                statistic=statistic,
+                period=FIVE_MINUTES,
+            )
+
+        share = cw.MathExpression(
+            expression="100 * offline / total",
+            using_metrics={
+                "offline": fleet(FLEET_METRIC_OFFLINE, "Maximum"),
+                "total": fleet(FLEET_METRIC_TOTAL, "Maximum"),
+            },
+            label="Dispensers offline (%)",
+            period=FIVE_MINUTES,
+        )
+        return [
+            self._alarm(
+                "DispensersOffline",
+                share,
+                config.offline_alarm_percent,
+                f"More than {config.offline_alarm_percent} % of the dispensers offline for "
+                "10 min (network or backend outage?); the incident message lists the sites",
+                periods=2,
+            ),
+            self._alarm(
+                "FleetCheckSilent",
+                fleet(FLEET_METRIC_TOTAL, "SampleCount"),
+                1,
+                "The scheduled fleet check has published nothing for 15 min: offline "
+                "detection and incident messages are stopped",
+                periods=3,
+                below=True,
+                missing=cw.TreatMissingData.BREACHING,
+            ),
+        ]
+
+    def _budget(self, config: EnvironmentConfig, topic: sns.ITopic) -> budgets.CfnBudget:
+        """A monthly cost budget: a message at 80 % spent, and at 100 % forecast.
+
+        It covers the whole account (a tag filter would need the tag activated for cost
+        allocation first, and would miss untagged charges such as data transfer).
+        """
+        subscriber = budgets.CfnBudget.SubscriberProperty(
+            subscription_type="SNS", address=topic.topic_arn
+        )
+
+        def notice(
+            kind: str, percent: int
+        ) -> budgets.CfnBudget.NotificationWithSubscribersProperty:
+            return budgets.CfnBudget.NotificationWithSubscribersProperty(
+                notification=budgets.CfnBudget.NotificationProperty(
+                    notification_type=kind,
+                    comparison_operator="GREATER_THAN",
+                    threshold=percent,
+                    threshold_type="PERCENTAGE",
+                ),
+                subscribers=[subscriber],
+            )
+
+        return budgets.CfnBudget(
+            self,
+            "Budget",
+            budget=budgets.CfnBudget.BudgetDataProperty(
+                budget_name=f"{self._prefix}-monthly",
+                budget_type="COST",
+                time_unit="MONTHLY",
+                budget_limit=budgets.CfnBudget.SpendProperty(
+                    amount=config.monthly_budget_usd, unit="USD"
+                ),
+            ),
+            notifications_with_subscribers=[notice("ACTUAL", 80), notice("FORECASTED", 100)],
         )
 
     def _alarm(

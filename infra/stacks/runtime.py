@@ -23,6 +23,10 @@ MIGRATE_COMMAND = ["flask", "--app", "app", "db", "upgrade"]
 PURGE_COMMAND = ["flask", "--app", "app", "purge"]
 ROTATE_KEYS_COMMAND = ["flask", "--app", "app", "keys", "rotate"]
 ALERTS_CHECK_COMMAND = ["flask", "--app", "app", "alerts", "check"]
+# One-off operator tasks (docs/operations.md); the operator adds the inputs as environment
+# overrides (FAIRROLL_ADMIN_EMAIL; FAIRROLL_ENROLL_CSV and FAIRROLL_ENROLL_SHEET).
+CREATE_ADMIN_COMMAND = ["flask", "--app", "app", "users", "create-admin"]
+BULK_ENROLL_COMMAND = ["flask", "--app", "app", "dispensers", "enroll-bulk"]
 # The container's own liveness probe; /readyz (with the database) is the load balancer's.
 _HEALTH_COMMAND = (
     'python -c "import urllib.request; '
@@ -30,14 +34,15 @@ _HEALTH_COMMAND = (
 )
 
 
-def backend_image() -> ecs.ContainerImage:
-    """The Dockerfile at the repository root, built and pushed by `cdk deploy`."""
+def backend_image(base_image: str) -> ecs.ContainerImage:
+    """The Dockerfile at the repository root on the given base, built by `cdk deploy`."""
     # Synthesis only hashes the build context (filtered by .dockerignore); Docker is
     # needed at deploy time, not here.
     return ecs.ContainerImage.from_asset(
         str(REPOSITORY_ROOT),
         platform=ecr_assets.Platform.LINUX_AMD64,
         ignore_mode=IgnoreMode.DOCKER,
+        build_args={"PYTHON_IMAGE": base_image},
     )
 
 
@@ -59,6 +64,7 @@ class AppRuntime:
         cpu: int,
         memory_mib: int,
         command: Sequence[str] | None = None,
+        environment: dict[str, str] | None = None,
     ) -> ecs.FargateTaskDefinition:
         """A Fargate task definition running the backend image with this configuration."""
         definition = ecs.FargateTaskDefinition(
@@ -79,7 +85,7 @@ class AppRuntime:
             CONTAINER_NAME,
             image=self.image,
             command=list(command) if command else None,
-            environment=self.environment,
+            environment={**self.environment, **(environment or {})},
             secrets=self.secrets,
             readonly_root_filesystem=True,
             essential=True,

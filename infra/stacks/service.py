@@ -16,6 +16,9 @@ from infra.stacks.network import APP_PORT, Network
 from infra.stacks.runtime import AppRuntime
 
 READINESS_PATH = "/readyz"
+# Served by the backend for scrapers inside the VPC only (with a bearer token); the
+# public listener answers 404 for it before any task sees the request.
+PRIVATE_PATHS = ["/metrics", "/metrics/*"]
 
 
 class WebService(Construct):
@@ -101,7 +104,7 @@ class WebService(Construct):
                 unhealthy_threshold_count=3,
             ),
         )
-        self.load_balancer.add_listener(
+        listener = self.load_balancer.add_listener(
             "Https",
             port=443,
             protocol=elbv2.ApplicationProtocol.HTTPS,
@@ -111,6 +114,14 @@ class WebService(Construct):
             ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
             default_target_groups=[target_group],
             open=False,  # the security group already admits the internet
+        )
+        listener.add_action(
+            "NotPublic",
+            priority=1,
+            conditions=[elbv2.ListenerCondition.path_patterns(PRIVATE_PATHS)],
+            action=elbv2.ListenerAction.fixed_response(
+                404, content_type="text/plain", message_body="Not Found"
+            ),
         )
         self.load_balancer.add_redirect(source_port=80, target_port=443, open=False)
         return target_group

@@ -158,3 +158,47 @@ def test_printing_a_voucher_sheet(live_app: Flask, base_url: str, page: Any) -> 
     assert not page.locator("header").is_visible()  # menus stay off the paper
     pdf = page.pdf(format="A4")
     assert pdf.startswith(b"%PDF")
+
+
+def test_bulk_enrollment_sheet_prints_stickers_and_codes(
+    live_app: Flask, base_url: str, page: Any, tmp_path: Any
+) -> None:
+    csv_file = tmp_path / "fleet.csv"
+    csv_file.write_text(
+        "site,label,unrestricted\nSheet Park,Gate A,\nSheet Park,Gate B,\nSheet Lake,Stall 1,yes\n",
+        encoding="utf-8",
+    )
+    _sign_in(page, base_url, _operator(live_app, "sheet@city.example"))
+    page.click("a:has-text('Sites')")
+    page.set_input_files("#csv", str(csv_file))
+    page.click("button:has-text('Create dispensers and show the sheet')")
+    page.wait_for_selector("#sheet")
+    cards = page.locator(".enroll-card")
+    assert cards.count() == 3
+    assert len({c.strip() for c in page.locator(".enroll-card .code").all_inner_texts()}) == 3
+    assert page.locator(".enroll-card img").count() == 3
+    assert "accessible stall" in cards.nth(2).inner_text()
+    overflowing = page.evaluate(
+        "[...document.querySelectorAll('.sticker')].filter(e => e.scrollWidth > e.clientWidth)"
+        ".length"
+    )
+    assert overflowing == 0  # the URL and texts stay inside the sticker
+    screenshot(page, "08-enrollment-sheet")
+    page.emulate_media(media="print")
+    assert not page.locator(".no-print").first.is_visible()
+    assert page.pdf(format="A4").startswith(b"%PDF")  # what the technicians get on paper
+
+
+def test_maintenance_window_from_the_admin_ui(live_app: Flask, base_url: str, page: Any) -> None:
+    _fleet(live_app, "Window Park")
+    _sign_in(page, base_url, _operator(live_app, "window@city.example", role="maintainer"))
+    page.click("a:has-text('Maintenance')")
+    page.select_option("#site", label="Window Park")
+    page.fill("#minutes", "45")
+    page.fill("#reason", "refit of the east block")
+    page.click("button:has-text('Start window')")
+    assert "silenced until" in page.inner_text(".flash")
+    assert "refit of the east block" in page.inner_text("#windows")
+    screenshot(page, "09-maintenance")
+    page.click("#windows button:has-text('End now')")
+    assert "No running or upcoming window" in page.inner_text("#windows")

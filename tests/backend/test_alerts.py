@@ -32,6 +32,9 @@ class RecordingNotifier:
     def send(self, change: AlertChange) -> None:
         self.sent.append(change)
 
+    def page(self, digest: object) -> None:
+        """Incident digests are tested in test_incidents.py."""
+
 
 @pytest.fixture
 def sent(app: Flask) -> list[AlertChange]:

@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from backend.config import ConfigError, load_config
 from backend.extensions import db
+from backend.incident_alerts import IncidentDigest
 from backend.models import DeviceEvent
 from backend.notify import LogNotifier, SNSNotifier, make_notifier
 from backend.services.alerts import AlertChange
@@ -48,24 +49,28 @@ def test_sns_needs_a_topic_arn(tmp_path: object) -> None:
         load_config({"FAIRROLL_NOTIFIER": "pager"}, tmp_path)  # type: ignore[arg-type]
 
 
-def test_sns_notifier_publishes_the_alert(aws: None) -> None:
+def test_sns_notifier_publishes_incident_digests_not_dispenser_changes(aws: None) -> None:
     sns = boto3.client("sns", region_name=REGION)
     sqs = boto3.client("sqs", region_name=REGION)
     topic = sns.create_topic(Name="fairroll-alerts")["TopicArn"]
     queue = sqs.create_queue(QueueName="duty")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"])
-    SNSNotifier(sns, topic).send(_change())
+    notifier = SNSNotifier(sns, topic)
+    notifier.send(_change())  # one dispenser's change: logged, nobody paged
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
+    subject = "[fairroll] NEW offline: 40 dispensers at 3 sites"
+    notifier.page(IncidentDigest(subject, "NEW offline Park: 40 dispensers", ["offline"]))
     messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
     envelope = json.loads(messages[0]["Body"])
-    assert envelope["Subject"] == "[fairroll] ALERT low paper: Park / Lobby"
-    body = json.loads(envelope["Message"])
-    assert body["kind"] == "low_paper" and body["dispenser"] == "abcdefgh2j"
+    assert envelope["Subject"] == subject
+    assert envelope["Message"] == "NEW offline Park: 40 dispensers"
 
 
 def test_sns_failure_is_logged_not_raised(aws: None, caplog: pytest.LogCaptureFixture) -> None:
     sns = boto3.client("sns", region_name=REGION)
-    SNSNotifier(sns, "arn:aws:sns:us-east-1:123456789012:missing").send(_change())
+    missing = SNSNotifier(sns, "arn:aws:sns:us-east-1:123456789012:missing")
+    missing.page(IncidentDigest("[fairroll] NEW jam: 1 dispenser at 1 site", "text", ["jam"]))
     assert "could not publish" in caplog.text
 
 

@@ -21,6 +21,8 @@ import pytest
 from infra.config import DEFAULT_CONFIG_PATH, EnvironmentConfig, parse_environments
 
 ENVIRONMENTS = ("staging", "production")
+TEST_REPOSITORY = "example-city/fairroll"
+TEST_BASE_IMAGE = "python:3.11-slim-bookworm@sha256:" + "ab" * 32
 TEST_CERTIFICATE = (
     "arn:aws:acm:us-east-1:123456789012:certificate/0d3c4a1e-5b6f-4c7d-8e9f-a0b1c2d3e4f5"
 )
@@ -34,6 +36,10 @@ class Synthesis:
     template_files: dict[str, Path]
     nag_findings: dict[str, list[str]]
     configs: dict[str, EnvironmentConfig]
+    # The second region's stack of each environment (the backup copy vault).
+    copy_templates: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    copy_template_files: dict[str, Path] = dataclasses.field(default_factory=dict)
+    copy_nag_findings: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
 
 def committed_configs() -> dict[str, EnvironmentConfig]:
@@ -42,7 +48,11 @@ def committed_configs() -> dict[str, EnvironmentConfig]:
     configs = {}
     for name, config in parse_environments(data).items():
         configs[name] = dataclasses.replace(
-            config, certificate_arn=TEST_CERTIFICATE, alarm_email="oncall@example.org"
+            config,
+            certificate_arn=TEST_CERTIFICATE,
+            alarm_email="oncall@example.org",
+            github_repository=config.github_repository or TEST_REPOSITORY,
+            base_image=TEST_BASE_IMAGE,
         )
         configs[name].validate()
     return configs
@@ -69,12 +79,18 @@ def synthesis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesis]:
     stacks = {name: add_stack(app, configs[name]) for name in ENVIRONMENTS}
     assembly = app.synth()
     templates, files, findings = {}, {}, {}
+    copies: dict[str, dict[str, Any]] = {}
+    copy_files, copy_findings = {}, {}
     for name, stack in stacks.items():
         artifact = assembly.get_stack_by_name(stack.stack_name)
         templates[name] = artifact.template
         files[name] = Path(artifact.template_full_path)
         findings[name] = nag_findings(artifact)
-    yield Synthesis(templates, files, findings, configs)
+        copy = assembly.get_stack_by_name(f"{stack.stack_name}-backup-copy")
+        copies[name] = copy.template
+        copy_files[name] = Path(copy.template_full_path)
+        copy_findings[name] = nag_findings(copy)
+    yield Synthesis(templates, files, findings, configs, copies, copy_files, copy_findings)
 
 
 @pytest.fixture(scope="session", params=ENVIRONMENTS)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from infra.config import DEFAULT_CONFIG_PATH, ConfigError, load_environment, parse_environments
-from tests.infra.conftest import TEST_CERTIFICATE, committed_configs
+from tests.infra.conftest import TEST_BASE_IMAGE, TEST_CERTIFICATE, committed_configs
 
 
 def _valid(**overrides: object) -> dict[str, object]:
@@ -16,6 +16,7 @@ def _valid(**overrides: object) -> dict[str, object]:
         "region": "us-east-1",
         "domain_name": "fairroll.example.org",
         "certificate_arn": TEST_CERTIFICATE,
+        "base_image": TEST_BASE_IMAGE,
     }
     settings.update(overrides)
     return settings
@@ -46,6 +47,19 @@ def test_defaults_table_applies_to_every_environment() -> None:
 def test_committed_placeholder_certificate_is_refused() -> None:
     with pytest.raises(ConfigError, match="certificate_arn is still the example"):
         load_environment("production", DEFAULT_CONFIG_PATH)
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        ("python:3.11-slim-bookworm", "pinned by digest"),
+        ("python@sha256:" + "ab" * 32, "pinned by digest"),
+        ("python:3.11-slim@sha256:" + "0" * 64, "still the example"),
+    ],
+)
+def test_the_base_image_must_be_pinned_by_digest(image: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _config(base_image=image).validate()
 
 
 def test_unknown_environment_names_the_choices() -> None:

@@ -87,6 +87,28 @@ def test_image_carries_migrations_and_the_entry_module(stages: list[list[tuple[s
     assert "app.py" in copied and "migrations" in copied
 
 
+def test_base_image_is_an_explicit_build_argument(stages: list[list[tuple[str, str]]]) -> None:
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    (first,) = [a for k, a in _instructions(text) if k == "ARG"][:1]
+    assert first == "PYTHON_IMAGE"  # no default: an unpinned build cannot happen by accident
+    for stage in stages:
+        assert stage[0][1].startswith("${PYTHON_IMAGE} AS ")
+
+
+def test_dependencies_are_installed_from_the_lock_before_the_source_is_copied(
+    stages: list[list[tuple[str, str]]],
+) -> None:
+    build = stages[0]
+    copies = _args(build, "COPY")
+    assert copies == ["requirements/server.txt /tmp/requirements.txt"]  # no source here
+    (install,) = [a for a in _args(build, "RUN") if "pip install" in a]
+    assert "--require-hashes" in install and "-r /tmp/requirements.txt" in install
+    final = stages[-1]
+    keywords = [k for k, _ in final]
+    assert keywords.index("COPY") < len(keywords)  # the venv first ...
+    assert _args(final, "COPY")[0].startswith("--from=build /opt/venv")  # ... then source
+
+
 def test_build_context_is_an_allow_list() -> None:
     lines = [
         line.strip()
@@ -95,5 +117,5 @@ def test_build_context_is_an_allow_list() -> None:
     ]
     assert lines[0] == "*"  # everything is excluded unless listed
     allowed = {line[1:] for line in lines if line.startswith("!")}
-    assert {"app.py", "backend", "migrations", "pyproject.toml"} <= allowed
+    assert {"app.py", "backend", "migrations", "requirements/server.txt"} <= allowed
     assert not allowed & {".venv", ".git", "tests", "docs", "infra", "instance"}

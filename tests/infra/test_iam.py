@@ -66,49 +66,98 @@ def test_web_task_role_has_exactly_the_runtime_permissions(template: dict[str, A
         "kms:GenerateDataKey",
         "kms:Decrypt",
         "s3:PutObject",
-        "cloudwatch:PutMetricData",
-    }
+    }  # no cloudwatch:PutMetricData: only the scheduled check publishes metrics
     (put_object,) = [s for s in web if s["Action"] == "s3:PutObject"]
     assert "DataExportsBucket" in dump(put_object["Resource"])
 
 
+def _writers_of(template: dict[str, Any], secret_prefix: str) -> list[str]:
+    """The roles allowed to PutSecretValue on secrets whose logical id starts so."""
+    return [
+        role
+        for role, statements in _statements_by_role(template).items()
+        for s in statements
+        if "secretsmanager:PutSecretValue" in _actions([s])
+        and dump(s["Resource"]).startswith(f'{{"Ref": "{secret_prefix}')
+    ]
+
+
 def test_only_the_rotation_task_can_write_signing_keys(template: dict[str, Any]) -> None:
+    (writer,) = _writers_of(template, "DataSigningKeys")
+    assert writer.startswith("RotateKeysTaskRole")
+
+
+def test_only_the_create_admin_task_can_write_the_handoff_secret(
+    template: dict[str, Any],
+) -> None:
+    (writer,) = _writers_of(template, "DataOperatorHandoff")
+    assert writer.startswith("CreateAdminTaskRole")
     writers = [
         role
         for role, statements in _statements_by_role(template).items()
         if "secretsmanager:PutSecretValue" in _actions(statements)
     ]
-    assert len(writers) == 1 and writers[0].startswith("RotateKeysTaskRole")
-    (put,) = [
-        s
-        for s in _statements_by_role(template)[writers[0]]
-        if "secretsmanager:PutSecretValue" in _actions([s])
+    assert sorted(w.rstrip("0123456789ABCDEF") for w in writers) == [
+        "CreateAdminTaskRole",
+        "RotateKeysTaskRole",
     ]
-    assert put["Resource"]["Ref"].startswith("DataSigningKeys")
+
+
+_READ_KEYS = {"secretsmanager:GetSecretValue", "kms:Decrypt"}
 
 
 def test_migration_only_reads_the_signing_keys(template: dict[str, Any]) -> None:
     statements = _role(_statements_by_role(template), "MigrateTaskRole")
-    assert _actions(statements) == {"secretsmanager:GetSecretValue"}
-    assert all(s["Resource"]["Ref"].startswith("DataSigningKeys") for s in statements)
+    assert _actions(statements) == _READ_KEYS
+    for s in statements:
+        ref = dump(s["Resource"])
+        assert "DataSigningKeys" in ref or "DataKey" in ref
 
 
 def test_purge_reads_the_keys_and_only_writes_exports(template: dict[str, Any]) -> None:
     statements = _role(_statements_by_role(template), "PurgeTaskRole")
-    assert _actions(statements) == {"secretsmanager:GetSecretValue", "s3:PutObject"}
+    assert _actions(statements) == _READ_KEYS | {"s3:PutObject"}
     (put,) = [s for s in statements if "s3:PutObject" in _actions([s])]
     assert "DataExports" in dump(put["Resource"])
 
 
 def test_alert_check_publishes_alerts_and_metrics_only(template: dict[str, Any]) -> None:
     statements = _role(_statements_by_role(template), "AlertsTaskRole")
-    assert _actions(statements) == {
-        "secretsmanager:GetSecretValue",
+    assert _actions(statements) == _READ_KEYS | {
         "sns:Publish",
         "kms:GenerateDataKey",
-        "kms:Decrypt",
         "cloudwatch:PutMetricData",
     }
+
+
+def test_create_admin_task_writes_only_the_handoff_secret(template: dict[str, Any]) -> None:
+    statements = _role(_statements_by_role(template), "CreateAdminTaskRole")
+    assert _actions(statements) == _READ_KEYS | {
+        "secretsmanager:PutSecretValue",
+        "kms:GenerateDataKey",
+    }
+
+
+def test_bulk_enroll_task_reads_incoming_and_writes_sheets_only(template: dict[str, Any]) -> None:
+    statements = _role(_statements_by_role(template), "BulkEnrollTaskRole")
+    assert _actions(statements) == _READ_KEYS | {
+        "s3:GetObject",
+        "s3:PutObject",
+        "kms:GenerateDataKey",
+    }
+    (get,) = [s for s in statements if _actions([s]) == {"s3:GetObject"}]
+    (put,) = [s for s in statements if _actions([s]) == {"s3:PutObject"}]
+    assert "DataOperatorBucket" in dump(get["Resource"]) and "/incoming/*" in dump(get)
+    assert "DataOperatorBucket" in dump(put["Resource"]) and "/sheets/*" in dump(put)
+
+
+def test_only_the_fleet_check_may_publish_metrics(template: dict[str, Any]) -> None:
+    publishers = [
+        role
+        for role, statements in _statements_by_role(template).items()
+        if "cloudwatch:PutMetricData" in _actions(statements)
+    ]
+    assert len(publishers) == 1 and publishers[0].startswith("AlertsTaskRole")
 
 
 def test_task_roles_are_assumable_only_by_ecs_tasks(template: dict[str, Any]) -> None:
@@ -119,6 +168,8 @@ def test_task_roles_are_assumable_only_by_ecs_tasks(template: dict[str, Any]) ->
         "PurgeTaskRole",
         "RotateKeysTaskRole",
         "AlertsTaskRole",
+        "CreateAdminTaskRole",
+        "BulkEnrollTaskRole",
     ):
         (role,) = [r for k, r in roles.items() if k.startswith(name)]
         (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
@@ -133,11 +184,20 @@ def test_no_users_access_keys_or_admin_policies(template: dict[str, Any]) -> Non
     assert "PowerUserAccess" not in dump(template)
 
 
-def test_managed_policies_only_on_cdk_provider_functions(template: dict[str, Any]) -> None:
+def test_managed_policies_only_on_cdk_provider_functions_and_backup(
+    template: dict[str, Any],
+) -> None:
     for logical_id, role in resources(template, "AWS::IAM::Role").items():
-        if "ManagedPolicyArns" in role["Properties"]:
-            assert logical_id.startswith("ReleaseProviderframework"), logical_id
-            assert "AWSLambdaBasicExecutionRole" in dump(role["Properties"]["ManagedPolicyArns"])
+        if "ManagedPolicyArns" not in role["Properties"]:
+            continue
+        managed = dump(role["Properties"]["ManagedPolicyArns"])
+        if logical_id.startswith("BackupsRole"):
+            assert "AWSBackupServiceRolePolicyForBackup" in managed
+            statement = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+            assert statement["Principal"] == {"Service": "backup.amazonaws.com"}
+            continue
+        assert logical_id.startswith("ReleaseProviderframework"), logical_id
+        assert "AWSLambdaBasicExecutionRole" in managed
 
 
 def test_execution_roles_read_only_the_injected_secrets(template: dict[str, Any]) -> None:
@@ -149,4 +209,5 @@ def test_execution_roles_read_only_the_injected_secrets(template: dict[str, Any]
         assert [r.rstrip("0123456789ABCDEF") for r in refs] == [
             "DataAppSecret",
             "DataDatabaseSecretAttachment",
+            "DataMetricsToken",
         ]

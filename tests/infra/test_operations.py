@@ -85,7 +85,7 @@ def test_autoscaling_on_cpu_and_requests(synthesis: Synthesis, env_name: str) ->
 
 def test_alarms_cover_errors_latency_health_and_database(template: dict[str, Any]) -> None:
     alarms = resources(template, "AWS::CloudWatch::Alarm")
-    metric_names = {a["Properties"]["MetricName"] for a in alarms.values()}
+    metric_names = {a["Properties"].get("MetricName") for a in alarms.values()}
     assert {
         "HTTPCode_Target_5XX_Count",
         "HTTPCode_ELB_5XX_Count",
@@ -101,6 +101,7 @@ def test_alarms_cover_errors_latency_health_and_database(template: dict[str, Any
 
 def test_every_alarm_notifies_the_alerts_topic(template: dict[str, Any]) -> None:
     (topic_id,) = resources(template, "AWS::SNS::Topic")
+    assert len(resources(template, "AWS::CloudWatch::Alarm")) >= 12
     for alarm in resources(template, "AWS::CloudWatch::Alarm").values():
         props = alarm["Properties"]
         assert props["AlarmActions"] == [{"Ref": topic_id}]
@@ -116,11 +117,13 @@ def test_failed_jobs_raise_an_alert(template: dict[str, Any]) -> None:
     pattern = rule["EventPattern"]
     assert pattern["detail"]["lastStatus"] == ["STOPPED"]
     assert pattern["detail"]["containers"] == {"exitCode": [{"anything-but": 0}]}
-    assert len(pattern["detail"]["group"]) == 3  # purge, key rotation, alert check
+    # purge, key rotation, alert check, create-admin, bulk enrollment
+    assert len(pattern["detail"]["group"]) == 5
 
 
 def test_alert_topic_accepts_alarms_and_events_through_its_key(template: dict[str, Any]) -> None:
-    policy = dump(only(template, "AWS::KMS::Key")["KeyPolicy"])
+    (key,) = [k for i, k in resources(template, "AWS::KMS::Key").items() if i.startswith("Alerts")]
+    policy = dump(key["Properties"]["KeyPolicy"])
     assert "cloudwatch.amazonaws.com" in policy
     assert "events.amazonaws.com" in policy
 
@@ -145,13 +148,62 @@ def test_logs_expire(synthesis: Synthesis, env_name: str) -> None:
 
 def test_alarms_and_events_may_publish_to_the_topic(template: dict[str, Any]) -> None:
     policy = only(template, "AWS::SNS::TopicPolicy")["PolicyDocument"]
-    publishers = {
-        s["Principal"]["Service"]
-        for s in policy["Statement"]
-        if s["Effect"] == "Allow" and s["Action"] == "sns:Publish"
+    publishers: set[str] = set()
+    for s in policy["Statement"]:
+        if s["Effect"] == "Allow" and s["Action"] == "sns:Publish":
+            service = s["Principal"]["Service"]
+            publishers.update([service] if isinstance(service, str) else service)
+    assert publishers == {
+        "cloudwatch.amazonaws.com",
+        "events.amazonaws.com",
+        "budgets.amazonaws.com",
     }
-    assert publishers == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
     denies = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
     assert denies and all(
         s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies
     )
+
+
+def test_offline_dispensers_alarm_on_the_fleet_wide_metric(
+    synthesis: Synthesis, env_name: str
+) -> None:
+    template, config = synthesis.templates[env_name], synthesis.configs[env_name]
+    (alarm,) = [
+        a["Properties"]
+        for a in resources(template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("AlarmName", "").endswith("-DispensersOffline")
+    ]
+    assert alarm["Threshold"] == config.offline_alarm_percent
+    metrics = {m["Id"]: m for m in alarm["Metrics"]}
+    assert metrics["offline"]["MetricStat"]["Metric"] == {
+        "MetricName": "DispensersOffline",
+        "Namespace": "fairroll",
+    }  # fleet-wide: no dimensions, so one metric whatever the fleet size
+    assert "100 * offline / total" in dump(alarm["Metrics"])
+
+
+def test_a_silent_fleet_check_raises_an_alarm(template: dict[str, Any]) -> None:
+    (alarm,) = [
+        a["Properties"]
+        for a in resources(template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("AlarmName", "").endswith("-FleetCheckSilent")
+    ]
+    assert alarm["TreatMissingData"] == "breaching"
+    assert alarm["Namespace"] == "fairroll" and alarm["Statistic"] == "SampleCount"
+
+
+def test_a_monthly_budget_notifies_the_alerts_topic(synthesis: Synthesis, env_name: str) -> None:
+    template, config = synthesis.templates[env_name], synthesis.configs[env_name]
+    budget = only(template, "AWS::Budgets::Budget")
+    assert budget["Budget"]["BudgetLimit"] == {
+        "Amount": config.monthly_budget_usd,
+        "Unit": "USD",
+    }
+    (topic_id,) = resources(template, "AWS::SNS::Topic")
+    kinds = set()
+    for entry in budget["NotificationsWithSubscribers"]:
+        assert entry["Subscribers"] == [{"SubscriptionType": "SNS", "Address": {"Ref": topic_id}}]
+        kinds.add(entry["Notification"]["NotificationType"])
+    assert kinds == {"ACTUAL", "FORECASTED"}
+    policy = dump(only(template, "AWS::SNS::TopicPolicy")["PolicyDocument"])
+    assert "budgets.amazonaws.com" in policy

@@ -35,7 +35,8 @@ def test_production_database_is_multi_az_and_protected(synthesis: Synthesis) -> 
     resource = next(
         iter(resources(synthesis.templates["production"], "AWS::RDS::DBInstance").values())
     )
-    assert resource["DeletionPolicy"] == "Snapshot"
+    # Never deleted by CloudFormation, even when a restore replaces it (docs/operations.md).
+    assert resource["DeletionPolicy"] == "Retain"
 
 
 def test_database_admits_only_backend_tasks(template: dict[str, Any]) -> None:
@@ -105,7 +106,7 @@ def test_readiness_checks_the_database_path(template: dict[str, Any]) -> None:
 
 def test_buckets_are_encrypted_private_and_tls_only(template: dict[str, Any]) -> None:
     buckets = resources(template, "AWS::S3::Bucket")
-    assert len(buckets) == 2  # exports and logs
+    assert len(buckets) == 3  # exports, logs, operator files
     policies = {
         p["Properties"]["Bucket"]["Ref"]: dump(p["Properties"]["PolicyDocument"])
         for p in resources(template, "AWS::S3::BucketPolicy").values()
@@ -136,9 +137,10 @@ def test_exports_bucket_is_versioned_and_logged(template: dict[str, Any]) -> Non
 
 def test_alert_topic_is_encrypted_with_a_rotating_key(template: dict[str, Any]) -> None:
     topic = only(template, "AWS::SNS::Topic")
-    assert "KmsMasterKeyId" in topic
-    key = only(template, "AWS::KMS::Key")
-    assert key["EnableKeyRotation"] is True
+    (key_id,) = [k for k in resources(template, "AWS::KMS::Key") if k.startswith("AlertsKey")]
+    assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    for key in resources(template, "AWS::KMS::Key").values():
+        assert key["Properties"]["EnableKeyRotation"] is True
 
 
 def test_secrets_exist_for_app_database_and_signing_keys(template: dict[str, Any]) -> None:
@@ -149,6 +151,8 @@ def test_secrets_exist_for_app_database_and_signing_keys(template: dict[str, Any
     assert [n.rsplit("/", 1)[-1].strip('"') for n in names] == [
         "app-secret-key",
         "database",
+        "metrics-token",
+        "operator-handoff",
         "token-signing-keys",
     ]
 

@@ -35,6 +35,8 @@ def test_one_task_definition_per_kind_of_task(template: dict[str, Any]) -> None:
             str(["flask", "--app", "app", "purge"]),
             str(["flask", "--app", "app", "keys", "rotate"]),
             str(["flask", "--app", "app", "alerts", "check"]),
+            str(["flask", "--app", "app", "users", "create-admin"]),
+            str(["flask", "--app", "app", "dispensers", "enroll-bulk"]),
         ]
     )
 
@@ -56,6 +58,7 @@ def test_every_task_gets_the_runtime_contract(template: dict[str, Any]) -> None:
         "FAIRROLL_REDIS_URL",
     }
     required_secrets = {"SECRET_KEY", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD"}
+    required_secrets.add("FAIRROLL_METRICS_TOKEN")  # /metrics requires it (not public)
     for container in _containers(template).values():
         env = {item["Name"]: item["Value"] for item in container["Environment"]}
         secrets = {item["Name"] for item in container["Secrets"]}
@@ -66,7 +69,9 @@ def test_every_task_gets_the_runtime_contract(template: dict[str, Any]) -> None:
         assert env["FAIRROLL_INSTANCE_PATH"].startswith("/tmp/")  # noqa: S108
         assert env["FAIRROLL_SIGNING_KEY_BACKEND"] == "secretsmanager"
         assert env["FAIRROLL_NOTIFIER"] == "sns"
-        assert env["FAIRROLL_METRICS"] == "cloudwatch"
+        # One CloudWatch publisher: the scheduled fleet check; the rest serve Prometheus.
+        is_check = container.get("Command", [])[-2:] == ["alerts", "check"]
+        assert env["FAIRROLL_METRICS"] == ("cloudwatch" if is_check else "prometheus")
         assert env["FAIRROLL_PROXY_HOPS"] == "1"
         # Serverless Valkey speaks TLS only.
         assert dump(env["FAIRROLL_REDIS_URL"]).startswith('{"Fn::Join": ["", ["rediss://"')
