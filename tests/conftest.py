@@ -2,7 +2,7 @@
 
 Each test using ``app`` runs inside a transaction that is rolled back afterwards.
 PostgreSQL tests skip where no server answers, unless FAIRROLL_REQUIRE_POSTGRES=1
-(set by .ci/run), which turns the skip into a failure.
+(set by .ci/run), which turns the skip into a failure (tests/require.py).
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ from backend.extensions import db  # noqa: E402
 # One Playwright (and one Chromium) for the whole session: Playwright's sync API allows only
 # one running instance at a time, so page tests of every package share these fixtures.
 from tests.browser import browser, browser_page  # noqa: E402, F401
+from tests.require import unavailable  # noqa: E402
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "FAIRROLL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-REQUIRE_POSTGRES = os.environ.get("FAIRROLL_REQUIRE_POSTGRES") == "1"
 TEST_SECRET = "test-secret-key-" + "x" * 40
 
 
@@ -77,10 +77,8 @@ def postgres_url() -> Iterator[str]:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except OperationalError as exc:
         admin.dispose()
-        message = f"PostgreSQL not reachable at {make_url(POSTGRES_ADMIN_URL).host}: {exc.orig}"
-        if REQUIRE_POSTGRES:
-            pytest.fail(message + " (FAIRROLL_REQUIRE_POSTGRES=1)")
-        pytest.skip(message)
+        host = make_url(POSTGRES_ADMIN_URL).host
+        unavailable("POSTGRES", f"PostgreSQL not reachable at {host}: {exc.orig}")
     url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     yield url
     with admin.connect() as conn:
@@ -159,3 +157,21 @@ def committing_postgres_app(postgres_app: Flask) -> Iterator[Flask]:
         tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
         db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.session.commit()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the translation catalogs when missing or older than their .po (git-ignored)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in Path(__file__).parents[1].glob("backend/translations/*/LC_MESSAGES/*.po"):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as source:
+            catalog = read_po(source)
+        # Write aside, then rename: several test processes (pytest-xdist) may race here.
+        partial = mo.with_suffix(f".{os.getpid()}.tmp")
+        with partial.open("wb") as target:
+            write_mo(target, catalog)
+        os.replace(partial, mo)
