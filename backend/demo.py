@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -78,6 +79,10 @@ def demo(
     sim_seconds: float,
 ) -> None:
     """Migrate the database, create the demo site and dispenser, and serve the backend."""
+    # Only the lines a person needs: warnings and errors, no migration chatter (Alembic's
+    # env.py leaves logging alone once the root logger has a handler).
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     upgrade()
     dispenser, code = ensure_demo(datetime.now(UTC))
     public_id = dispenser.public_id
@@ -119,10 +124,10 @@ def _start_simulated_dispenser(base: str, code: str, kiosk_port: int) -> subproc
     if os.environ.get("FAIRROLL_INSTANCE_PATH"):
         state_dir = Path(os.environ["FAIRROLL_INSTANCE_PATH"]) / "simulated-dispenser"
     command = [
-        sys.executable, "-m", "device", "simulate", "--server", base, "--code", code,
+        sys.executable, "-m", "device", "--quiet", "simulate", "--server", base, "--code", code,
         "--state-dir", str(state_dir), "--port", str(kiosk_port),
     ]  # fmt: skip
-    click.echo(f"Simulated dispenser's kiosk screen: http://127.0.0.1:{kiosk_port}/")
+    # The device program prints its kiosk screen's URL itself, once it serves it.
     return subprocess.Popen(command)  # noqa: S603 - our own program, fixed arguments
 
 
