@@ -32,8 +32,16 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
+from argon2 import PasswordHasher  # noqa: E402
+
 from backend import create_app  # noqa: E402  (after the environment is cleaned)
 from backend.extensions import db  # noqa: E402
+from backend.services.operators import use_password_hasher  # noqa: E402
+
+# Argon2 at its cheapest: a login costs microseconds instead of a quarter second (seconds on
+# a loaded machine). The production parameters are asserted once, in a separate process
+# (tests/backend/test_password_parameters.py).
+use_password_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 # One Playwright (and one Chromium) for the whole session: Playwright's sync API allows only
 # one running instance at a time, so page tests of every package share these fixtures.
