@@ -86,7 +86,7 @@ clean:
 ## Babel a machine has, `git status` stays clean after `make run` and `make test`.
 .PHONY: translations translations-update ensure-cjk-font axe-core
 translations: install
-	$(BIN)/pybabel compile -d backend/translations >/dev/null
+	$(BIN)/pybabel --quiet compile -d backend/translations
 
 ## After changing texts in templates or code: re-extract, then translate the new entries.
 translations-update: install-test
