@@ -13,7 +13,6 @@ from backend.admin import bp
 from backend.admin.forms import form_bool, form_int, policy_from_form
 from backend.admin.qr import qr_data_uri
 from backend.admin.security import admin_only, current_operator, utcnow
-from backend.api.common import public_base_url
 from backend.errors import DomainError
 from backend.extensions import db
 from backend.models import Dispenser, Operator, Site
@@ -21,6 +20,7 @@ from backend.services.audit import record_audit
 from backend.services.devices import revoke_device_keys
 from backend.services.site_admin import update_dispenser, update_site
 from backend.services.sites import create_dispenser, create_site, issue_enrollment_code
+from backend.wiring import public_base_url
 
 
 def _actor() -> Operator:
