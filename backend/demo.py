@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
@@ -22,6 +22,7 @@ from backend.models import Dispenser, Site
 from backend.services.keys import sync_signing_keys
 from backend.services.sites import SitePolicy, create_dispenser, create_site, issue_enrollment_code
 from backend.signing import key_ring
+from protocol.clock import utcnow
 
 DEMO_SITE = "Demo Park East Toilets"
 
@@ -84,7 +85,7 @@ def demo(
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     upgrade()
-    dispenser, code = ensure_demo(datetime.now(UTC))
+    dispenser, code = ensure_demo(utcnow())
     public_id = dispenser.public_id
     # The lobby dispenser is simulated in-process only when the device program is not.
     simulated = [] if simulated_dispenser else [dispenser]
@@ -141,7 +142,7 @@ def _start_fleet_demo(
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if app.config["FAIRROLL_ENV"] == "production":
         return ["FAIRROLL_ENV=production: no demo operator is created (use `users create-admin`)."]
-    now = datetime.now(UTC)
+    now = utcnow()
     demo_fleet.ensure_demo_admin(now)
     entrance = demo_fleet.ensure_entrance_dispenser(now)
     demo_fleet.ensure_baselines([lobby.site, entrance.site])

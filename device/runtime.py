@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 
@@ -40,15 +40,11 @@ from device.state import RemoteHolder
 from device.store import AlreadySpent, Store
 from device.sync import Syncer
 from device.views import Status, base_view, result_view, with_text
+from protocol.clock import utcnow
 
 log = logging.getLogger("device.runtime")
 
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The current time, UTC."""
-    return datetime.now(UTC)
 
 
 class Dispenser(FaceFlow):
@@ -64,7 +60,7 @@ class Dispenser(FaceFlow):
         api: DeviceApi | None = None,
         syncer: Syncer | None = None,
         face: FaceChecker | None = None,
-        clock: Clock = utc_now,
+        clock: Clock = utcnow,
     ) -> None:
         self.config = config
         self.store = store

@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from backend.admin import bp
 from backend.admin.charts import paper_chart, stacked_bars
-from backend.admin.security import utcnow
 from backend.alerting import alert_settings
 from backend.extensions import db
 from backend.models import Alert, Dispenser, Site
@@ -24,6 +23,7 @@ from backend.services.stats import (
     non_face_share,
     paper_use,
 )
+from protocol.clock import utcnow
 
 
 def _site_filter() -> Site | None:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from backend.admin import bp
 from backend.admin.forms import form_bool, form_int, policy_from_form
 from backend.admin.qr import qr_data_uri
-from backend.admin.security import admin_only, current_operator, utcnow
+from backend.admin.security import admin_only, current_operator
 from backend.errors import DomainError
 from backend.extensions import db
 from backend.models import Dispenser, Operator, Site
@@ -21,6 +21,7 @@ from backend.services.devices import revoke_device_keys
 from backend.services.site_admin import update_dispenser, update_site
 from backend.services.sites import create_dispenser, create_site, issue_enrollment_code
 from backend.wiring import public_base_url
+from protocol.clock import utcnow
 
 
 def _actor() -> Operator:

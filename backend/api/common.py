@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import request
 
 from backend.errors import InvalidInput
-
-
-def utcnow() -> datetime:
-    """The request's time: read once, here, and passed into services."""
-    return datetime.now(UTC)
 
 
 def json_body(*, optional: bool = False) -> dict[str, Any]:

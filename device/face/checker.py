@@ -14,13 +14,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from device.face.consent import consent_screen, instruction
 from device.face.pipeline import BurstLimits, FaceParts, decide_face
 from device.face.service import disable_core_dumps
 from device.face.store import EmbeddingStore
 from device.face.types import FaceDecision, Frame, Outcome
+from protocol.clock import utcnow
 
 DEFAULT_WINDOW_SECONDS = 540
 
@@ -49,10 +50,6 @@ class ConsentText:
     en: str
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class DispenserFaceChecker:
     """Face matching for one dispenser, in the shape the dispenser loop expects."""
 
@@ -63,7 +60,7 @@ class DispenserFaceChecker:
         self,
         parts: FaceParts,
         expiry_interval: float = 5.0,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         disable_core_dumps()
         self._parts = parts
