@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from flask import current_app, request
+from flask import Flask, current_app, request
 
 from backend.extensions import db
 from backend.models import Dispenser
+from backend.services.alerts import AlertSettings
 from backend.services.tokens import IssuedToken, TokenSettings, issue_token
 from backend.signing import key_ring
 
@@ -53,4 +54,14 @@ def issue_visitor_token(
         code_key=code_key(),
         settings=token_settings(),
         now=now,
+    )
+
+
+def alert_settings(app: Flask) -> AlertSettings:
+    """Alert thresholds from the configuration."""
+    config = app.config
+    offline = config["FAIRROLL_OFFLINE_AFTER_SECONDS"] or 3 * config["FAIRROLL_HEARTBEAT_SECONDS"]
+    return AlertSettings(
+        low_paper_percent=config["FAIRROLL_LOW_PAPER_PERCENT"],
+        offline_after=timedelta(seconds=offline),
     )
