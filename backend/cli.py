@@ -209,9 +209,7 @@ def purge(days: int | None, export: bool) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the command groups on ``app``."""
-    from backend.demo import demo
-
-    for command in (sites, dispensers, keys, purge, demo, users, alerts, export):
+    for command in (sites, dispensers, keys, purge, users, alerts, export):
         app.cli.add_command(command)
 
 

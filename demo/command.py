@@ -136,8 +136,8 @@ def _start_fleet_demo(
     lobby: Dispenser, *, simulate: list[Dispenser] | None, tick: float
 ) -> list[str]:
     """The demo operator, a second (entrance) site, history, simulation and periodic jobs."""
-    from backend import demo_fleet
     from backend.jobs import BackgroundJobs
+    from demo import fleet as demo_fleet
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if app.config["FAIRROLL_ENV"] == "production":
