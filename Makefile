@@ -67,10 +67,11 @@ check-migrations: install
 	  FAIRROLL_INSTANCE_PATH="$$tmp" $(BIN)/flask --app app db check 2>/dev/null
 
 ## Spread over every core (pytest-xdist), one test file per worker at a time (module
-## fixtures such as a backend process start once); PYTEST_ARGS=-n0 runs in one process.
+## fixtures such as a backend process start once; tests/conftest.py groups them);
+## PYTEST_ARGS=-n0 runs in one process.
 ## The slowest 15 tests are listed at the end (pyproject's --durations=15).
 pytest: install-test
-	$(BIN)/pytest -n auto --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 ## Page tests drive Debian's chromium (Playwright never downloads a browser here).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

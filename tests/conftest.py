@@ -183,3 +183,17 @@ def pytest_configure(config: pytest.Config) -> None:
         with partial.open("wb") as target:
             write_mo(target, catalog)
         os.replace(partial, mo)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group tests for pytest-xdist (`make test` runs with --dist loadgroup).
+
+    A test file runs on one worker, so module fixtures (a backend process, say) start
+    once; the infrastructure tests share one worker, so both environments are
+    synthesised once per run rather than once per worker.
+    """
+    root = Path(__file__).parents[1]
+    for item in items:
+        path = item.path.relative_to(root)
+        group = "tests/infra" if path.parts[:2] == ("tests", "infra") else path.as_posix()
+        item.add_marker(pytest.mark.xdist_group(group))
