@@ -38,11 +38,11 @@ def main(state: Path, phase: str) -> None:
     logging.basicConfig(filename=state / "device.log", level=logging.DEBUG, force=True)
     log = logging.getLogger("device")
 
-    from bench import face_photos
     from device.face import default_parts
     from device.face.events import face_event
     from device.face.replay import ReplayCamera
     from device.face.service import FaceMode, FacePolicy
+    from tests import face_photos
 
     now = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
     window = 540

@@ -8,10 +8,10 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from bench import face_photos
 from device.face import make_checker
 from device.face.checker import DispenserFaceChecker
 from device.face.pipeline import FaceParts
+from tests import face_photos
 
 from .conftest import NOW
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import face_photos
 from device.face.pipeline import FaceParts
 from device.face.service import FaceMode, FacePolicy
 from device.face.types import Outcome
+from tests import face_photos
 
 ROOT = Path(__file__).resolve().parents[3]
 RUNNER = Path(__file__).with_name("privacy_run.py")
