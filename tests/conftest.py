@@ -195,5 +195,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     root = Path(__file__).parents[1]
     for item in items:
         path = item.path.relative_to(root)
-        group = "tests/infra" if path.parts[:2] == ("tests", "infra") else path.as_posix()
-        item.add_marker(pytest.mark.xdist_group(group))
+        infra = path.parts[:2] == ("tests", "infra")
+        item.add_marker(pytest.mark.xdist_group("tests/infra" if infra else path.as_posix()))
+        if "synthesis" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)  # a CDK synthesis comes first: slow by nature

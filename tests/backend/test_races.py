@@ -27,7 +27,8 @@ THREADS = 8
 TRIALS = 200
 CODE_KEY = b"k" * 32
 
-pytestmark = pytest.mark.postgres
+# Thousands of concurrent transactions are the point: slow by nature.
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 def _setup(app: Flask, policy: SitePolicy, dispensers: int) -> tuple[int, list[int]]:
