@@ -13,8 +13,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from backend.config import load_config
-from backend.errors import register_error_handlers
 from backend.extensions import db, migrate
+from backend.http_errors import register_error_handlers
 from backend.signing import CachedKeyRing, make_key_store
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"

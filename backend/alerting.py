@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import Flask
 
@@ -13,20 +13,11 @@ from backend.extensions import db
 from backend.incident_alerts import notify_incidents
 from backend.models import Dispenser
 from backend.notify import send_all
-from backend.services.alerts import AlertChange, AlertSettings, check_fleet, evaluate_dispenser
+from backend.services.alerts import AlertChange, check_fleet, evaluate_dispenser
 from backend.services.forecast import record_paper_reading
+from backend.wiring import alert_settings
 
 log = logging.getLogger("fairroll.alerts")
-
-
-def alert_settings(app: Flask) -> AlertSettings:
-    """Alert thresholds from the configuration."""
-    config = app.config
-    offline = config["FAIRROLL_OFFLINE_AFTER_SECONDS"] or 3 * config["FAIRROLL_HEARTBEAT_SECONDS"]
-    return AlertSettings(
-        low_paper_percent=config["FAIRROLL_LOW_PAPER_PERCENT"],
-        offline_after=timedelta(seconds=offline),
-    )
 
 
 def on_heartbeat(app: Flask, dispenser: Dispenser, *, now: datetime) -> list[AlertChange]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import click
@@ -32,14 +32,11 @@ from backend.services.sites import (
     issue_enrollment_code,
 )
 from backend.signing import CachedKeyRing, KeyStoreError
+from protocol.clock import utcnow
 
 sites = AppGroup("sites", help="Create and list sites.")
 dispensers = AppGroup("dispensers", help="Create and list dispensers, issue enrollment codes.")
 keys = AppGroup("keys", help="Token signing keys.")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _enrollment_ttl() -> timedelta:
@@ -80,14 +77,14 @@ def sites_create(name: str, timezone: str, contact: str, **policy: Any) -> None:
         site = create_site(
             db.session,
             name,
-            now=_now(),
+            now=utcnow(),
             timezone=timezone,
             contact=contact,
             policy=SitePolicy(**policy),
         )
     except DomainError as error:
         raise _fail(error) from None
-    record_audit(db.session, "cli", "site_created", now=_now(), target=site.name)
+    record_audit(db.session, "cli", "site_created", now=utcnow(), target=site.name)
     db.session.commit()
     click.echo(f"Created site {site.id}: {site.name}")
 
@@ -106,7 +103,7 @@ def sites_list() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def dispensers_create(site: str, label: str, unrestricted: bool, as_json: bool) -> None:
     """Create a dispenser at SITE (name or id); print its id and an enrollment code."""
-    now = _now()
+    now = utcnow()
     try:
         dispenser = create_dispenser(
             db.session, find_site(db.session, site), now=now, label=label, unrestricted=unrestricted
@@ -126,18 +123,18 @@ def dispensers_enroll_code(public_id: str, as_json: bool) -> None:
     """Issue a fresh one-time enrollment code for dispenser PUBLIC_ID."""
     try:
         dispenser = find_dispenser(db.session, public_id)
-        code = issue_enrollment_code(db.session, dispenser, now=_now(), ttl=_enrollment_ttl())
+        code = issue_enrollment_code(db.session, dispenser, now=utcnow(), ttl=_enrollment_ttl())
     except DomainError as error:
         raise _fail(error) from None
     record_audit(
-        db.session, "cli", "enrollment_code_issued", now=_now(), target=dispenser.public_id
+        db.session, "cli", "enrollment_code_issued", now=utcnow(), target=dispenser.public_id
     )
     db.session.commit()
     _print_enrollment(dispenser, code, as_json)
 
 
 def _print_enrollment(dispenser: Dispenser, code: str, as_json: bool) -> None:
-    expires = _now() + _enrollment_ttl()
+    expires = utcnow() + _enrollment_ttl()
     if as_json:
         click.echo(
             json.dumps(
@@ -173,13 +170,13 @@ def dispensers_enroll_bulk(csv_source: str, sheet_target: str) -> None:
     Either may be a local path or s3://bucket/key. Missing sites are created with the
     default policy. The codes go only into the sheet, never to the output.
     """
-    from backend.enrollment_sheet import render_enrollment_sheet
+    from backend.admin.enrollment_sheet import render_enrollment_sheet
     from backend.operator_files import read_text, write_text
 
     base_url = current_app.config["FAIRROLL_PUBLIC_URL"]
     if not base_url:
         raise click.ClickException("set FAIRROLL_PUBLIC_URL: the stickers' QR codes point there")
-    now = _now()
+    now = utcnow()
     try:
         rows = parse_enrollment_csv(read_text(current_app, csv_source))
         enrolled = enroll_rows(db.session, rows, now=now, ttl=_enrollment_ttl())
@@ -212,9 +209,9 @@ def keys_rotate() -> None:
         ring = cached.rotate()
     except KeyStoreError as error:
         raise click.ClickException(str(error)) from None
-    sync_signing_keys(db.session, ring, now=_now())
+    sync_signing_keys(db.session, ring, now=utcnow())
     kid = ring.public_key_documents()[0]["kid"]
-    record_audit(db.session, "cli", "signing_key_rotated", now=_now(), target=kid)
+    record_audit(db.session, "cli", "signing_key_rotated", now=utcnow(), target=kid)
     db.session.commit()
     click.echo(f"Current signing key: {kid}")
 
@@ -227,7 +224,7 @@ def keys_show() -> None:
         ring = cached.get()
     except KeyStoreError as error:
         raise click.ClickException(str(error)) from None
-    sync_signing_keys(db.session, ring, now=_now())
+    sync_signing_keys(db.session, ring, now=utcnow())
     db.session.commit()
     click.echo(json.dumps(ring.public_key_documents(), indent=2))
 
@@ -245,7 +242,7 @@ def purge(days: int | None, export: bool) -> None:
     records past the retention period (run daily)."""
     if days is not None and days < 1:
         raise click.BadParameter("retention is at least 1 day", param_hint="--days")
-    now = _now()
+    now = utcnow()
     retention = timedelta(days=days or current_app.config["FAIRROLL_RETENTION_DAYS"])
     result = purge_expired(db.session, now=now, retention=retention)
     db.session.commit()
@@ -257,9 +254,8 @@ def purge(days: int | None, export: bool) -> None:
 def init_app(app: Flask) -> None:
     """Register the command groups on ``app``."""
     from backend.cli_maintenance import maintenance
-    from backend.demo import demo
 
-    for command in (sites, dispensers, keys, purge, demo, users, alerts, export, maintenance):
+    for command in (sites, dispensers, keys, purge, users, alerts, export, maintenance):
         app.cli.add_command(command)
 
 
@@ -288,7 +284,7 @@ def users_create_admin(email: str, password_stdin: bool, secret_id: str | None) 
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    now = _now()
+    now = utcnow()
     try:
         created = create_operator(
             db.session, email, password, role="admin", now=now, totp_enrolled=True
@@ -331,7 +327,7 @@ def alerts_check() -> None:
     """Raise and resolve offline alerts; publish CloudWatch metrics where enabled."""
     from backend.alerting import run_fleet_check
 
-    now = _now()
+    now = utcnow()
     changes = run_fleet_check(current_app, now=now)
     click.echo(f"alert changes: {len(changes)}")
     if current_app.config["FAIRROLL_CLOUDWATCH_METRICS"]:
@@ -352,7 +348,7 @@ def export_aggregates(day: datetime | None) -> None:
     """Upload one day's aggregate counts to FAIRROLL_EXPORT_BUCKET as JSON lines."""
     if not current_app.config["FAIRROLL_EXPORT_BUCKET"]:
         raise click.ClickException("set FAIRROLL_EXPORT_BUCKET to the S3 bucket for exports")
-    _export(day.date() if day else _now().date() - timedelta(days=1))
+    _export(day.date() if day else utcnow().date() - timedelta(days=1))
 
 
 def _export(day: date) -> None:

@@ -6,8 +6,8 @@ from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from backend.errors import json_error
 from backend.extensions import db
+from backend.http_errors import json_error
 
 bp = Blueprint("health", __name__)
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from flask import Flask
 
 from backend.alerting import run_fleet_check
 from backend.extensions import db
 from backend.services.purge import purge_expired
+from protocol.clock import utcnow
 
 log = logging.getLogger("fairroll.jobs")
 
@@ -44,7 +45,7 @@ class BackgroundJobs(threading.Thread):
         while not self.stopped.wait(timeout=0 if elapsed == 0 else self.check_every):
             with self.app.app_context():
                 try:
-                    now = datetime.now(UTC)
+                    now = utcnow()
                     if elapsed >= next_purge:
                         log.info("purge: %s", run_purge(self.app, now=now))
                         next_purge = elapsed + self.purge_every

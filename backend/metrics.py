@@ -15,10 +15,10 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
 
-from backend.alerting import alert_settings
-from backend.api.common import utcnow
 from backend.extensions import db
 from backend.services.fleet import SiteTotals, event_totals, site_totals
+from backend.wiring import alert_settings
+from protocol.clock import utcnow
 
 bp = Blueprint("metrics", __name__)
 NAMESPACE = "fairroll"

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
@@ -29,9 +29,11 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     load_pem_private_key,
 )
-from flask import Flask
 
 from protocol.token import encode_public_key, encode_token_key, key_id_for
+
+if TYPE_CHECKING:  # only the app factory's wiring below takes an app; services never do
+    from flask import Flask
 
 
 class KeyStoreError(RuntimeError):

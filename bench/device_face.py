@@ -5,7 +5,7 @@ Run: .venv/bin/python bench/device_face.py [--json] [--rounds 3]
 The real dispenser program (``device.app.build``: loop, ``make_checker()``, ledger)
 runs in its own thread on simulated hardware. Each visit presses "use face", waits for
 the consent screen, then presses "Agree, scan my face" and at the same moment plays a real photo
-(bench/face_photos.py) warped into a head turn over 0.8 s to the simulated camera at
+(tests/face_photos.py) warped into a head turn over 0.8 s to the simulated camera at
 30 fps (frames that go by while the device is busy are skipped, as with a live
 camera). The clock starts at the press and stops when the loop shows the result.
 Nine people visit ``--rounds`` times each: the first visit dispenses, later ones are
@@ -31,7 +31,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import face_photos  # noqa: E402
 from device.app import Running, build  # noqa: E402
 from device.config import CameraConfig, DeviceConfig, ScreenConfig  # noqa: E402
 from device.hardware import Hardware  # noqa: E402
@@ -41,6 +40,7 @@ from device.hardware.inputs import InputEvent, InputQueue, NoInput  # noqa: E402
 from device.hardware.screen import ScreenView  # noqa: E402
 from device.state import open_store  # noqa: E402
 from protocol.ids import new_dispenser_public_id  # noqa: E402
+from tests import face_photos  # noqa: E402
 
 FPS = 30
 TURN_FRAMES = 24  # 0.8 s at 30 fps
@@ -106,7 +106,7 @@ def _dispenser(state_dir: Path, clock: list[datetime]) -> tuple[Running, TimedDi
     )
     running = build(config, clock=lambda: clock[0], hardware=hardware, require_enrollment=False)
     if running.dispenser.face is None:
-        raise SystemExit("face mode unavailable: pip install -e '.[device,face,dev]'")
+        raise SystemExit("face mode unavailable: pip install -e '.[device,face,test]'")
     if running.dispenser.remote.get() is None:
         raise SystemExit("the bench's site config was not accepted")
     return running, display

@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/face_accuracy.py [--json]
 
-Nine people (bench/face_photos.py), each seen in 16 camera-like variants
+Nine people (tests/face_photos.py), each seen in 16 camera-like variants
 (scale, position, in-plane rotation, flat turn, mirror, light, noise, JPEG, blur
 and combinations). Every pair of the same person is a genuine pair, every pair of
 different people an impostor pair. At the matching threshold it prints:
@@ -13,7 +13,7 @@ different people an impostor pair. At the matching threshold it prints:
 - false non-match rate (FNMR): genuine pairs at or beyond the threshold. A
   false non-match lets the same person take a second portion.
 
-Then the liveness check's rates on the landmark model (bench/face_geometry.py)
+Then the liveness check's rates on the landmark model (tests/face_geometry.py)
 and on real photos moved like a print or warped like a turning head.
 """
 
@@ -33,52 +33,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import face_geometry, face_photos  # noqa: E402
 from device.face import default_parts  # noqa: E402
 from device.face.liveness import ParallaxLiveness  # noqa: E402
 from device.face.pipeline import FaceParts  # noqa: E402
-from device.face.types import AlignedFace, Embedding  # noqa: E402
-
-Key = tuple[str, str]  # (person, variant)
-
-
-def embed_all(
-    parts: FaceParts, people: Sequence[str], variants: Sequence[str], min_face_px: int = 80
-) -> tuple[dict[Key, Embedding], list[Key]]:
-    """Embeddings of every (person, variant) frame, and the frames with no usable face."""
-    found: dict[Key, Embedding] = {}
-    missed: list[Key] = []
-    for person, name in itertools.product(people, variants):
-        frame = face_photos.variant(person, name)
-        rgb = np.ascontiguousarray(frame[:, :, ::-1])
-        boxes = [b for b in parts.detector.detect(rgb) if b.width >= min_face_px]
-        if not boxes:
-            missed.append((person, name))
-            continue
-        face = parts.embedder.align(rgb, max(boxes, key=lambda b: b.area))
-        found[(person, name)] = parts.embedder.embed(face)
-    return found, missed
-
-
-def pair_distances(found: dict[Key, Embedding]) -> tuple[list[float], list[float]]:
-    """Distances of all genuine pairs and of all impostor pairs."""
-    genuine: list[float] = []
-    impostor: list[float] = []
-    for (a, va), (b, vb) in itertools.combinations(found.items(), 2):
-        distance = float(np.linalg.norm(va - vb))
-        (genuine if a[0] == b[0] else impostor).append(distance)
-    return genuine, impostor
-
-
-def rates(
-    genuine: Sequence[float], impostor: Sequence[float], threshold: float
-) -> dict[str, float]:
-    """False match and false non-match rates at `threshold`."""
-    return {
-        "threshold": threshold,
-        "false_match_rate": sum(d < threshold for d in impostor) / max(len(impostor), 1),
-        "false_non_match_rate": sum(d >= threshold for d in genuine) / max(len(genuine), 1),
-    }
+from device.face.types import AlignedFace  # noqa: E402
+from tests import face_geometry, face_photos  # noqa: E402
+from tests.face_pairs import embed_all, pair_distances, rates  # noqa: E402
 
 
 def live_rate(bursts: Iterable[Sequence[AlignedFace]], check: ParallaxLiveness) -> float:

@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/face_latency.py [--json]
 
-Each visit is a replay camera at 30 fps showing a real photo (bench/face_photos.py)
+Each visit is a replay camera at 30 fps showing a real photo (tests/face_photos.py)
 warped into a head turning over about 0.8 s, as the kiosk asks; frames that go
 by while the device is busy are dropped, as with a live camera. The clock starts
 when the scan is asked for and stops when the decision is returned. Each of the
@@ -30,10 +30,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import face_photos  # noqa: E402
 from device.face import default_parts  # noqa: E402
 from device.face.checker import DispenserFaceChecker  # noqa: E402
 from device.face.replay import ReplayCamera  # noqa: E402
+from tests import face_photos  # noqa: E402
 
 FPS = 30.0
 TURN_FRAMES = 24  # 0.8 s at 30 fps

@@ -33,13 +33,13 @@ import pyotp  # noqa: E402
 from flask_migrate import downgrade, upgrade  # noqa: E402
 
 from backend import create_app  # noqa: E402
-from backend.api.common import code_key  # noqa: E402
 from backend.extensions import db  # noqa: E402
 from backend.models import DeviceEvent, PaperReading  # noqa: E402
 from backend.services.operators import create_operator  # noqa: E402
 from backend.services.purge import purge_expired  # noqa: E402
 from backend.services.sites import create_dispenser, create_site, issue_enrollment_code  # noqa: E402
 from backend.services.vouchers import create_voucher_batch  # noqa: E402
+from backend.wiring import code_key  # noqa: E402
 
 EVENTS_PER_DISPENSER_DAY = 150
 

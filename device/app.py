@@ -19,10 +19,11 @@ from device.hardware import Hardware, build_hardware
 from device.hardware.camera import SimulatedCamera
 from device.hardware.screen import KioskDisplay
 from device.kiosk.server import KioskServer
-from device.runtime import Clock, Dispenser, utc_now
+from device.runtime import Clock, Dispenser
 from device.state import NotEnrolled, RemoteHolder, open_store, read_key
 from device.store import Store
 from device.sync import Syncer
+from protocol.clock import utcnow
 
 log = logging.getLogger("device.app")
 
@@ -65,7 +66,7 @@ def build(
     config: DeviceConfig,
     *,
     pin_factory: Any = None,
-    clock: Clock = utc_now,
+    clock: Clock = utcnow,
     hardware: Hardware | None = None,
     require_enrollment: bool = True,
 ) -> Running:

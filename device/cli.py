@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
         help="TOML config (default: $FAIRROLL_DEVICE_CONFIG or /etc/fairroll/dispenser.toml)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors")
     commands = parser.add_subparsers(dest="command", required=True)
 
     enroll_cmd = commands.add_parser("enroll", help="enroll this device with the backend")
@@ -200,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_face_check(argparse.Namespace(args=argv[1:]))
     args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 
@@ -42,6 +42,7 @@ from device.state import RemoteHolder
 from device.store import AlreadySpent, Store
 from device.sync import Syncer
 from device.views import Status, base_view, result_view, with_text
+from protocol.clock import utcnow
 
 log = logging.getLogger("device.runtime")
 
@@ -58,11 +59,6 @@ class Mode:
     until: float = 0.0  # monotonic deadline of a timed mode
     view: ScreenView | None = None  # a fixed view (result, help, ...) while the mode lasts
     typed: str = ""
-
-
-def utc_now() -> datetime:
-    """The current time, UTC."""
-    return datetime.now(UTC)
 
 
 class Dispenser:
@@ -84,7 +80,7 @@ class Dispenser:
         api: DeviceApi | None = None,
         syncer: Syncer | None = None,
         face: FaceChecker | None = None,
-        clock: Clock = utc_now,
+        clock: Clock = utcnow,
     ) -> None:
         self.config = config
         self.store = store

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,8 +17,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from protocol.events import FACE_METHOD, EventDocument, new_event_id
+
 SCHEMA_VERSION = 2
-FACE_METHOD = "face"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS spent (
     token_ref TEXT PRIMARY KEY,
@@ -124,15 +124,8 @@ class Store:
 
         Raises AlreadySpent, committing nothing, when the token is already spent.
         """
-        event_id = uuid.uuid4().hex
-        body: dict[str, Any] = {
-            "event_id": event_id,
-            "kind": "dispense",
-            "method": method,
-            "occurred_at": _iso(now),
-        }
-        if token_ref is not None:
-            body["token_ref"] = token_ref
+        event_id = new_event_id()
+        body = EventDocument(event_id, "dispense", method, now, token_ref=token_ref).to_json()
         with self._transaction() as db:
             if token_ref is not None:
                 expires = token_expires_at or now + timedelta(days=1)
@@ -154,17 +147,15 @@ class Store:
         A face refusal carries no reason: "seen in this window" is a fact about a face,
         so face events hold only id, kind, method and time (docs/face.md).
         """
-        event_id = uuid.uuid4().hex
-        body: dict[str, Any] = {
-            "event_id": event_id,
-            "kind": "refuse",
-            "method": method,
-            "occurred_at": _iso(now),
-        }
-        if method != FACE_METHOD:
-            body["reason"] = reason
-        if token_ref is not None:
-            body["token_ref"] = token_ref
+        event_id = new_event_id()
+        body = EventDocument(
+            event_id,
+            "refuse",
+            method,
+            now,
+            reason=None if method == FACE_METHOD else reason,
+            token_ref=token_ref,
+        ).to_json()
         with self._transaction() as db:
             self._insert_event(db, body)
         return event_id

@@ -41,7 +41,6 @@ class Syncer:
         self.batch_size = batch_size
         self.retry_seconds = retry_seconds
         self.online = False
-        self.key_refused = False
         self._next_heartbeat: datetime | None = None
         self._next_config: datetime | None = None
         self._next_prune: datetime | None = None
@@ -134,10 +133,8 @@ class Syncer:
             raise
         except ApiError as exc:
             self.online = exc.status != 401
-            self.key_refused = exc.status == 401
             raise
         self.online = True
-        self.key_refused = False
 
     def _round(self) -> float:
         """Run one round, log changes of state, and return how long to wait for the next."""

@@ -1,7 +1,8 @@
 """Shared Playwright fixtures driving Debian's chromium (never a downloaded browser).
 
 Use from a conftest.py: ``from tests.browser import browser, browser_page  # noqa: F401``.
-Tests needing the browser skip, saying why, when /usr/bin/chromium is absent.
+Tests needing the browser skip, saying why, when /usr/bin/chromium is absent (and fail
+instead where FAIRROLL_REQUIRE_CHROMIUM=1, as in CI).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.require import unavailable
 
 CHROMIUM = Path(os.environ.get("FAIRROLL_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -26,7 +29,7 @@ CHROMIUM_ARGS = [
 def browser() -> Iterator[Any]:
     """A headless Chromium for the whole test session."""
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); page tests need it")
+        unavailable("CHROMIUM", f"{CHROMIUM} is not installed (apt-get install chromium)")
     # Never let Playwright fetch a browser of its own.
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     from playwright.sync_api import sync_playwright

@@ -2,7 +2,7 @@
 
 Each test using ``app`` runs inside a transaction that is rolled back afterwards.
 PostgreSQL tests skip where no server answers, unless FAIRROLL_REQUIRE_POSTGRES=1
-(set by .ci/run), which turns the skip into a failure.
+(set by .ci/run), which turns the skip into a failure (tests/require.py).
 """
 
 from __future__ import annotations
@@ -32,17 +32,25 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
+from argon2 import PasswordHasher  # noqa: E402
+
 from backend import create_app  # noqa: E402  (after the environment is cleaned)
 from backend.extensions import db  # noqa: E402
+from backend.services.operators import use_password_hasher  # noqa: E402
+
+# Argon2 at its cheapest: a login costs microseconds instead of a quarter second (seconds on
+# a loaded machine). The production parameters are asserted once, in a separate process
+# (tests/backend/test_password_parameters.py).
+use_password_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 # One Playwright (and one Chromium) for the whole session: Playwright's sync API allows only
 # one running instance at a time, so page tests of every package share these fixtures.
 from tests.browser import browser, browser_page  # noqa: E402, F401
+from tests.require import unavailable  # noqa: E402
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "FAIRROLL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-REQUIRE_POSTGRES = os.environ.get("FAIRROLL_REQUIRE_POSTGRES") == "1"
 TEST_SECRET = "test-secret-key-" + "x" * 40
 
 
@@ -77,10 +85,8 @@ def postgres_url() -> Iterator[str]:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except OperationalError as exc:
         admin.dispose()
-        message = f"PostgreSQL not reachable at {make_url(POSTGRES_ADMIN_URL).host}: {exc.orig}"
-        if REQUIRE_POSTGRES:
-            pytest.fail(message + " (FAIRROLL_REQUIRE_POSTGRES=1)")
-        pytest.skip(message)
+        host = make_url(POSTGRES_ADMIN_URL).host
+        unavailable("POSTGRES", f"PostgreSQL not reachable at {host}: {exc.orig}")
     url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     yield url
     with admin.connect() as conn:
@@ -159,3 +165,56 @@ def committing_postgres_app(postgres_app: Flask) -> Iterator[Flask]:
         tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
         db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.session.commit()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the translation catalogs when missing or older than their .po (git-ignored)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in Path(__file__).parents[1].glob("backend/translations/*/LC_MESSAGES/*.po"):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as source:
+            catalog = read_po(source)
+        # Write aside, then rename: several test processes (pytest-xdist) may race here.
+        partial = mo.with_suffix(f".{os.getpid()}.tmp")
+        with partial.open("wb") as target:
+            write_mo(target, catalog)
+        os.replace(partial, mo)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group tests for pytest-xdist (`make test` runs with --dist loadgroup).
+
+    A test file runs on one worker, so module fixtures (a backend process, say) start
+    once; the infrastructure tests share one worker, so both environments are
+    synthesised once per run rather than once per worker.
+    """
+    root = Path(__file__).parents[1]
+    for item in items:
+        path = item.path.relative_to(root)
+        infra = path.parts[:2] == ("tests", "infra")
+        item.add_marker(pytest.mark.xdist_group("tests/infra" if infra else path.as_posix()))
+        if "synthesis" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)  # a CDK synthesis comes first: slow by nature
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Where FAIRROLL_REQUIRE_NO_SKIPS=1 (.ci/run sets it), any skipped test fails the run.
+
+    The REQUIRE switches name the parts a test may miss; this catches every other skip
+    (a new one, a missing package behind importorskip) before it can hide in a green run.
+    """
+    if os.environ.get("FAIRROLL_REQUIRE_NO_SKIPS") != "1":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped:
+        reporter.ensure_newline()
+        reporter.write_line(
+            f"FAIRROLL_REQUIRE_NO_SKIPS=1: {len(skipped)} test(s) skipped; see the summary above",
+            red=True,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
-from backend.models.event import EVENT_METHODS
 from backend.services.stats import METHOD_LABELS, PaperUse, Series
+from protocol.events import EVENT_METHODS
 
 # Colour-blind-safe palette (Okabe-Ito), one colour per method.
 COLOURS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from backend.admin import bp
-from backend.admin.security import utcnow
+from protocol.clock import utcnow
 
 
 @bp.app_template_filter("ago")

@@ -9,7 +9,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -28,11 +28,6 @@ ADDRESS_WINDOW = 300.0
 
 log = logging.getLogger(__name__)
 _CACHE_KEY = "fairroll.operator"
-
-
-def utcnow() -> datetime:
-    """The request's time, read once and passed to services."""
-    return datetime.now(UTC)
 
 
 def csrf_token() -> str:

@@ -10,13 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from backend.admin import bp
 from backend.admin.qr import qr_data_uri
-from backend.admin.security import (
-    address_limiter,
-    admin_only,
-    current_operator,
-    start_session,
-    utcnow,
-)
+from backend.admin.security import address_limiter, admin_only, current_operator, start_session
 from backend.errors import DomainError
 from backend.extensions import db
 from backend.models import Operator
@@ -32,6 +26,7 @@ from backend.services.operators import (
     provisioning_uri,
     set_active,
 )
+from protocol.clock import utcnow
 
 # A password step is good for this long before the code must follow.
 PENDING_SECONDS = 300

@@ -9,8 +9,6 @@ from sqlalchemy import select
 
 from backend.admin import bp
 from backend.admin.charts import paper_chart, stacked_bars
-from backend.admin.security import utcnow
-from backend.alerting import alert_settings
 from backend.extensions import db
 from backend.models import Alert, Dispenser, Site
 from backend.services.alerts import open_alerts, recent_alerts
@@ -24,6 +22,8 @@ from backend.services.stats import (
     non_face_share,
     paper_use,
 )
+from backend.wiring import alert_settings
+from protocol.clock import utcnow
 
 
 def _site_filter() -> Site | None:

@@ -9,13 +9,14 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from backend.admin import bp
-from backend.admin.security import current_operator, utcnow
+from backend.admin.security import current_operator
 from backend.errors import DomainError, InvalidInput
 from backend.extensions import db
 from backend.models import Site
 from backend.services.audit import record_audit
 from backend.services.incidents import open_incidents
 from backend.services.maintenance import current_windows, end_window, start_window
+from protocol.clock import utcnow
 
 
 def _page(status: int = 200) -> ResponseReturnValue:

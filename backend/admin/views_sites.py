@@ -10,11 +10,10 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from backend.admin import bp
+from backend.admin.enrollment_sheet import render_enrollment_sheet
 from backend.admin.forms import form_bool, form_int, policy_from_form
 from backend.admin.qr import qr_data_uri
-from backend.admin.security import admin_only, current_operator, utcnow
-from backend.api.common import public_base_url
-from backend.enrollment_sheet import render_enrollment_sheet
+from backend.admin.security import admin_only, current_operator
 from backend.errors import DomainError, InvalidInput
 from backend.extensions import db
 from backend.models import Dispenser, Operator, Site
@@ -23,6 +22,8 @@ from backend.services.bulk_enrollment import enroll_rows, parse_enrollment_csv
 from backend.services.devices import revoke_device_keys
 from backend.services.site_admin import update_dispenser, update_site
 from backend.services.sites import create_dispenser, create_site, issue_enrollment_code
+from backend.wiring import public_base_url
+from protocol.clock import utcnow
 
 
 def _actor() -> Operator:

@@ -10,13 +10,14 @@ from sqlalchemy import select
 
 from backend.admin import bp
 from backend.admin.forms import form_int
-from backend.admin.security import current_operator, utcnow
-from backend.api.common import code_key
+from backend.admin.security import current_operator
 from backend.errors import DomainError, InvalidInput
 from backend.extensions import db
 from backend.models import Site
 from backend.services.audit import record_audit
 from backend.services.vouchers import batch_usage, create_voucher_batch, format_voucher
+from backend.wiring import code_key
+from protocol.clock import utcnow
 
 
 @bp.get("/vouchers")

@@ -6,7 +6,7 @@ from flask import Response, current_app, jsonify, request
 
 from backend.alerting import maybe_run_fleet_check, on_heartbeat
 from backend.api import bp
-from backend.api.common import code_key, json_body, public_base_url, utcnow
+from backend.api.common import json_body
 from backend.errors import CodeInvalid, InvalidInput
 from backend.extensions import db
 from backend.models import Dispenser
@@ -21,6 +21,8 @@ from backend.services.devices import (
 )
 from backend.services.events import parse_batch, record_events
 from backend.signing import key_ring
+from backend.wiring import code_key, public_base_url
+from protocol.clock import utcnow
 from protocol.ids import dispenser_id_to_bytes
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from flask import Response, jsonify
 
 from backend.api import bp
-from backend.api.common import issue_visitor_token, json_body, utcnow
+from backend.api.common import json_body
 from backend.errors import DispenserNotFound, InvalidInput
 from backend.extensions import db
 from backend.services.sites import find_dispenser
 from backend.visitor_cookie import set_visitor_cookie, visitor_id_for_request
+from backend.wiring import issue_visitor_token
+from protocol.clock import utcnow
 from protocol.ids import is_dispenser_public_id
 
 

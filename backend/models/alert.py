@@ -9,8 +9,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base, UTCDateTime
 
-ALERT_KINDS = ("low_paper", "empty", "jam", "camera_fault", "offline")
-
 
 class Alert(Base):
     """A condition at a dispenser, raised once and resolved automatically.

@@ -9,12 +9,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base, UTCDateTime
 
-EVENT_KINDS = ("dispense", "refuse")
-EVENT_METHODS = ("qr", "code", "face", "voucher", "unrestricted")
-
 
 class DeviceEvent(Base):
-    """A dispense or refusal that happened at a device (raw; purged after retention)."""
+    """A dispense or refusal that happened at a device (raw; purged after retention).
+
+    The document it is stored from, and the values of ``kind`` and ``method``, are
+    defined in protocol/events.py.
+    """
 
     __tablename__ = "device_event"
     __table_args__ = (UniqueConstraint("dispenser_id", "event_id"),)

@@ -9,8 +9,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base, UTCDateTime
 
-KEY_ROLES = ("current", "previous", "retired")
-
 
 class SigningKey(Base):
     """A public signing key with its role in the rotation."""

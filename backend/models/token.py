@@ -9,8 +9,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base, UTCDateTime
 
-REDEMPTION_METHODS = ("qr", "code")
-
 
 class AccessToken(Base):
     """An issued token. Only hashes are kept: nothing here can be replayed."""

@@ -16,6 +16,7 @@ from backend.models import DeviceCredential, Dispenser, EnrollmentCode
 from backend.models.dispenser import DEVICE_STATUSES
 from backend.services.secrets import normalise_grouped_code, sha256_hex
 from backend.services.sql import Db
+from protocol.device_config import Policy, Presence, config_document
 
 
 @dataclass(frozen=True)
@@ -90,30 +91,32 @@ def device_config(
     heartbeat_seconds: int,
     config_refresh_seconds: int,
 ) -> dict[str, Any]:
-    """The configuration document a device pulls (docs/device-api.md)."""
+    """The configuration document a device pulls (protocol/device_config.py)."""
     site = dispenser.site
     presence = None
     if site.presence_required:
-        presence = {"secret": dispenser.presence_secret, "interval_seconds": 30, "digits": 6}
-    return {
-        "dispenser_id": dispenser.public_id,
-        "enabled": dispenser.enabled,
-        "site": {"name": site.name, "timezone": site.timezone},
-        "policy": {
-            "portion_cm": site.portion_cm,
-            "window_seconds": site.window_seconds,
-            "daily_cap": site.daily_cap,
-            "min_interval_seconds": site.min_interval_seconds,
-            "presence_required": site.presence_required,
-            "face_mode_allowed": site.face_mode_allowed,
-            "unrestricted": site.unrestricted or dispenser.unrestricted,
-        },
-        "token_keys": token_keys,
-        "presence": presence,
-        "visitor_url": visitor_url,
-        "heartbeat_seconds": heartbeat_seconds,
-        "config_refresh_seconds": config_refresh_seconds,
-    }
+        presence = Presence(secret=dispenser.presence_secret)
+    policy = Policy(
+        portion_cm=site.portion_cm,
+        window_seconds=site.window_seconds,
+        daily_cap=site.daily_cap,
+        min_interval_seconds=site.min_interval_seconds,
+        presence_required=site.presence_required,
+        face_mode_allowed=site.face_mode_allowed,
+        unrestricted=site.unrestricted or dispenser.unrestricted,
+    )
+    return config_document(
+        dispenser_id=dispenser.public_id,
+        enabled=dispenser.enabled,
+        site_name=site.name,
+        site_timezone=site.timezone,
+        policy=policy,
+        token_keys=token_keys,
+        presence=presence,
+        visitor_url=visitor_url,
+        heartbeat_seconds=heartbeat_seconds,
+        config_refresh_seconds=config_refresh_seconds,
+    )
 
 
 def config_etag(document: dict[str, Any]) -> str:

@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from backend.errors import InvalidInput
 from backend.models import DeviceEvent, Dispenser
-from backend.models.event import EVENT_KINDS, EVENT_METHODS
 from backend.services.sql import Db, insert_for
 from backend.services.tokens import mark_redeemed_by_qr
+from protocol.events import EventDocument, InvalidEvent, parse_event
 
 MAX_BATCH = 500
-_EVENT_ID = re.compile(r"^[0-9a-f]{32}$")
-_TOKEN_REF = re.compile(r"^[0-9a-f]{64}$")
-_REASON = re.compile(r"^[a-z_]{1,32}$")
 # Devices buffer events while offline; older than this is a broken clock, not a backlog.
 MAX_EVENT_AGE = timedelta(days=30)
 MAX_EVENT_FUTURE = timedelta(minutes=10)
 
 
-@dataclass(frozen=True)
-class EventIn:
-    """One validated event from a device."""
-
-    event_id: str
-    kind: str
-    method: str
-    occurred_at: datetime
-    reason: str | None
-    token_ref: str | None
+# The wire shape, defined once in protocol/ for the device and the backend alike.
+EventIn = EventDocument
 
 
 @dataclass(frozen=True)
@@ -42,43 +30,11 @@ class BatchResult:
     duplicates: int
 
 
-def _parse_time(value: object, now: datetime) -> datetime:
-    if not isinstance(value, str):
-        raise ValueError("occurred_at must be an ISO 8601 time with a timezone")
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        raise ValueError("occurred_at needs a timezone")
-    if not now - MAX_EVENT_AGE <= moment <= now + MAX_EVENT_FUTURE:
-        raise ValueError("occurred_at is too far from the server's time")
-    return moment
-
-
 def _parse_event(raw: object, now: datetime) -> EventIn:
-    if not isinstance(raw, dict):
-        raise ValueError("an event is a JSON object")
-    allowed = {"event_id", "kind", "method", "occurred_at", "reason", "token_ref"}
-    unknown = set(raw) - allowed
-    if unknown:
-        raise ValueError(f"unknown fields {sorted(unknown)}")
-    event_id, kind, method = raw.get("event_id"), raw.get("kind"), raw.get("method")
-    if not isinstance(event_id, str) or not _EVENT_ID.fullmatch(event_id):
-        raise ValueError("event_id must be 32 lowercase hex characters")
-    if kind not in EVENT_KINDS:
-        raise ValueError(f"kind must be one of {', '.join(EVENT_KINDS)}")
-    if method not in EVENT_METHODS:
-        raise ValueError(f"method must be one of {', '.join(EVENT_METHODS)}")
-    reason = raw.get("reason")
-    if reason is not None and (not isinstance(reason, str) or not _REASON.fullmatch(reason)):
-        raise ValueError("reason must be a short lowercase word")
-    ref = raw.get("token_ref")
-    if ref is not None:
-        if method not in ("qr", "code"):
-            raise ValueError("only qr and code events carry a token_ref")
-        if not isinstance(ref, str) or not _TOKEN_REF.fullmatch(ref):
-            raise ValueError("token_ref must be 64 lowercase hex characters")
-    return EventIn(
-        event_id, str(kind), str(method), _parse_time(raw.get("occurred_at"), now), reason, ref
-    )
+    event = parse_event(raw)
+    if not now - MAX_EVENT_AGE <= event.occurred_at <= now + MAX_EVENT_FUTURE:
+        raise InvalidEvent("occurred_at is too far from the server's time")
+    return event
 
 
 def parse_batch(body: Any, *, now: datetime) -> list[EventIn]:

@@ -13,19 +13,6 @@ from backend.services.sites import SitePolicy, validate_timezone
 from backend.services.sql import Db
 
 
-def policy_of(site: Site) -> SitePolicy:
-    """The site's current policy."""
-    return SitePolicy(
-        portion_cm=site.portion_cm,
-        window_seconds=site.window_seconds,
-        daily_cap=site.daily_cap,
-        min_interval_seconds=site.min_interval_seconds,
-        presence_required=site.presence_required,
-        face_mode_allowed=site.face_mode_allowed,
-        unrestricted=site.unrestricted,
-    )
-
-
 def update_site(
     session: Db,
     site: Site,

@@ -9,9 +9,9 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 
 from backend.models import Site
-from backend.models.event import EVENT_METHODS
 from backend.services.aggregates import daily_counts_by_site, hourly_counts
 from backend.services.sql import Db
+from protocol.events import EVENT_METHODS
 
 METHOD_LABELS = {
     "qr": "phone (QR)",

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from backend.models import DailyAggregate, DeviceEvent, Dispenser, Site
-from backend.models.event import EVENT_METHODS
 from backend.services.sql import Db
+from protocol.events import EVENT_METHODS
 
 
 def dispense_counts_by_method(

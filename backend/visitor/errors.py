@@ -9,7 +9,6 @@ from flask import g
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from backend.api.common import utcnow
 from backend.errors import (
     DispenserBusy,
     DispenserUnavailable,
@@ -22,6 +21,7 @@ from backend.extensions import db
 from backend.visitor import bp
 from backend.visitor.pages import dispenser_context
 from backend.visitor.web import duration, is_another_day, local_time, page
+from protocol.clock import utcnow
 
 log = logging.getLogger(__name__)
 

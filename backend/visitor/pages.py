@@ -10,7 +10,6 @@ from flask import Response, current_app, g, make_response, redirect, request, ur
 from flask_babel import gettext
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from backend.api.common import issue_visitor_token, token_settings, utcnow
 from backend.errors import DispenserNotFound
 from backend.extensions import db
 from backend.models import Dispenser
@@ -21,6 +20,8 @@ from backend.visitor.qr import qr_svg
 from backend.visitor.token_cookie import HeldToken, load_token, save_token
 from backend.visitor.web import csrf_ok, dispenser_name, duration, local_time, page
 from backend.visitor_cookie import set_visitor_cookie, visitor_id_for_request
+from backend.wiring import issue_visitor_token, token_settings
+from protocol.clock import utcnow
 from protocol.ids import is_dispenser_public_id
 
 _PRESENCE_CODE = re.compile(r"^[0-9]{6,10}$")

@@ -7,13 +7,13 @@ from typing import Any
 
 from flask import current_app
 
-from backend.api.common import utcnow
 from backend.errors import NotFound
 from backend.extensions import db
 from backend.models import Dispenser, Site
 from backend.services.transparency import dispense_counts_by_method
 from backend.visitor import bp
 from backend.visitor.web import duration, page
+from protocol.clock import utcnow
 
 REPORT_DAYS = 30
 

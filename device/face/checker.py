@@ -16,20 +16,17 @@ from __future__ import annotations
 import resource
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from device.face.pipeline import BurstLimits, FaceParts, decide_face
 from device.face.store import EmbeddingStore
 from device.face.types import FaceVerdict, Frame, Outcome
+from protocol.clock import utcnow
 
 
 def disable_core_dumps() -> None:
     """Stop this process from ever writing a core dump (it would hold face data)."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class DispenserFaceChecker:
@@ -42,7 +39,7 @@ class DispenserFaceChecker:
         self,
         parts: FaceParts,
         expiry_interval: float = 5.0,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         disable_core_dumps()
         self._parts = parts

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -24,6 +24,7 @@ from device.face.messages import headline
 from device.face.pipeline import FaceParts, decide_face
 from device.face.store import EmbeddingStore
 from device.face.types import Frame, Outcome
+from protocol.clock import utcnow
 
 DEFAULT_WINDOW_SECONDS = 540
 
@@ -63,7 +64,7 @@ def main(argv: list[str], out: TextIO | None = None) -> int:
 
 def _check_all(images: list[str], window_seconds: int, parts: FaceParts, out: TextIO) -> int:
     store = EmbeddingStore(dimension=parts.embedder.dimension)
-    start = datetime.now(UTC)
+    start = utcnow()
     first_image_of: dict[int, str] = {}
     failed = False
     for index, name in enumerate(images):

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from backend.demo import _start_fleet_demo
-from backend.demo_fleet import (
+import demo
+from backend import create_app
+from backend.extensions import db
+from backend.models import Alert, DeviceEvent, Operator
+from demo.command import _start_fleet_demo
+from demo.fleet import (
     DEMO_ADMIN_EMAIL,
     DEMO_TOTP_SECRET,
     LOBBY_METHODS,
@@ -17,8 +22,7 @@ from backend.demo_fleet import (
     ensure_demo_admin,
     seed_history,
 )
-from backend.extensions import db
-from backend.models import Alert, DeviceEvent, Operator
+from tests.conftest import app_config
 from tests.factories import enrollment_code, make_dispenser, make_site, now
 
 
@@ -69,7 +73,22 @@ def test_the_simulated_dispenser_raises_and_clears_the_low_paper_alert(
 
 def test_the_demo_site_offers_face_mode(app: Flask) -> None:
     """`make run`'s dispenser hangs outside the toilet rooms, so its site offers face mode."""
-    from backend.demo import ensure_demo
+    from demo.command import ensure_demo
 
     dispenser, code = ensure_demo(now())
     assert dispenser.site.face_mode_allowed and code
+
+
+def test_the_demo_command_is_registered_only_outside_production(tmp_path: Path) -> None:
+    config = app_config(f"sqlite:///{tmp_path / 'demo.db'}", tmp_path / "keys")
+    development = create_app(config)
+    assert "demo" not in development.cli.commands  # the backend alone has no demo
+    assert demo.init_app(development) and "demo" in development.cli.commands
+    production = create_app({**config, "FAIRROLL_ENV": "production"})
+    assert not demo.init_app(production) and "demo" not in production.cli.commands
+
+
+def test_the_image_ships_no_demo() -> None:
+    dockerfile = (Path(__file__).parents[2] / "Dockerfile").read_text()
+    copied = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ")]
+    assert "demo" not in copied and "." not in copied

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from backend.alerting import alert_settings, run_fleet_check
+from backend.alerting import run_fleet_check
 from backend.extensions import db
 from backend.incident_alerts import LISTED, IncidentDigest, compose_digest
 from backend.models import Dispenser, Incident, MaintenanceWindow
@@ -22,6 +22,7 @@ from backend.services.alerts import AlertChange, check_fleet, evaluate_dispenser
 from backend.services.incidents import OPENED, IncidentNotice, update_incidents
 from backend.services.maintenance import end_window, start_window
 from backend.services.sites import create_dispenser, create_site
+from backend.wiring import alert_settings
 from tests.backend.fleet_helpers import csrf_from, make_operator, sign_in
 from tests.factories import make_dispenser, make_site
 

@@ -35,6 +35,7 @@ from tests.backend.fleet_helpers import (
     totp_now,
 )
 from tests.factories import now
+from tests.require import unavailable
 
 
 def test_passwords_are_stored_as_argon2id_hashes(app: Flask) -> None:
@@ -277,7 +278,7 @@ def _redis_client() -> Any:
         client.ping()
     except redis.RedisError as exc:
         client.close()
-        pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
+        unavailable("REDIS", f"no Redis at {REDIS_URL}: {exc}")
     return client
 
 

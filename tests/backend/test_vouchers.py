@@ -10,11 +10,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from backend.api.common import code_key
 from backend.errors import InvalidInput
 from backend.extensions import db
 from backend.models import Site, Voucher
 from backend.services.vouchers import VOUCHER_DIGITS, create_voucher_batch, redeem_voucher
+from backend.wiring import code_key
 from tests.backend.fleet_helpers import make_operator, post_form, sign_in
 from tests.factories import auth, enroll, make_dispenser, make_site, now
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import cv2
 
-from bench import face_photos
 from device.app import Running, build
 from device.config import CameraConfig, DeviceConfig, ScanConfig, ScreenConfig
+from tests import face_photos
 from tests.device.helpers import http
 
 SCENE_FRAMES = 24  # 0.8 s at 30 fps: the head turn the kiosk asks for

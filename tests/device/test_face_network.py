@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from device.face.checker import DispenserFaceChecker
-from device.runtime import utc_now
 from device.state import enroll
+from protocol.clock import utcnow
 from tests.device.backend_process import BackendProcess
 from tests.device.face_device import face_config, scene_body, start_face_kiosk
 from tests.device.recording_proxy import RecordingProxy, SentRequest, parse_requests
@@ -136,7 +136,7 @@ def test_everything_the_device_sends_in_face_mode_is_on_the_allowlist(
         config = face_config(tmp_path)
         config = replace(config, sync=replace(config.sync, retry_seconds=0.5))
         enroll(config.state_path, proxy.url, created["enrollment_code"])
-        kiosk = start_face_kiosk(config, utc_now)
+        kiosk = start_face_kiosk(config, utcnow)
         try:
             outcomes = [kiosk.visit(scene)["outcome"] for scene in scenes]
             assert outcomes == ["dispense", "refuse", "dispense"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,22 +37,11 @@ def pins() -> Iterator[MockFactory]:
 def test_gpio_motor_is_on_only_while_feeding(pins: MockFactory) -> None:
     motor = GpioMotor(17, seconds_per_cm=0.002, pin_factory=pins)
     pin = pins.pin(17)
-    seen_on = threading.Event()
-
-    def watch() -> None:
-        deadline = time.monotonic() + 2
-        while time.monotonic() < deadline and not seen_on.is_set():
-            if pin.state:
-                seen_on.set()
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    started = time.monotonic()
     motor.feed(60)
-    watcher.join()
-    assert seen_on.is_set()
-    assert time.monotonic() - started >= 0.1
-    assert pin.state == 0
+    # The mock pin records every change with the time since the one before: no watcher
+    # thread racing the motor, however loaded the machine.
+    pin.assert_states([False, True, False])
+    assert pin.states[-1].timestamp >= 60 * 0.002
     motor.close()
 
 
@@ -63,14 +51,19 @@ def test_gpio_motor_reports_a_jam_when_the_exit_sensor_sees_no_paper(pins: MockF
         motor.feed(50)
     assert pins.pin(17).state == 0
 
-    def paper_passes() -> None:
-        time.sleep(0.01)
-        pins.pin(27).drive_low()
+    # Paper reaches the exit barrier when the motor turns on: the mock output pin's change
+    # drives the barrier's pin, so no thread races the 50 ms feed.
+    output = pins.pin(17)
+    change_state = output._change_state
 
-    passer = threading.Thread(target=paper_passes)
-    passer.start()
+    def motor_moves_paper(value: bool) -> bool:
+        changed = bool(change_state(value))
+        if value:
+            pins.pin(27).drive_low()
+        return changed
+
+    output._change_state = motor_moves_paper  # type: ignore[method-assign]
     motor.feed(50)  # the barrier saw the paper: no jam
-    passer.join()
     motor.close()
 
 
@@ -95,15 +88,36 @@ def test_gpio_buttons_send_named_presses(pins: MockFactory) -> None:
     buttons.close()
 
 
+def _wait_for_scans(keypad: GpioMatrixKeypad, count: int) -> None:
+    """Block until the keypad's own scanning thread has read the matrix ``count`` more times."""
+    done = threading.Event()
+    scan_once = keypad.scan_once
+    seen = 0
+
+    def counted() -> set[str]:
+        nonlocal seen
+        held = scan_once()
+        seen += 1
+        if seen >= count:
+            done.set()
+        return held
+
+    keypad.scan_once = counted  # type: ignore[method-assign]
+    try:
+        assert done.wait(timeout=10), "the keypad thread stopped scanning"
+    finally:
+        keypad.scan_once = scan_once  # type: ignore[method-assign]
+
+
 def test_matrix_keypad_reports_a_key_once_per_press(pins: MockFactory) -> None:
     queue = InputQueue()
     keypad = GpioMatrixKeypad([26], [16, 12, 7], "123", queue.put, pin_factory=pins)
     pins.pin(12).drive_low()  # with one row, column 2 down means key "2" down
     assert queue.get(timeout=1) == InputEvent("key", "2")
-    time.sleep(0.1)
-    assert queue.get() is None  # held, not repeated
+    _wait_for_scans(keypad, 5)
+    assert queue.get() is None  # held through five scans, not repeated
     pins.pin(12).drive_high()
-    time.sleep(0.1)
+    _wait_for_scans(keypad, 2)  # a whole scan saw the key up
     pins.pin(12).drive_low()
     assert queue.get(timeout=1) == InputEvent("key", "2")
     keypad.close()

@@ -80,6 +80,7 @@ def test_prune_forgets_old_uploads_and_long_expired_tokens(tmp_path: Path, now) 
     assert store.counts() == {"dispense:qr": 1}
 
 
+@pytest.mark.slow  # real processes killed mid-write, many times
 def test_kill_9_never_loses_a_committed_event_nor_double_dispenses(
     tmp_path: Path, signing_key, dispenser_id
 ) -> None:

@@ -2,7 +2,7 @@
 
 The browser itself is the session's shared ``browser`` fixture (tests/browser.py): Debian's
 chromium driven by Playwright, which never downloads a browser. Tests needing it, or
-axe-core from node_modules, skip saying why.
+axe-core from node_modules, skip saying why (fail where CI requires them: tests/require.py).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 
 from backend import create_app
 from tests.conftest import app_config
+from tests.require import unavailable
 from tests.visitor.phone import AXE, ROOT, SCREENSHOTS
 
 
@@ -47,7 +48,7 @@ def live_url(live_app: Flask) -> Iterator[str]:
 def axe_source() -> str:
     """axe-core's browser build, installed from npm by `make test`."""
     if not AXE.exists():
-        pytest.skip(f"{AXE.relative_to(ROOT)} is missing: run `npm ci` (make test does)")
+        unavailable("AXE", f"{AXE.relative_to(ROOT)} is missing: run `npm ci` (make test does)")
     return AXE.read_text(encoding="utf-8")
 
 

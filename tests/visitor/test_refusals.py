@@ -12,7 +12,9 @@ from sqlalchemy.exc import OperationalError
 
 from backend.extensions import db
 from backend.models import AccessToken
+from backend.services.tokens import code_hash
 from backend.visitor.token_cookie import COOKIE_NAME, HeldToken, save_token
+from backend.wiring import code_key
 from tests.factories import make_dispenser, make_site, now
 from tests.visitor.helpers import (
     code_from,
@@ -161,9 +163,15 @@ def test_new_code_after_an_unused_one_expired_is_granted(app: Flask, client: Fla
         )
         assert renewed.status_code == 303
         new_code = code_from(token_page(client, dispenser).get_data(as_text=True))
-        assert db.session.query(AccessToken).count() == 2
-        assert new_code.isdigit() and len(new_code) == 6
-        assert old_code  # the old one is dead; the new one is live
+        old_row, new_row = db.session.query(AccessToken).order_by(AccessToken.id).all()
+        # The page shows the new token's code (matched through its stored hash), and the
+        # new token is live while the old one stays lapsed and unredeemed.
+        key = app_code_key(app)
+        assert old_row.code_hash == code_hash(key, dispenser, old_code)
+        assert new_row.code_hash == code_hash(key, dispenser, new_code)
+        assert new_row.token_ref != old_row.token_ref
+        assert new_row.expires_at > now() > old_row.expires_at
+        assert old_row.redeemed_at is None and new_row.redeemed_at is None
     finally:
         app.config["FAIRROLL_CLOCK_SKEW_SECONDS"] = 30
 
@@ -194,3 +202,9 @@ def test_no_automatic_renewal_while_the_dispenser_is_offline(
     client.delete_cookie("fr_visitor")  # another visitor
     tap_get_paper(client, offline)
     assert 'data-auto-renew="no"' in token_page(client, offline).get_data(as_text=True)
+
+
+def app_code_key(app: Flask) -> bytes:
+    """The app's typed-code hashing key, as the handlers derive it."""
+    with app.test_request_context():
+        return code_key()

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench import face_photos
 from device.face import default_parts
 from device.face.pipeline import FaceParts
+from tests import face_photos
 
 NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bench import face_photos
-from bench.face_accuracy import embed_all, pair_distances, rates
 from device.face.pipeline import FaceParts
+from tests import face_photos
+from tests.face_pairs import embed_all, pair_distances, rates
 
 VARIANTS = ["base", "dim_noisy_jpeg", "turn_left"]
 

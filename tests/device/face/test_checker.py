@@ -8,11 +8,11 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from bench import face_photos
 from device.face import make_checker
 from device.face.checker import DispenserFaceChecker
 from device.face.pipeline import FaceParts
 from device.face.types import Outcome, Reason
+from tests import face_photos
 
 from .conftest import NOW
 
@@ -58,9 +58,16 @@ def test_faces_are_erased_by_the_timer_when_their_window_ends(live_parts: FacePa
         checker.close()
 
 
-def test_erase_all_and_close_empty_the_store(checker: DispenserFaceChecker) -> None:
+def test_erase_all_and_close_empty_the_store(live_parts: FaceParts) -> None:
+    checker = DispenserFaceChecker(live_parts, expiry_interval=3600)
     checker.check(face_photos.turning_burst("group_2"), now=NOW, window_seconds=540)
+    assert checker.held == 1
     checker.erase_all()
+    assert checker.held == 0
+    # Erased means new again: the same face is held afresh, and close() erases it too.
+    again = checker.check(face_photos.turning_burst("group_2", seed=4), now=NOW, window_seconds=540)
+    assert not again.seen_recently and checker.held == 1
+    checker.close()
     assert checker.held == 0
 
 

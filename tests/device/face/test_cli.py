@@ -13,9 +13,9 @@ from pathlib import Path
 import cv2
 import pytest
 
-from bench import face_photos
 from device.face import availability
 from device.face.cli import main
+from tests import face_photos
 
 ROOT = Path(__file__).resolve().parents[3]
 

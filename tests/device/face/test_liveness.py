@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import face_photos
-from bench.face_geometry import FACE_3D, FLAT_3D, rotation, seen, wobble
 from device.face.liveness import ParallaxLiveness, StillImageLiveness, nose_offset
 from device.face.pipeline import FaceParts
 from device.face.types import AlignedFace
+from tests import face_photos
+from tests.face_geometry import FACE_3D, FLAT_3D, rotation, seen, wobble
 
 
 def test_nose_offset_ignores_position_size_and_roll() -> None:

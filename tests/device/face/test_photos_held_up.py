@@ -13,12 +13,12 @@ import cv2
 import numpy as np
 import pytest
 
-from bench import face_photos
 from device.face.checker import DispenserFaceChecker
 from device.face.messages import headline
 from device.face.pipeline import FaceParts
 from device.face.types import Outcome, Reason
 from device.hardware.camera import SimulatedCamera
+from tests import face_photos
 
 from .conftest import NOW
 

@@ -8,12 +8,12 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from bench import face_photos
 from device.face.checker import DispenserFaceChecker
 from device.face.pipeline import BurstLimits, FaceParts, FrameError, decide_face
 from device.face.replay import ReplayCamera
 from device.face.store import EmbeddingStore
 from device.face.types import Outcome, Reason
+from tests import face_photos
 
 from .conftest import NOW
 

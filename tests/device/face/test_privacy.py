@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import face_photos
 from device.face.checker import DispenserFaceChecker
 from device.face.pipeline import FaceParts
 from device.face.types import Outcome
+from tests import face_photos
 
 
 def test_erase_all_overwrites_every_held_face(still_parts: FaceParts) -> None:

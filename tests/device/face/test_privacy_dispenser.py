@@ -37,8 +37,8 @@ import cv2
 import numpy as np
 import pytest
 
-from bench import face_photos
 from device.face.pipeline import FaceParts
+from tests import face_photos
 from tests.device.backend_process import ROOT, BackendProcess, free_port
 from tests.device.face.leak_scan import face_data_in, files_under, holds_embedding
 from tests.device.face_device import scene_body

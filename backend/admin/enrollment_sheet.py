@@ -11,7 +11,7 @@ from flask import current_app
 from backend.admin.qr import qr_data_uri
 from backend.services.bulk_enrollment import EnrolledDispenser
 
-_SHEET_CSS = Path(__file__).parent / "admin" / "static" / "sheet.css"
+_SHEET_CSS = Path(__file__).parent / "static" / "sheet.css"
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ def package_file(package: str, relative: str) -> Path:
     """A data file inside an installed package (located, never imported)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"package {package} is not installed (pip install -e '.[dev]')")
+        raise FileNotFoundError(f"package {package} is not installed (pip install -e '.[test]')")
     path = Path(next(iter(spec.submodule_search_locations))) / relative
     if not path.is_file():
         raise FileNotFoundError(f"{relative} is missing from package {package}")

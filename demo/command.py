@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
@@ -21,6 +22,7 @@ from backend.models import Dispenser, Site
 from backend.services.keys import sync_signing_keys
 from backend.services.sites import SitePolicy, create_dispenser, create_site, issue_enrollment_code
 from backend.signing import key_ring
+from protocol.clock import utcnow
 
 DEMO_SITE = "Demo Park East Toilets"
 
@@ -80,8 +82,12 @@ def demo(
     sim_seconds: float,
 ) -> None:
     """Migrate the database, create the demo site and dispenser, and serve the backend."""
+    # Only the lines a person needs: warnings and errors, no migration chatter (Alembic's
+    # env.py leaves logging alone once the root logger has a handler).
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     upgrade()
-    dispenser, code = ensure_demo(datetime.now(UTC))
+    dispenser, code = ensure_demo(utcnow())
     public_id = dispenser.public_id
     # The lobby dispenser is simulated in-process only when the device program is not.
     simulated = [] if simulated_dispenser else [dispenser]
@@ -121,10 +127,10 @@ def _start_simulated_dispenser(base: str, code: str, kiosk_port: int) -> subproc
     if os.environ.get("FAIRROLL_INSTANCE_PATH"):
         state_dir = Path(os.environ["FAIRROLL_INSTANCE_PATH"]) / "simulated-dispenser"
     command = [
-        sys.executable, "-m", "device", "simulate", "--server", base, "--code", code,
+        sys.executable, "-m", "device", "--quiet", "simulate", "--server", base, "--code", code,
         "--state-dir", str(state_dir), "--port", str(kiosk_port),
     ]  # fmt: skip
-    click.echo(f"Simulated dispenser's kiosk screen: http://127.0.0.1:{kiosk_port}/")
+    # The device program prints its kiosk screen's URL itself, once it serves it.
     return subprocess.Popen(command)  # noqa: S603 - our own program, fixed arguments
 
 
@@ -132,13 +138,13 @@ def _start_fleet_demo(
     lobby: Dispenser, *, simulate: list[Dispenser] | None, tick: float
 ) -> list[str]:
     """The demo operator, a second (entrance) site, history, simulation and periodic jobs."""
-    from backend import demo_fleet
     from backend.jobs import BackgroundJobs
+    from demo import fleet as demo_fleet
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if app.config["FAIRROLL_ENV"] == "production":
         return ["FAIRROLL_ENV=production: no demo operator is created (use `users create-admin`)."]
-    now = datetime.now(UTC)
+    now = utcnow()
     demo_fleet.ensure_demo_admin(now)
     entrance = demo_fleet.ensure_entrance_dispenser(now)
     demo_fleet.ensure_baselines([lobby.site, entrance.site])

@@ -10,7 +10,7 @@ import logging
 import random
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask
@@ -21,6 +21,7 @@ from backend.models import DeviceEvent, Dispenser, Operator, Site
 from backend.services.events import EventIn, record_events
 from backend.services.operators import create_operator
 from backend.services.sites import SitePolicy, create_dispenser, create_site, issue_enrollment_code
+from protocol.clock import utcnow
 
 log = logging.getLogger("fairroll.demo")
 
@@ -130,7 +131,7 @@ class SimulatedDispenser(threading.Thread):
                 return
 
     def _step(self, client: Any, headers: dict[str, str]) -> bool:
-        now = datetime.now(UTC)
+        now = utcnow()
         if self.level == 0:
             self.empty_ticks += 1
             if self.empty_ticks >= 4:  # the maintainer arrives
