@@ -19,6 +19,9 @@ RUN python -m venv /opt/venv
 COPY requirements/server.txt /tmp/requirements.txt
 RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps \
         -r /tmp/requirements.txt
+# The compiled zh-CN catalog (messages.mo is built, not committed).
+COPY backend/translations /src/backend/translations
+RUN /opt/venv/bin/pybabel --quiet compile -d /src/backend/translations
 
 # --- runtime: the virtual environment and the source, run as an unprivileged user ---
 FROM ${PYTHON_IMAGE} AS runtime
@@ -39,6 +42,7 @@ COPY migrations ./migrations
 COPY protocol ./protocol
 COPY app.py ./
 COPY backend ./backend
+COPY --from=build /src/backend/translations ./backend/translations
 # ECS mounts a writable volume on /tmp (the root file system is read-only there);
 # declaring it lets Fargate give that volume this directory's permissions (1777), so
 # the unprivileged user can write to it.

@@ -100,9 +100,12 @@ def test_dependencies_are_installed_from_the_lock_before_the_source_is_copied(
 ) -> None:
     build = stages[0]
     copies = _args(build, "COPY")
-    assert copies == ["requirements/server.txt /tmp/requirements.txt"]  # no source here
+    assert copies[0] == "requirements/server.txt /tmp/requirements.txt"
     (install,) = [a for a in _args(build, "RUN") if "pip install" in a]
     assert "--require-hashes" in install and "-r /tmp/requirements.txt" in install
+    # Nothing else is copied before the install: a source change keeps the dependency layer.
+    assert build.index(("RUN", install)) < build.index(("COPY", copies[-1]))
+    assert all(not c.startswith((".", "backend ", "device", "protocol")) for c in copies)
     final = stages[-1]
     keywords = [k for k, _ in final]
     assert keywords.index("COPY") < len(keywords)  # the venv first ...
@@ -119,3 +122,9 @@ def test_build_context_is_an_allow_list() -> None:
     allowed = {line[1:] for line in lines if line.startswith("!")}
     assert {"app.py", "backend", "migrations", "requirements/server.txt"} <= allowed
     assert not allowed & {".venv", ".git", "tests", "docs", "infra", "instance"}
+
+
+def test_image_compiles_the_translation_catalog(stages: list[list[tuple[str, str]]]) -> None:
+    """messages.mo is built, not committed: the build stage compiles it, the image copies it."""
+    assert any("pybabel" in a and "compile" in a for a in _args(stages[0], "RUN"))
+    assert any("translations" in a for a in _args(stages[-1], "COPY") if "--from=build" in a)
