@@ -42,7 +42,7 @@ SECURITY_HEADERS = {
 
 def _secure_headers(response: Response) -> Response:
     response.headers.update(SECURITY_HEADERS)
-    if request.path.startswith("/d/"):
+    if request.path.startswith("/d/") and "Cache-Control" not in response.headers:
         # Dispenser pages hold a personal code and a form secret: never cache or share them.
         response.headers["Cache-Control"] = "no-store"
     remember_language(response)
