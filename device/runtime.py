@@ -132,7 +132,7 @@ class Dispenser(FaceFlow):
         """Commit the event, then (for a dispense) turn the motor; show the result."""
         if isinstance(decision, Dispense):
             try:
-                self.store.record_dispense(
+                event_id = self.store.record_dispense(
                     method=decision.method,
                     now=now,
                     token_ref=decision.token_ref,
@@ -140,6 +140,10 @@ class Dispenser(FaceFlow):
                 )
             except AlreadySpent:
                 decision = Refuse(decision.method, "already_used", token_ref=decision.token_ref)
+            else:
+                if decision.token_ref is not None and self.syncer is not None:
+                    # The visitor's phone waits for this; report it while the motor turns.
+                    self.syncer.report_soon(event_id)
         if isinstance(decision, Refuse):
             self.store.record_refusal(
                 method=decision.method,
