@@ -120,3 +120,27 @@ def test_at_an_offline_dispenser_the_expired_code_may_have_been_used(
             _check(tab, axe_source, screenshots, f"expired-maybe-used-{lang}")
     finally:
         live_app.config.update(FAIRROLL_TOKEN_TTL_SECONDS=120, FAIRROLL_CLOCK_SKEW_SECONDS=30)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_not_found_and_wrong_method_pages_in_the_phones_language(
+    browser: Any, live_url: str, axe_source: str, screenshots: Path, lang: str
+) -> None:
+    titles = {
+        404: {"en": "There is no page here", "zh": "这里没有页面"},
+        405: {"en": "This page cannot be used that way", "zh": "此页面不能这样使用"},
+    }
+    with phone(browser, live_url, lang) as tab:
+        answer = tab.goto("/nonexistent")
+        assert answer.status == 404
+        assert tab.page.locator("h1").inner_text() == titles[404][lang]
+        _check(tab, axe_source, screenshots, f"not-found-{lang}")
+        # A form posted where only GET is served (an old bookmark of a form's target).
+        with tab.page.expect_navigation():
+            tab.page.evaluate(
+                """() => { const f = document.createElement('form');
+                   f.method = 'post'; f.action = '/sites/1/privacy';
+                   document.body.appendChild(f); f.submit(); }"""
+            )
+        assert tab.page.locator("h1").inner_text() == titles[405][lang]
+        _check(tab, axe_source, screenshots, f"method-not-allowed-{lang}")
