@@ -144,3 +144,29 @@ def test_not_found_and_wrong_method_pages_in_the_phones_language(
             )
         assert tab.page.locator("h1").inner_text() == titles[405][lang]
         _check(tab, axe_source, screenshots, f"method-not-allowed-{lang}")
+
+
+def _lines(tab: Phone, selector: str) -> int:
+    """How many line boxes the text of ``selector`` takes."""
+    return int(
+        tab.page.evaluate(
+            """(sel) => { const r = document.createRange();
+               r.selectNodeContents(document.querySelector(sel));
+               const tops = new Set([...r.getClientRects()].map(b => Math.round(b.top)));
+               return tops.size; }""",
+            selector,
+        )
+    )
+
+
+@pytest.mark.parametrize("width", [320, 360, 390])
+@pytest.mark.parametrize("lang", LANGS)
+def test_transparency_column_headers_keep_whole_words(
+    browser: Any, live_url: str, live_app: Flask, screenshots: Path, lang: str, width: int
+) -> None:
+    place = make_place(live_app, f"Narrow Park {lang} {width}", dispensers=2)
+    with phone(browser, live_url, lang, viewport={"width": width, "height": 800}) as tab:
+        tab.goto(f"/sites/{place.site_id}")
+        assert _lines(tab, "table.figures thead th.num") == 1
+        assert tab.page.evaluate("document.documentElement.scrollWidth") <= width
+        tab.page.screenshot(path=str(screenshots / f"transparency-{width}-{lang}.png"))

@@ -95,3 +95,26 @@ def test_unknown_site_gets_an_html_not_found_page(app: Flask, client: FlaskClien
     for path in ("/sites/999999", "/sites/999999/privacy"):
         response = client.get(path)
         assert response.status_code == 404 and response.mimetype == "text/html"
+
+
+def test_the_rule_counts_dispensers_with_the_right_plural(app: Flask, client: FlaskClient) -> None:
+    site = make_site("Plural Park")
+    make_dispenser(site)
+    one = client.get(f"/sites/{site.id}?lang=en").get_data(as_text=True)
+    assert "at the 1 dispenser of this site" in one
+    assert "1 dispensers" not in one
+    make_dispenser(site)
+    two = client.get(f"/sites/{site.id}?lang=en").get_data(as_text=True)
+    assert "counted across all 2 dispensers of this site" in two
+    assert "2 台" in client.get(f"/sites/{site.id}?lang=zh").get_data(as_text=True)
+
+
+def test_retention_of_one_day_is_said_in_the_singular(app: Flask, client: FlaskClient) -> None:
+    kept = app.config["FAIRROLL_RETENTION_DAYS"]
+    app.config["FAIRROLL_RETENTION_DAYS"] = 1
+    try:
+        site = make_site("Short Memory Park")
+        html = client.get(f"/sites/{site.id}?lang=en").get_data(as_text=True)
+    finally:
+        app.config["FAIRROLL_RETENTION_DAYS"] = kept
+    assert "deleted after 1 day." in html and "after 1 days" not in html
