@@ -32,6 +32,8 @@ class EventIn:
     occurred_at: datetime
     reason: str | None
     token_ref: str | None
+    # Whether the dispenser offered a face scan then; None when the device did not say.
+    face_offered: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ def _parse_time(value: object, now: datetime) -> datetime:
 def _parse_event(raw: object, now: datetime) -> EventIn:
     if not isinstance(raw, dict):
         raise ValueError("an event is a JSON object")
-    allowed = {"event_id", "kind", "method", "occurred_at", "reason", "token_ref"}
+    allowed = {"event_id", "kind", "method", "occurred_at", "reason", "token_ref", "face_offered"}
     unknown = set(raw) - allowed
     if unknown:
         raise ValueError(f"unknown fields {sorted(unknown)}")
@@ -76,8 +78,17 @@ def _parse_event(raw: object, now: datetime) -> EventIn:
             raise ValueError("only qr and code events carry a token_ref")
         if not isinstance(ref, str) or not _TOKEN_REF.fullmatch(ref):
             raise ValueError("token_ref must be 64 lowercase hex characters")
+    offered = raw.get("face_offered")
+    if offered is not None and not isinstance(offered, bool):
+        raise ValueError("face_offered must be true or false")
     return EventIn(
-        event_id, str(kind), str(method), _parse_time(raw.get("occurred_at"), now), reason, ref
+        event_id,
+        str(kind),
+        str(method),
+        _parse_time(raw.get("occurred_at"), now),
+        reason,
+        ref,
+        face_offered=offered,
     )
 
 
@@ -100,9 +111,16 @@ def parse_batch(body: Any, *, now: datetime) -> list[EventIn]:
 def record_events(
     session: Db, dispenser: Dispenser, events: list[EventIn], *, now: datetime
 ) -> BatchResult:
-    """Store new events, skip ones already stored, and mark QR-redeemed tokens."""
+    """Store new events, skip ones already stored, and mark QR-redeemed tokens.
+
+    Whether a face scan was offered is stored with each event: the device's own report,
+    else the site's setting as the event arrives (for an online device, the moment of
+    the dispense), so history never changes when the setting does.
+    """
     accepted = 0
+    site_offers_face = dispenser.site.face_mode_allowed
     for event in events:
+        offered = site_offers_face if event.face_offered is None else event.face_offered
         stored = session.execute(
             insert_for(session, DeviceEvent)
             .values(
@@ -114,6 +132,7 @@ def record_events(
                 token_ref=event.token_ref,
                 occurred_at=event.occurred_at,
                 received_at=now,
+                face_offered=offered or event.method == "face",
             )
             .on_conflict_do_nothing(index_elements=["dispenser_id", "event_id"])
             .returning(DeviceEvent.__table__.c.id)
