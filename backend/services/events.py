@@ -11,7 +11,7 @@ from backend.errors import InvalidInput
 from backend.models import DeviceEvent, Dispenser
 from backend.models.event import EVENT_KINDS, EVENT_METHODS
 from backend.services.sql import Db, insert_for
-from backend.services.tokens import mark_redeemed_by_qr
+from backend.services.tokens import mark_redeemed_by_qr, note_refusal
 
 MAX_BATCH = 500
 _EVENT_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -142,4 +142,6 @@ def record_events(
         accepted += 1
         if event.kind == "dispense" and event.method == "qr" and event.token_ref:
             mark_redeemed_by_qr(session, dispenser, event.token_ref, redeemed_at=event.occurred_at)
+        elif event.kind == "refuse" and event.token_ref and event.reason:
+            note_refusal(session, event.token_ref, event.reason)
     return BatchResult(accepted=accepted, duplicates=len(events) - accepted)

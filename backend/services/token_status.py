@@ -26,6 +26,8 @@ class TokenOutcome:
     method: str | None = None
     # Until this moment a dispenser may still accept the token (expiry + clock tolerance).
     accepted_until: datetime | None = None
+    # Why a dispenser refused it, if one did (for example "wrong_dispenser").
+    refusal: str | None = None
 
 
 def token_outcome(
@@ -45,9 +47,9 @@ def token_outcome(
     counts as expired.
     """
     row = session.execute(
-        select(AccessToken.redeemed_at, AccessToken.method, AccessToken.expires_at).where(
-            AccessToken.token_ref == ref, AccessToken.dispenser_id == dispenser.id
-        )
+        select(
+            AccessToken.redeemed_at, AccessToken.method, AccessToken.expires_at, AccessToken.refusal
+        ).where(AccessToken.token_ref == ref, AccessToken.dispenser_id == dispenser.id)
     ).first()
     if row is None:
         return TokenOutcome(EXPIRED)
@@ -55,5 +57,5 @@ def token_outcome(
         return TokenOutcome(GIVEN, redeemed_at=row.redeemed_at, method=row.method)
     accepted_until = row.expires_at + clock_skew
     if now < row.expires_at:
-        return TokenOutcome(LIVE, accepted_until=accepted_until)
+        return TokenOutcome(LIVE, accepted_until=accepted_until, refusal=row.refusal)
     return TokenOutcome(MAYBE_USED if offline else EXPIRED, accepted_until=accepted_until)

@@ -21,7 +21,7 @@ from backend.services.availability import is_offline
 from backend.services.quotas import seconds_until_next_portion
 from backend.services.token_status import GIVEN, LIVE, MAYBE_USED, TokenOutcome, token_outcome
 from backend.visitor.token_cookie import HeldToken
-from backend.visitor.web import duration, is_another_day, local_time
+from backend.visitor.web import dispenser_name, duration, is_another_day, local_time
 from backend.visitor_cookie import read_visitor_id
 from protocol.token import TokenError, parse_token, token_ref
 
@@ -79,12 +79,41 @@ def next_portion(dispenser: Dispenser, now: datetime) -> dict[str, Any]:
     return {"next_in": wait, "next_text": text}
 
 
+def refusal_text(reason: str | None, place: str) -> str:
+    """What the phone says when a dispenser refused its still-live code."""
+    if reason == "wrong_dispenser":
+        return str(
+            gettext(
+                "A dispenser said this code is for another one. Show it to %(place)s, "
+                "the dispenser it was made for.",
+                place=place,
+            )
+        )
+    if reason in ("expired", "not_yet_valid"):
+        return str(
+            gettext(
+                "A dispenser could not accept this code at that moment (its clock may be "
+                "off). Try again; when the time runs out, get a new code."
+            )
+        )
+    if reason == "already_used":
+        return str(gettext("A dispenser says this code was already used."))
+    return ""
+
+
 def follow_context(dispenser: Dispenser, held: HeldToken, now: datetime) -> dict[str, Any]:
-    """The token's state, when to ask again, and (once spent) the next portion."""
+    """The token's state, when to ask again, a dispenser's refusal, the next portion."""
     outcome = outcome_of(dispenser, held, now)
-    context: dict[str, Any] = {"state": outcome.state, "poll": 0, "next_in": 0, "next_text": ""}
+    context: dict[str, Any] = {
+        "state": outcome.state,
+        "poll": 0,
+        "next_in": 0,
+        "next_text": "",
+        "refusal_text": "",
+    }
     if outcome.state == LIVE:
         context["poll"] = POLL_LIVE
+        context["refusal_text"] = refusal_text(outcome.refusal, dispenser_name(dispenser))
     elif outcome.accepted_until is not None and now < outcome.accepted_until:
         # Expired but still accepted by the device: a last-second dispense may yet arrive.
         context["poll"] = POLL_ACCEPTED

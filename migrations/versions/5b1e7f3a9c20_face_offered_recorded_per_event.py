@@ -1,4 +1,4 @@
-"""Face offered: recorded per event and counted in the daily aggregates
+"""Face offered recorded per event and counted in the daily aggregates; token refusal
 
 Revision ID: 5b1e7f3a9c20
 Revises: c0f96e93af78
@@ -16,6 +16,8 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table('access_token', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('refusal', sa.String(length=32), nullable=True))
     with op.batch_alter_table('device_event', schema=None) as batch_op:
         batch_op.add_column(
             sa.Column('face_offered', sa.Boolean(), server_default=sa.false(), nullable=False)
@@ -42,3 +44,5 @@ def downgrade():
         batch_op.drop_column('face_offered')
     with op.batch_alter_table('device_event', schema=None) as batch_op:
         batch_op.drop_column('face_offered')
+    with op.batch_alter_table('access_token', schema=None) as batch_op:
+        batch_op.drop_column('refusal')

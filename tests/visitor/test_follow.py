@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from backend.extensions import db
 from backend.models import AccessToken, Dispenser
@@ -171,3 +171,49 @@ def test_the_poll_without_a_held_code_says_none(app: Flask, client: FlaskClient)
     dispenser = make_dispenser(make_site())
     landing(client, dispenser)
     assert _status(client, dispenser)["state"] == "none"
+
+
+def test_a_refusal_reported_by_another_dispenser_is_shown_on_the_live_code(
+    app: Flask, client: FlaskClient
+) -> None:
+    site = make_site()
+    mine = make_dispenser(site, label="Gate 2")
+    other = make_dispenser(site, label="Gate 5")
+    key = enroll(client, other)["device_key"]
+    _get_code(client, mine)
+    ref = _held_ref(app, client, mine)
+    event = {
+        "event_id": uuid.uuid4().hex,
+        "kind": "refuse",
+        "method": "qr",
+        "reason": "wrong_dispenser",
+        "occurred_at": now().isoformat(),
+        "token_ref": ref,
+    }
+    sent = client.post("/api/v1/device/events", json={"events": [event]}, headers=auth(key))
+    assert sent.status_code == 200
+    body = _status(client, mine)
+    assert body["state"] == "live"
+    assert "Show it to Gate 2" in str(body["refusal_text"])
+    html = token_page(client, mine).get_data(as_text=True)
+    assert "Show it to Gate 2" in html and 'class="qr"' in html  # still usable at Gate 2
+
+
+def test_a_refusal_of_a_spent_code_changes_nothing(app: Flask, client: FlaskClient) -> None:
+    dispenser = make_dispenser(make_site())
+    key = enroll(client, dispenser)["device_key"]
+    _type_code(client, key, _get_code(client, dispenser))
+    ref = _held_ref(app, client, dispenser)
+    event = {
+        "event_id": uuid.uuid4().hex,
+        "kind": "refuse",
+        "method": "qr",
+        "reason": "already_used",
+        "occurred_at": now().isoformat(),
+        "token_ref": ref,
+    }
+    client.post("/api/v1/device/events", json={"events": [event]}, headers=auth(key))
+    assert _status(client, dispenser)["state"] == "given"
+    assert (
+        db.session.scalar(select(AccessToken.refusal).where(AccessToken.token_ref == ref)) is None
+    )

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from backend.extensions import db
 from backend.models import Dispenser
-from backend.services.tokens import mark_redeemed_by_qr
+from backend.services.tokens import mark_redeemed_by_qr, note_refusal
 from protocol.token import parse_token, token_ref
 from tests.visitor.phone import Phone, axe_violations, make_place, phone, update_dispenser
 
@@ -170,3 +170,23 @@ def test_transparency_column_headers_keep_whole_words(
         assert _lines(tab, "table.figures thead th.num") == 1
         assert tab.page.evaluate("document.documentElement.scrollWidth") <= width
         tab.page.screenshot(path=str(screenshots / f"transparency-{width}-{lang}.png"))
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_refusal_at_another_dispenser_is_explained_on_the_live_code(
+    browser: Any, live_url: str, live_app: Flask, axe_source: str, screenshots: Path, lang: str
+) -> None:
+    public_id = make_place(live_app, f"Refusal Park {lang}", dispensers=2).dispensers[0]
+    with phone(browser, live_url, lang) as tab:
+        tab.goto(f"/d/{public_id}")
+        _get_paper(tab, lang)
+        claims, _, _ = parse_token(_qr_text(tab))
+        with live_app.app_context():  # as the other dispenser's report does (record_events)
+            assert note_refusal(db.session, token_ref(claims.token_id), "wrong_dispenser")
+            db.session.commit()
+            db.session.remove()
+        notice = tab.page.locator("#refusal")
+        notice.wait_for(state="visible", timeout=10_000)
+        assert "Lobby, left of the sinks" in notice.inner_text()
+        assert tab.page.locator("svg.qr").is_visible()  # still good at its own dispenser
+        _check(tab, axe_source, screenshots, f"refused-elsewhere-{lang}")

@@ -124,6 +124,12 @@
       if (!body) return retry();
       failures = 0;
       if (body.state === "none") return schedule(0);
+      // A dispenser refused the live code (another dispenser's, a clock off): say why.
+      var refusal = byId("refusal");
+      if (refusal && body.state === "live" && (body.refusal_text || "") !== refusal.textContent) {
+        refusal.textContent = body.refusal_text || "";
+        refusal.hidden = !body.refusal_text;
+      }
       var line = byId("next-text");
       var newText = line && body.next_text !== undefined && body.next_text !== line.textContent;
       // "live" after the countdown ran out is the server's clock lagging a moment: keep
