@@ -176,8 +176,13 @@ def token_status(public_id: str) -> Response:
     dispenser = load_dispenser(public_id)
     held = load_token(public_id)
     if held is None:
-        body: dict[str, Any] = {"state": "none", "poll": 0, "next_in": 0, "next_text": ""}
-        body["refusal_text"] = ""
+        body: dict[str, Any] = {
+            "state": "none",
+            "poll": 0,
+            "next_in": 0,
+            "next_text": "",
+            "refusal_text": "",
+        }
     else:
         body = follow_context(dispenser, held, now)
     raw = json.dumps(body, ensure_ascii=False, sort_keys=True).encode("utf-8")
