@@ -190,3 +190,20 @@ def test_a_refusal_at_another_dispenser_is_explained_on_the_live_code(
         assert "Lobby, left of the sinks" in notice.inner_text()
         assert tab.page.locator("svg.qr").is_visible()  # still good at its own dispenser
         _check(tab, axe_source, screenshots, f"refused-elsewhere-{lang}")
+
+
+def test_without_javascript_a_reload_shows_paper_given(
+    browser: Any, live_url: str, live_app: Flask, screenshots: Path
+) -> None:
+    public_id = make_place(live_app, "No Script Follow Park", window_seconds=540).dispensers[0]
+    with phone(browser, live_url, "en", javascript=False) as tab:
+        tab.goto(f"/d/{public_id}")
+        tab.page.get_by_role("button", name="Get paper").click()
+        tab.page.wait_for_url(re.compile(r"/token$"))
+        _redeem_as_the_device_reports_it(live_app, public_id, _qr_text(tab))
+        assert tab.page.locator("#given").is_hidden()  # nothing polls without JavaScript
+        tab.page.reload()
+        assert tab.page.locator("#given").is_visible()
+        assert tab.page.locator("svg.qr").count() == 0
+        assert "Your next portion: from" in tab.page.locator("#next-text").inner_text()
+        tab.page.screenshot(path=str(screenshots / "given-nojs-en.png"))
