@@ -26,7 +26,8 @@ def json_error(status: int, code: str, message: str, **extra: Any) -> Response:
     return response
 
 
-def _wants_json() -> bool:
+def wants_json() -> bool:
+    """Whether this request should get JSON (API paths, or a client that prefers it)."""
     if request.path.startswith("/api/"):
         return True
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
@@ -48,7 +49,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Response | HTTPException:
-        if not _wants_json():
+        if not wants_json():
             return error
         code = (error.name or "error").lower().replace(" ", "_")
         response = json_error(error.code or 500, code, error.description or "")

@@ -14,7 +14,13 @@ from datetime import datetime, timedelta
 
 from device.face.types import FaceVerdict, Outcome
 from device.remote import RemoteConfig
-from protocol.token import DEFAULT_CLOCK_SKEW, TOKEN_TEXT_LENGTH, TokenError, verify_token
+from protocol.token import (
+    DEFAULT_CLOCK_SKEW,
+    TOKEN_TEXT_LENGTH,
+    TokenError,
+    parse_token,
+    verify_token,
+)
 
 MIN_CODE_DIGITS = 6
 MAX_CODE_DIGITS = 12
@@ -185,11 +191,23 @@ def _decide_qr(scan: QrScan, situation: Situation) -> Decision:
             clock_skew=situation.clock_skew,
         )
     except TokenError as exc:
-        return Refuse("qr", exc.reason)
+        return Refuse("qr", exc.reason, token_ref=_genuine_ref(token, exc))
     ref = claims.token_ref()
     if ref in situation.spent:
         return Refuse("qr", "already_used", token_ref=ref)
     return Dispense("qr", token_ref=ref, token_expires_at=claims.expires_at + situation.clock_skew)
+
+
+# Refusals of a token whose signature held: its reference is reported, so the phone that
+# holds it can say why (for example "this code is for another dispenser").
+_GENUINE_REFUSALS = frozenset({"wrong_dispenser", "expired", "not_yet_valid"})
+
+
+def _genuine_ref(token: str, error: TokenError) -> str | None:
+    """The token's reference when the refusal came after its signature was verified."""
+    if error.reason not in _GENUINE_REFUSALS:
+        return None  # unreadable, unknown key or forged: nothing to name
+    return parse_token(token)[0].token_ref()
 
 
 def _decide_typed(typed: TypedCode, situation: Situation) -> Decision:

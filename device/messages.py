@@ -49,6 +49,50 @@ REFUSALS: dict[str, Text] = {
     ),
 }
 
+# What to do next, under each refusal's title (the title stays short for the large text).
+NEXT_STEPS: dict[str, Text] = {
+    "already_used": Text(
+        "您的手机会显示下一份的时间", "Your phone shows when your next portion is due"
+    ),
+    "expired": Text(
+        "在手机上点“换新码”，再出示", "Tap “new code” on your phone, then show it again"
+    ),
+    "not_yet_valid": Text("请稍后再出示", "Show it again in a moment"),
+    "wrong_dispenser": Text(
+        "请到那台取纸机出示，或扫描本机贴纸取码",
+        "Show it there, or scan this one's sticker for a code",
+    ),
+    "bad_signature": Text(
+        "请扫描本机贴纸，重新取码", "Scan this dispenser's sticker for a new code"
+    ),
+    "unknown_key": Text("请扫描本机贴纸，重新取码", "Scan this dispenser's sticker for a new code"),
+    "malformed": Text(
+        "请扫描本机贴纸，打开取纸页面", "Scan this dispenser's sticker to open the paper page"
+    ),
+    "not_a_token": Text(
+        "请扫描本机贴纸，打开取纸页面", "Scan this dispenser's sticker to open the paper page"
+    ),
+    "code_format": Text("按“清除”后重新输入", "Press Clear and type it again"),
+    "code_invalid": Text(
+        "请核对数字，或在手机上换新码", "Check the digits, or get a new code on your phone"
+    ),
+    "too_many_attempts": Text(
+        "请稍候，或出示手机上的二维码", "Wait a little, or show the QR code on your phone"
+    ),
+    "offline": Text("或向工作人员求助", "Or ask the staff"),
+    "window": Text("急需用纸请找工作人员", "Need more? Ask the staff for a voucher"),
+    "too_soon": Text("请稍候几秒再试", "Wait a few seconds, then try again"),
+    "disabled": Text(
+        "请使用其他取纸机，或找工作人员", "Please use another dispenser or ask the staff"
+    ),
+    "empty": Text("请使用其他取纸机", "Please use another dispenser"),
+    "jam": Text("请使用其他取纸机", "Please use another dispenser"),
+    "not_enrolled": Text(
+        "请使用其他取纸机，或找工作人员", "Please use another dispenser or ask the staff"
+    ),
+    "face_unavailable": Text("请用手机或取纸券", "Please use your phone or a voucher"),
+}
+
 IDLE = Text(
     "扫描贴纸上的二维码，打开取纸页面，再把手机上的二维码对准摄像头",
     "Scan the sticker with your phone, open the paper page, then hold its QR code to the camera",
@@ -58,7 +102,15 @@ IDLE_PRESENCE = Text(
     "Scan the code on this screen with your phone, then hold your phone's QR code to the camera",
 )
 UNRESTRICTED = Text("请按按钮取纸", "Press the button for paper")
-TYPING = Text("请输入手机上显示的数字码", "Type the number shown on your phone")
+TYPING = Text(
+    "请输入手机或取纸券上的代码，再按“确定”",
+    "Type the code from your phone or your voucher, then press OK",
+)
+ALREADY_GIVEN = Text("已出纸，请取纸", "Already given: take your paper")
+ALREADY_GIVEN_NEXT = Text(
+    "此码已用过。手机上会显示下一份的时间",
+    "This code is used: your phone shows when the next portion is due",
+)
 CHECKING = Text("正在核对…", "Checking…")
 HELP_TITLE = Text("帮助", "Help")
 HELP = Text(
@@ -77,6 +129,11 @@ FACE_LOOK = Text("请看摄像头", "Please look at the camera")
 def refusal_text(reason: str) -> Text:
     """The visitor-facing text for a refusal reason."""
     return REFUSALS.get(reason, Text("无法取纸", "No paper this time"))
+
+
+def next_step(reason: str) -> Text:
+    """What the visitor can do after a refusal (every refusal names one)."""
+    return NEXT_STEPS.get(reason, Text("请找工作人员", "Please ask the staff"))
 
 
 def retry_note(retry_at: datetime | None, now: datetime) -> Text | None:

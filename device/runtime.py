@@ -93,7 +93,9 @@ class Dispenser:
         self.jammed = False
         self.attempts = 0
         self._mode = Mode()
-        self._seen: dict[bytes, float] = {}
+        # Recently seen QR payloads (hashed): when, and what the answer was.
+        self._seen: dict[bytes, tuple[float, Dispense | Refuse | None]] = {}
+        self._showing: bytes | None = None
         self._face_allowed = True  # face mode was allowed at the last step (True: erase)
 
     # --- facts ------------------------------------------------------------------------
@@ -148,7 +150,7 @@ class Dispenser:
         """Commit the event, then (for a dispense) turn the motor; show the result."""
         if isinstance(decision, Dispense):
             try:
-                self.store.record_dispense(
+                event_id = self.store.record_dispense(
                     method=decision.method,
                     now=now,
                     token_ref=decision.token_ref,
@@ -156,6 +158,10 @@ class Dispenser:
                 )
             except AlreadySpent:
                 decision = Refuse(decision.method, "already_used", token_ref=decision.token_ref)
+            else:
+                if decision.token_ref is not None and self.syncer is not None:
+                    # The visitor's phone waits for this; report it while the motor turns.
+                    self.syncer.report_soon(event_id)
         if isinstance(decision, Refuse):
             self.store.record_refusal(
                 method=decision.method,
@@ -195,21 +201,52 @@ class Dispenser:
         if self._mode.name in (*CONSENT_MODES, "face"):
             return None  # no QR scanning while the visitor reads the consent or is scanned
         payload = decode_frame(frame, recover=self.config.scan.upscale_retry)
-        if payload is None or self._recently_seen(payload):
+        if payload is None:
             return None
-        return self.attempt(QrScan(payload))
-
-    def _recently_seen(self, payload: str) -> bool:
-        """True if this payload was handled a moment ago (a phone held still is one attempt)."""
         key = hashlib.sha256(payload.encode("utf-8")).digest()
+        seen, last = self._recently_seen(key)
+        if seen:
+            # A phone held still, or shown again: one attempt, but never a silent screen.
+            self._show_again(key, last)
+            return None
+        decision = self.attempt(QrScan(payload))
+        if isinstance(decision, Dispense | Refuse):
+            self._seen[key] = (time.monotonic(), decision)
+            self._showing = key
+        return decision
+
+    def _recently_seen(self, key: bytes) -> tuple[bool, Dispense | Refuse | None]:
+        """Whether this payload was handled a moment ago, and what the answer was."""
         now = time.monotonic()
         horizon = self.config.scan.repeat_seconds
-        self._seen = {k: t for k, t in self._seen.items() if now - t < horizon}
+        self._seen = {k: v for k, v in self._seen.items() if now - v[0] < horizon}
         if key in self._seen:
-            self._seen[key] = now
-            return True
-        self._seen[key] = now
-        return False
+            _, last = self._seen[key]
+            self._seen[key] = (now, last)
+            return True, last
+        self._seen[key] = (now, None)
+        return False, None
+
+    def _show_again(self, key: bytes, last: Dispense | Refuse | None) -> None:
+        """Show the last result of this code again, unless it is still on the screen."""
+        if last is None or (self._mode.name == "result" and self._showing == key):
+            return
+        if isinstance(last, Refuse):
+            self._show_result(last, self.clock())
+        else:
+            # Paper was given for this code a moment ago: say so, not "already used".
+            self.attempts += 1
+            view = replace(
+                with_text(
+                    self._base(), "result", messages.ALREADY_GIVEN, messages.ALREADY_GIVEN_NEXT
+                ),
+                outcome="dispense",
+                attempt=self.attempts,
+            )
+            seconds = self.config.screen.result_seconds
+            self._mode = Mode("result", until=time.monotonic() + seconds, view=view)
+            self.refresh_screen()
+        self._showing = key
 
     # --- input -------------------------------------------------------------------------
 
@@ -386,6 +423,7 @@ class Dispenser:
         self.refresh_screen()
 
     def _show_result(self, decision: Dispense | Refuse, now: datetime) -> None:
+        self._showing = None
         self.attempts += 1
         view = result_view(self._base(), decision, self.attempts, now)
         seconds = self.config.screen.result_seconds

@@ -182,6 +182,15 @@ class Store:
             ).fetchall()
         return [Event(event_id=row[0], body=json.loads(row[1])) for row in rows]
 
+    def pending_event(self, event_id: str) -> Event | None:
+        """The event with this id if it still waits for upload, else None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT event_id, body FROM outbox WHERE event_id = ? AND uploaded_at IS NULL",
+                (event_id,),
+            ).fetchone()
+        return Event(event_id=row[0], body=json.loads(row[1])) if row else None
+
     def mark_uploaded(self, event_ids: list[str], *, now: datetime) -> None:
         """Record that the backend has stored these events."""
         with self._transaction() as db:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -17,6 +18,8 @@ log = logging.getLogger("device.sync")
 Clock = Callable[[], datetime]
 StatusSource = Callable[[], tuple[int, str]]
 PRUNE_EVERY = timedelta(hours=1)
+# Redemptions waiting to be reported ahead of the batch; older ones simply go with it.
+MAX_URGENT = 32
 
 
 class Syncer:
@@ -44,6 +47,8 @@ class Syncer:
         self._next_heartbeat: datetime | None = None
         self._next_config: datetime | None = None
         self._next_prune: datetime | None = None
+        self._urgent: deque[str] = deque(maxlen=MAX_URGENT)
+        self._urgent_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -51,6 +56,46 @@ class Syncer:
     def kick(self) -> None:
         """Sync soon (for example right after an event was recorded)."""
         self._wake.set()
+
+    def report_soon(self, event_id: str) -> None:
+        """Report this event (a redemption) at once, ahead of the outbox's batches.
+
+        The phone that showed the token waits for it ("Paper given"). The event stays in
+        the outbox: it is sent alone first, with the same event id, so a batch that sends
+        it again is counted once by the backend.
+        """
+        with self._urgent_lock:
+            self._urgent.append(event_id)
+        self._wake.set()
+
+    def upload_urgent(self) -> int:
+        """Send the events asked for by ``report_soon`` one by one; return how many went."""
+        sent = 0
+        while True:
+            with self._urgent_lock:
+                if not self._urgent:
+                    return sent
+                event_id = self._urgent.popleft()
+            event = self.store.pending_event(event_id)
+            if event is None:
+                continue  # already uploaded with a batch
+            try:
+                self.api.post_events([event.body])
+            except ApiError as exc:
+                if exc.status == 400:
+                    continue  # malformed: the batch upload sets it aside
+                self._forget_urgent()
+                raise
+            except Offline:
+                # Left in the outbox: the batch upload sends it when the backend is back.
+                self._forget_urgent()
+                raise
+            self.store.mark_uploaded([event_id], now=self.clock())
+            sent += 1
+
+    def _forget_urgent(self) -> None:
+        with self._urgent_lock:
+            self._urgent.clear()
 
     def upload_pending(self) -> int:
         """Upload every pending event in batches; return how many the backend acknowledged."""
@@ -120,6 +165,7 @@ class Syncer:
         """One round: upload, then heartbeat and config when due. Raises Offline/ApiError."""
         try:
             now = self.clock()
+            self.upload_urgent()
             self.upload_pending()
             if self._next_config is None or now >= self._next_config:
                 self.refresh_config()

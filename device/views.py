@@ -97,6 +97,6 @@ def result_view(
     if isinstance(decision, Dispense):
         view = with_text(base, "result", messages.DISPENSED)
         return replace(view, outcome="dispense", attempt=attempt)
-    detail = messages.retry_note(decision.retry_at, now)
+    detail = messages.retry_note(decision.retry_at, now) or messages.next_step(decision.reason)
     view = with_text(base, "result", messages.refusal_text(decision.reason), detail)
     return replace(view, outcome="refuse", attempt=attempt)

@@ -17,7 +17,9 @@ EVENT_METHODS = ("qr", "code", "face", "voucher", "unrestricted")
 # Only these methods involve a token, so only their events may name one.
 TOKEN_METHODS = ("qr", "code")
 FACE_METHOD = "face"
-EVENT_FIELDS = frozenset({"event_id", "kind", "method", "occurred_at", "reason", "token_ref"})
+EVENT_FIELDS = frozenset(
+    {"event_id", "kind", "method", "occurred_at", "reason", "token_ref", "face_offered"}
+)
 
 _EVENT_ID = re.compile(r"^[0-9a-f]{32}$")
 _TOKEN_REF = re.compile(r"^[0-9a-f]{64}$")
@@ -43,6 +45,8 @@ class EventDocument:
     occurred_at: datetime
     reason: str | None = None
     token_ref: str | None = None
+    # Whether the dispenser offered a face scan then; None when the device did not say.
+    face_offered: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object sent on the wire (absent fields left out)."""
@@ -58,6 +62,8 @@ class EventDocument:
             body["reason"] = self.reason
         if self.token_ref is not None:
             body["token_ref"] = self.token_ref
+        if self.face_offered is not None:
+            body["face_offered"] = self.face_offered
         return body
 
 
@@ -96,5 +102,10 @@ def parse_event(raw: object) -> EventDocument:
             raise InvalidEvent("only qr and code events carry a token_ref")
         if not isinstance(ref, str) or not _TOKEN_REF.fullmatch(ref):
             raise InvalidEvent("token_ref must be 64 lowercase hex characters")
+    offered = raw.get("face_offered")
+    if offered is not None and not isinstance(offered, bool):
+        raise InvalidEvent("face_offered must be true or false")
     occurred_at = _parse_time(raw.get("occurred_at"))
-    return EventDocument(event_id, str(kind), str(method), occurred_at, reason, ref)
+    return EventDocument(
+        event_id, str(kind), str(method), occurred_at, reason, ref, face_offered=offered
+    )

@@ -80,7 +80,7 @@ def fleet() -> str:
             "Paper used per day against the baseline",
         ),
         daily_by_method=daily.by_method(),
-        opt_out=non_face_share(db.session, counts, since=dates[-7]),
+        opt_out=non_face_share(db.session, since=dates[-7], now=now, site_id=site_id),
     )
 
 

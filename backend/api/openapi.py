@@ -160,6 +160,7 @@ SPEC: dict[str, Any] = {
                                         occurred_at=_TIME,
                                         reason=_STR,
                                         token_ref=_STR,
+                                        face_offered={"type": "boolean"},
                                     ),
                                 }
                             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base, UTCDateTime
@@ -27,5 +27,9 @@ class DeviceEvent(Base):
     method: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(32), default=None)
     token_ref: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Whether the visitor could have chosen a face scan at that moment (the dispenser's
+    # report, else the site's setting when the event arrived). Stored, so the opt-out
+    # share of past days never changes when a site turns face mode on or off.
+    face_offered: Mapped[bool] = mapped_column(default=False, server_default=false())
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -28,6 +28,8 @@ class AccessToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     method: Mapped[str | None] = mapped_column(String(8), default=None)
+    # The last reason a dispenser gave for refusing this (unused) token, for its phone.
+    refusal: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 class QuotaUsage(Base):

@@ -15,11 +15,26 @@ from backend.services.sql import Db, insert_for
 AggregateKey = tuple[int, date, str, str]
 
 
-def add_to_aggregates(session: Db, counts: Counter[AggregateKey], *, chunk: int = 500) -> None:
-    """Add counts to the daily aggregate rows, creating them as needed (atomic upserts)."""
+def add_to_aggregates(
+    session: Db,
+    counts: Counter[AggregateKey],
+    *,
+    offered: Counter[AggregateKey] | None = None,
+    chunk: int = 500,
+) -> None:
+    """Add counts (and how many of them had a face scan offered) to the daily aggregate
+    rows, creating them as needed (atomic upserts)."""
     table = DailyAggregate.__table__
+    offered = offered or Counter()
     rows = [
-        {"dispenser_id": d, "day": day, "method": method, "kind": kind, "count": count}
+        {
+            "dispenser_id": d,
+            "day": day,
+            "method": method,
+            "kind": kind,
+            "count": count,
+            "face_offered": offered[(d, day, method, kind)],
+        }
         for (d, day, method, kind), count in sorted(counts.items())
     ]
     for start in range(0, len(rows), chunk):
@@ -27,7 +42,10 @@ def add_to_aggregates(session: Db, counts: Counter[AggregateKey], *, chunk: int 
         session.execute(
             statement.on_conflict_do_update(
                 index_elements=["dispenser_id", "day", "method", "kind"],
-                set_={"count": table.c.count + statement.excluded.count},
+                set_={
+                    "count": table.c.count + statement.excluded.count,
+                    "face_offered": table.c.face_offered + statement.excluded.face_offered,
+                },
             )
         )
 
@@ -42,14 +60,22 @@ def roll_up_and_delete_events(session: Db, *, before: datetime) -> int:
         delete(DeviceEvent)
         .where(DeviceEvent.occurred_at < before)
         .returning(
-            DeviceEvent.dispenser_id, DeviceEvent.occurred_at, DeviceEvent.method, DeviceEvent.kind
+            DeviceEvent.dispenser_id,
+            DeviceEvent.occurred_at,
+            DeviceEvent.method,
+            DeviceEvent.kind,
+            DeviceEvent.face_offered,
         )
         .execution_options(synchronize_session=False)
     ).all()
-    counts: Counter[AggregateKey] = Counter(
-        (row.dispenser_id, _utc(row.occurred_at).date(), row.method, row.kind) for row in deleted
-    )
-    add_to_aggregates(session, counts)
+    counts: Counter[AggregateKey] = Counter()
+    offered: Counter[AggregateKey] = Counter()
+    for row in deleted:
+        key = (row.dispenser_id, _utc(row.occurred_at).date(), row.method, row.kind)
+        counts[key] += 1
+        if row.face_offered:
+            offered[key] += 1
+    add_to_aggregates(session, counts, offered=offered)
     return len(deleted)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from backend.errors import InvalidInput
 from backend.models import DeviceEvent, Dispenser
 from backend.services.sql import Db, insert_for
-from backend.services.tokens import mark_redeemed_by_qr
+from backend.services.tokens import mark_redeemed_by_qr, note_refusal
 from protocol.events import EventDocument, InvalidEvent, parse_event
 
 MAX_BATCH = 500
@@ -56,9 +56,16 @@ def parse_batch(body: Any, *, now: datetime) -> list[EventIn]:
 def record_events(
     session: Db, dispenser: Dispenser, events: list[EventIn], *, now: datetime
 ) -> BatchResult:
-    """Store new events, skip ones already stored, and mark QR-redeemed tokens."""
+    """Store new events, skip ones already stored, and mark QR-redeemed tokens.
+
+    Whether a face scan was offered is stored with each event: the device's own report,
+    else the site's setting as the event arrives (for an online device, the moment of
+    the dispense), so history never changes when the setting does.
+    """
     accepted = 0
+    site_offers_face = dispenser.site.face_mode_allowed
     for event in events:
+        offered = site_offers_face if event.face_offered is None else event.face_offered
         stored = session.execute(
             insert_for(session, DeviceEvent)
             .values(
@@ -70,6 +77,7 @@ def record_events(
                 token_ref=event.token_ref,
                 occurred_at=event.occurred_at,
                 received_at=now,
+                face_offered=offered or event.method == "face",
             )
             .on_conflict_do_nothing(index_elements=["dispenser_id", "event_id"])
             .returning(DeviceEvent.__table__.c.id)
@@ -79,4 +87,6 @@ def record_events(
         accepted += 1
         if event.kind == "dispense" and event.method == "qr" and event.token_ref:
             mark_redeemed_by_qr(session, dispenser, event.token_ref, redeemed_at=event.occurred_at)
+        elif event.kind == "refuse" and event.token_ref and event.reason:
+            note_refusal(session, event.token_ref, event.reason)
     return BatchResult(accepted=accepted, duplicates=len(events) - accepted)

@@ -137,3 +137,26 @@ def _seconds_until_next_portion(
         return int((next_local_midnight(site, now) - now).total_seconds()) + 1
     due = usage.last_portion_at + timedelta(seconds=site.window_seconds)
     return max(1, int((due - now).total_seconds()) + 1)
+
+
+def seconds_until_next_portion(
+    session: Db, site: Site, visitor_id: str, *, now: datetime
+) -> int | None:
+    """Seconds until the visitor's next portion at ``site``; None if they had none today.
+
+    Read-only (unlike ``visitor_hash``, it never creates the day's secret), so a page that
+    only shows the figure stores nothing.
+    """
+    day = local_day(site, now)
+    secret = session.scalar(select(DailySecret.secret).where(DailySecret.day == day))
+    if secret is None:
+        return None
+    vhash = keyed_hash(bytes(secret), str(site.id), visitor_id)
+    exists = session.scalar(
+        select(QuotaUsage.id).where(
+            QuotaUsage.site_id == site.id, QuotaUsage.visitor_hash == vhash, QuotaUsage.day == day
+        )
+    )
+    if exists is None:
+        return None
+    return _seconds_until_next_portion(session, site, vhash, day, now=now)

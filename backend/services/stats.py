@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
 from backend.models import Site
 from backend.services.aggregates import daily_counts_by_site, hourly_counts
 from backend.services.sql import Db
+from backend.services.transparency import offered_dispenses, opt_out_counts
 from protocol.events import EVENT_METHODS
 
 METHOD_LABELS = {
@@ -125,15 +126,15 @@ class OptOut:
         return self.non_face / self.total if self.total else None
 
 
-def non_face_share(session: Db, counts: SiteDayCounts, *, since: date) -> OptOut:
-    """The opt-out figure: of dispenses where face was offered, the share not by face."""
-    face_sites = set(session.scalars(select(Site.id).where(Site.face_mode_allowed)))
-    non_face = total = 0
-    for (site, day, method, kind), count in counts.items():
-        # Unrestricted dispensers ask nothing of anyone: no choice was made there.
-        if site not in face_sites or kind != "dispense" or day < since or method == "unrestricted":
-            continue
-        total += count
-        if method != "face":
-            non_face += count
+def non_face_share(
+    session: Db, *, since: date, now: datetime, site_id: int | None = None
+) -> OptOut:
+    """The opt-out figure: of dispenses where face was offered, the share not by face.
+
+    "Offered" is what was recorded with each dispense, so the figure of past days never
+    changes when a site turns face mode on or off.
+    """
+    start = datetime(since.year, since.month, since.day, tzinfo=UTC)
+    counts = offered_dispenses(session, since=start, now=now, site_id=site_id)
+    non_face, total = opt_out_counts(counts)
     return OptOut(non_face, total)

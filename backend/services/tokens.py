@@ -216,3 +216,20 @@ def mark_redeemed_by_qr(
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# Refusals a dispenser reports for a token it could read; shown on the phone holding it.
+PHONE_REFUSALS = frozenset({"wrong_dispenser", "expired", "not_yet_valid", "already_used"})
+
+
+def note_refusal(session: Db, ref: str, reason: str) -> bool:
+    """Remember why a dispenser refused an unused token (for its phone); True if noted."""
+    if reason not in PHONE_REFUSALS:
+        return False
+    result = session.execute(
+        update(AccessToken)
+        .where(AccessToken.token_ref == ref, AccessToken.redeemed_at.is_(None))
+        .values(refusal=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

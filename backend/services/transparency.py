@@ -59,3 +59,54 @@ def _aggregated(session: Db, site: Site, *, since: datetime, now: datetime) -> l
             .group_by(DailyAggregate.method)
         ).all()
     )
+
+
+def offered_dispenses(
+    session: Db, *, since: datetime, now: datetime, site_id: int | None = None
+) -> dict[str, int]:
+    """Dispenses in [since, now] at which a face scan was offered, per method.
+
+    Read from the fact stored with each event (and summed into the daily aggregates), not
+    from the sites' current settings: turning face mode on or off never rewrites history.
+    Two set-based queries whatever the number of sites.
+    """
+    counts = dict.fromkeys(EVENT_METHODS, 0)
+    raw = (
+        select(DeviceEvent.method, func.count(DeviceEvent.id))
+        .join(Dispenser, Dispenser.id == DeviceEvent.dispenser_id)
+        .where(
+            DeviceEvent.kind == "dispense",
+            DeviceEvent.face_offered.is_(True),
+            DeviceEvent.occurred_at >= since,
+            DeviceEvent.occurred_at <= now,
+        )
+        .group_by(DeviceEvent.method)
+    )
+    first_day = since.astimezone(UTC).date()
+    if datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC) < since:
+        first_day += timedelta(days=1)  # a day that began before the window is left out
+    rolled = (
+        select(DailyAggregate.method, func.sum(DailyAggregate.face_offered))
+        .join(Dispenser, Dispenser.id == DailyAggregate.dispenser_id)
+        .where(
+            DailyAggregate.kind == "dispense",
+            DailyAggregate.day >= first_day,
+            DailyAggregate.day <= now.astimezone(UTC).date(),
+        )
+        .group_by(DailyAggregate.method)
+    )
+    if site_id is not None:
+        raw = raw.where(Dispenser.site_id == site_id)
+        rolled = rolled.where(Dispenser.site_id == site_id)
+    for query in (raw, rolled):
+        for method, count in session.execute(query).all():
+            if method in counts and count:
+                counts[method] += int(count)
+    return counts
+
+
+def opt_out_counts(counts: dict[str, int]) -> tuple[int, int]:
+    """(not by face, all) among dispenses where face was offered; unrestricted ones asked
+    nothing of anyone, so no choice was made there."""
+    total = sum(n for method, n in counts.items() if method != "unrestricted")
+    return total - counts.get("face", 0), total

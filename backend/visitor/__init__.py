@@ -10,7 +10,12 @@ from flask import Blueprint, Flask
 
 bp = Blueprint("visitor", __name__)
 
-from backend.visitor import errors, pages, transparency  # noqa: E402, F401  (routes register on bp)
+from backend.visitor import (  # noqa: E402, F401  (routes register on bp)
+    errors,
+    http_errors,
+    pages,
+    transparency,
+)
 from backend.visitor.i18n import init_babel  # noqa: E402
 from backend.visitor.web import install_page_hooks  # noqa: E402
 
@@ -25,3 +30,4 @@ def init_app(app: Flask) -> None:
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SECURE"] = bool(app.config["FAIRROLL_COOKIE_SECURE"])
     app.register_blueprint(bp)
+    http_errors.init_app(app)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +17,9 @@ from backend.extensions import db
 from backend.models import Dispenser
 from backend.services.availability import alternative_dispensers, dispenser_availability
 from backend.services.sites import find_dispenser
+from backend.services.token_status import GIVEN, LIVE
 from backend.visitor import bp
+from backend.visitor.follow import follow_context, outcome_of
 from backend.visitor.qr import qr_svg
 from backend.visitor.token_cookie import HeldToken, load_token, save_token
 from backend.visitor.web import csrf_ok, dispenser_name, duration, local_time, page
@@ -103,9 +107,14 @@ def issue(public_id: str) -> PageResult:
         context = dispenser_context(dispenser, now)
         return page("visitor/landing.html", status=400, presence=presence, notice=notice, **context)
     held = load_token(public_id)
-    if held is not None and held.seconds_until_renewable(now, token_settings().clock_skew):
+    if (
+        held is not None
+        and held.seconds_until_renewable(now, token_settings().clock_skew)
+        and outcome_of(dispenser, held, now).state != GIVEN
+    ):
         # Still live, or just expired but still accepted by the device: the quota would
-        # refuse a new code yet, so show the held one (with "new code in N s").
+        # refuse a new code yet, so show the held one (with "new code in N s"). A spent
+        # code is never shown again: asking anew meets the quota's refusal at once.
         return redirect(_token_page_url(public_id), 303)
     visitor_id, is_new = visitor_id_for_request()
     issued = issue_visitor_token(
@@ -135,7 +144,8 @@ def token(public_id: str) -> PageResult:
     if held is None:
         return redirect(url_for("visitor.landing", public_id=public_id), 303)
     context = dispenser_context(dispenser, now)
-    live = held.is_live(now)
+    follow = follow_context(dispenser, held, now)
+    live = follow["state"] == LIVE
     qr = None
     if live:
         qr = qr_svg(
@@ -149,11 +159,42 @@ def token(public_id: str) -> PageResult:
         "visitor/token.html",
         held=held,
         live=live,
+        follow=follow,
         qr=qr,
-        code_groups=grouped_code(held.code),
-        code_spoken=" ".join(held.code),
+        code_groups=grouped_code(held.code) if live else "",
+        code_spoken=" ".join(held.code) if live else "",
         seconds_left=held.seconds_left(now),
         renew_after=held.seconds_until_renewable(now, token_settings().clock_skew),
         valid_until=local_time(dispenser.site, held.expires_at),
         **context,
     )
+
+
+@bp.get("/d/<public_id>/token/status")
+def token_status(public_id: str) -> Response:
+    """The phone's poll: its token's state as a small JSON object (no code, no token)."""
+    now = utcnow()
+    dispenser = load_dispenser(public_id)
+    held = load_token(public_id)
+    if held is None:
+        body: dict[str, Any] = {
+            "state": "none",
+            "poll": 0,
+            "next_in": 0,
+            "next_text": "",
+            "refusal_text": "",
+        }
+    else:
+        body = follow_context(dispenser, held, now)
+    raw = json.dumps(body, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    etag = hashlib.sha256(raw).hexdigest()[:16]
+    if request.if_none_match.contains(etag):
+        response = current_app.response_class(status=304)
+    else:
+        response = current_app.response_class(raw, mimetype="application/json")
+    response.set_etag(etag)
+    # Private to this phone (its cookie decides the answer) and revalidated on every poll;
+    # the body never holds the code or the token.
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.headers["Vary"] = "Cookie"
+    return response

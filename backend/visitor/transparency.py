@@ -10,7 +10,11 @@ from flask import current_app
 from backend.errors import NotFound
 from backend.extensions import db
 from backend.models import Dispenser, Site
-from backend.services.transparency import dispense_counts_by_method
+from backend.services.transparency import (
+    dispense_counts_by_method,
+    offered_dispenses,
+    opt_out_counts,
+)
 from backend.visitor import bp
 from backend.visitor.web import duration, page
 from protocol.clock import utcnow
@@ -42,14 +46,18 @@ def site_report(site_id: int) -> tuple[str, int]:
     """Counts by method over 30 days, what is collected and kept, face mode, contact."""
     site = _site(site_id)
     now = utcnow()
-    counts = dispense_counts_by_method(
-        db.session, site, since=now - timedelta(days=REPORT_DAYS), now=now
-    )
+    since = now - timedelta(days=REPORT_DAYS)
+    counts = dispense_counts_by_method(db.session, site, since=since, now=now)
     total = sum(counts.values())
+    # The share that chose another way where a face scan was offered, as recorded then.
+    non_face, offered = opt_out_counts(
+        offered_dispenses(db.session, since=since, now=now, site_id=site.id)
+    )
     return page(
         "visitor/transparency.html",
         counts=counts,
         total=total,
+        non_face_share=round(non_face * 100 / offered) if offered else None,
         days=REPORT_DAYS,
         **_site_facts(site),
     )

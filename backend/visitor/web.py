@@ -40,9 +40,10 @@ SECURITY_HEADERS = {
 }
 
 
-def _secure_headers(response: Response) -> Response:
+def secure_headers(response: Response) -> Response:
+    """The visitor pages' security headers and the remembered language."""
     response.headers.update(SECURITY_HEADERS)
-    if request.path.startswith("/d/"):
+    if request.path.startswith("/d/") and "Cache-Control" not in response.headers:
         # Dispenser pages hold a personal code and a form secret: never cache or share them.
         response.headers["Cache-Control"] = "no-store"
     remember_language(response)
@@ -70,7 +71,8 @@ def _language_links() -> list[dict[str, Any]]:
     return links
 
 
-def _common_context() -> dict[str, Any]:
+def common_context() -> dict[str, Any]:
+    """What every visitor template needs: language, switch links, form secret."""
     return {
         "html_lang": LANGUAGES[current_language()].tag,
         "language_links": _language_links(),
@@ -87,8 +89,8 @@ def _forget_previous_request() -> None:
 def install_page_hooks(bp: Blueprint) -> None:
     """Attach the headers and the shared template context to the visitor blueprint."""
     bp.before_request(_forget_previous_request)
-    bp.after_request(_secure_headers)
-    bp.context_processor(_common_context)
+    bp.after_request(secure_headers)
+    bp.context_processor(common_context)
 
 
 def page(template: str, *, status: int = 200, **context: Any) -> tuple[str, int]:

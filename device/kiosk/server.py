@@ -38,6 +38,7 @@ MAX_SCENE_FRAMES = 90  # 3 s at 30 fps: a face scan lasts at most 2 s
 SIM_FACE_FPS = 30.0
 SIM_FACE_SECONDS = 30.0  # long enough to press "use face" and agree
 LONG_POLL_SECONDS = 10.0
+MAX_PAYLOAD = 1000  # characters of pasted QR text for the simulated camera
 
 
 def _static(name: str) -> bytes:
@@ -271,24 +272,29 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "only a simulated dispenser has a simulated camera")
             return
         content_type = self.headers.get("Content-Type", "")
-        if content_type.startswith("image/"):
-            image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
-            if image is None:
-                self._error(400, "that file is not an image")
-                return
-            camera.hold_image(image, seconds=SIM_FACE_SECONDS)  # time to try face mode with it
-        elif content_type.startswith("application/json"):
+        if content_type.startswith("application/json"):
             try:
                 payload = json.loads(raw)["payload"]
-                if not isinstance(payload, str) or not 0 < len(payload) <= 1000:
+                if not isinstance(payload, str) or not payload.strip():
                     raise ValueError
             except (ValueError, KeyError, TypeError):
                 self._error(400, 'send {"payload": "<QR text>"}')
                 return
+            if len(payload) > MAX_PAYLOAD:
+                self._error(
+                    400,
+                    f"that text has {len(payload)} characters; a QR code holds at most "
+                    f"{MAX_PAYLOAD} here (a paper token has about 150)",
+                )
+                return
             camera.hold_payload(payload.strip())
         else:
-            self._error(415, "send an image or application/json")
-            return
+            # Any file: an image decodes, anything else is named as not an image.
+            image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
+            if image is None:
+                self._error(400, "that file is not an image (use a PNG or JPEG screenshot)")
+                return
+            camera.hold_image(image, seconds=SIM_FACE_SECONDS)  # time to try face mode with it
         self._json(202, {"held": True})
 
     def _sim_play(self, raw: bytes) -> None:

@@ -202,3 +202,19 @@ def test_maintenance_window_from_the_admin_ui(live_app: Flask, base_url: str, pa
     screenshot(page, "09-maintenance")
     page.click("#windows button:has-text('End now')")
     assert "No running or upcoming window" in page.inner_text("#windows")
+
+
+def test_long_values_wrap_in_the_audit_table(live_app: Flask, base_url: str, page: Any) -> None:
+    operator = _operator(live_app, "audit@city.example")
+    typed = "someone." * 30 + "@very-long-domain.example"  # typed at the login form
+    page.goto(f"{base_url}/admin/")
+    page.fill("#email", typed)
+    page.fill("#password", "wrong password")
+    page.click("button:has-text('Continue')")
+    _sign_in(page, base_url, operator)
+    page.click("a:has-text('Audit log')")
+    assert typed[:40] in page.inner_text("#audit")
+    width = page.evaluate("document.getElementById('audit').getBoundingClientRect().width")
+    assert width <= 1280
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    screenshot(page, "09-audit-long-values")

@@ -134,3 +134,54 @@ def test_issuance_race_never_overshoots_the_daily_cap(committing_postgres_app: F
 
     results = _race(app, attempt)
     assert results == [3] * TRIALS, f"cap overshoots in {sum(r > 3 for r in results)} trials"
+
+
+def test_qr_report_typed_code_and_refusals_of_one_token_redeem_it_once(
+    committing_postgres_app: Flask,
+) -> None:
+    """What the phone is told rests on this: one redemption, whatever arrives at once."""
+    from backend.services.token_status import GIVEN, token_outcome
+    from backend.services.tokens import mark_redeemed_by_qr, note_refusal
+    from protocol.token import parse_token, token_ref
+
+    app = committing_postgres_app
+    _, (dispenser_id,) = _setup(app, SitePolicy(window_seconds=0, daily_cap=1000), 1)
+    issued = []
+    with app.app_context():
+        for trial in range(TRIALS):
+            session = db.session()
+            issued.append(_issue(app, session, dispenser_id, f"w{trial}"))
+            session.commit()
+    refs = [token_ref(parse_token(i.token)[0].token_id) for i in issued]
+
+    def attempt(session: Session, trial: int) -> bool:
+        dispenser = session.get(Dispenser, dispenser_id)
+        assert dispenser is not None
+        now = datetime.now(UTC)
+        # Threads are named "..._0" to "..._7": a mix of the three kinds of report per trial.
+        slot = int(threading.current_thread().name.rsplit("_", 1)[-1]) % 4
+        if slot == 0:
+            note_refusal(session, refs[trial], "wrong_dispenser")
+            return False
+        if slot == 1:
+            code = issued[trial].code
+            return redeem_by_code(session, dispenser, code, code_key=CODE_KEY, now=now) is not None
+        return mark_redeemed_by_qr(session, dispenser, refs[trial], redeemed_at=now)
+
+    results = _race(app, attempt)
+    assert results == [1] * TRIALS, f"double redemptions in {sum(r > 1 for r in results)} trials"
+    with app.app_context():
+        dispenser = db.session.get(Dispenser, dispenser_id)
+        assert dispenser is not None
+        states = {
+            token_outcome(
+                db.session,
+                dispenser,
+                ref,
+                offline=False,
+                clock_skew=TokenSettings().clock_skew,
+                now=datetime.now(UTC),
+            ).state
+            for ref in refs
+        }
+    assert states == {GIVEN}

@@ -49,13 +49,15 @@ def test_spent_token_is_refused(signing_key, dispenser_id, now) -> None:
 def test_token_for_another_dispenser_is_refused(signing_key, dispenser_id, now) -> None:
     token = make_token(signing_key, new_dispenser(), now)
     decision = decide(QrScan(token), situation(signing_key, dispenser_id, now))
-    assert decision == Refuse("qr", "wrong_dispenser")
+    # The signature held, so the refusal names the token: its phone can say why.
+    ref = parse_token(token)[0].token_ref()
+    assert decision == Refuse("qr", "wrong_dispenser", token_ref=ref)
 
 
 def test_expired_token_is_refused_after_the_skew(signing_key, dispenser_id, now) -> None:
     token = make_token(signing_key, dispenser_id, now - timedelta(seconds=200))
     decision = decide(QrScan(token), situation(signing_key, dispenser_id, now))
-    assert decision == Refuse("qr", "expired")
+    assert decision == Refuse("qr", "expired", token_ref=parse_token(token)[0].token_ref())
 
 
 def test_just_expired_token_is_accepted_within_the_skew(signing_key, dispenser_id, now) -> None:
@@ -67,13 +69,13 @@ def test_just_expired_token_is_accepted_within_the_skew(signing_key, dispenser_i
 def test_token_from_the_future_is_refused(signing_key, dispenser_id, now) -> None:
     token = make_token(signing_key, dispenser_id, now, issued_at=now + timedelta(minutes=5))
     decision = decide(QrScan(token), situation(signing_key, dispenser_id, now))
-    assert decision == Refuse("qr", "not_yet_valid")
+    assert decision == Refuse("qr", "not_yet_valid", token_ref=parse_token(token)[0].token_ref())
 
 
 def test_token_signed_by_an_unknown_key_is_refused(signing_key, dispenser_id, now) -> None:
     token = make_token(Ed25519PrivateKey.generate(), dispenser_id, now)
     decision = decide(QrScan(token), situation(signing_key, dispenser_id, now))
-    assert decision == Refuse("qr", "unknown_key")
+    assert decision == Refuse("qr", "unknown_key")  # unverifiable: no reference is named
 
 
 def test_previous_key_is_accepted_during_rotation(signing_key, dispenser_id, now) -> None:
@@ -91,6 +93,7 @@ def test_tampered_token_is_refused(signing_key, dispenser_id, now) -> None:
     decision = decide(QrScan(tampered), situation(signing_key, dispenser_id, now))
     assert isinstance(decision, Refuse)
     assert decision.reason in ("bad_signature", "malformed")
+    assert decision.token_ref is None  # a forged token names nobody's code
 
 
 def test_token_inside_a_url_is_found(signing_key, dispenser_id, now) -> None:

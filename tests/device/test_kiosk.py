@@ -11,13 +11,15 @@ import cv2
 import numpy as np
 import pyotp
 import pytest
+from device.faceflow import Mode
 
+from device import messages
 from device.hardware.camera import SimulatedCamera
 from device.hardware.inputs import InputEvent
 from device.kiosk.server import KioskServer
 from device.qr import decode_frame
 from device.runtime import Dispenser
-from tests.device.helpers import http, make_token
+from tests.device.helpers import http, make_token, new_dispenser
 from tests.device.test_runtime import NEW_FACE, FakeFaceChecker, make_dispenser
 
 
@@ -215,3 +217,84 @@ def test_face_button_and_consent_screen(kiosk: Kiosk, browser_page) -> None:
     page.wait_for_selector("[data-testid=consent_no]:visible", timeout=5000)
     assert page.is_visible("[data-testid=consent_yes]")
     assert not page.is_visible("[data-testid=type_code]")
+
+
+def test_the_simulated_camera_panel_shows_its_errors_on_the_page(
+    kiosk: Kiosk, browser_page, tmp_path
+) -> None:
+    page = browser_page
+    page.goto(kiosk.server.url)
+    page.wait_for_selector("#sim:not([hidden])")
+    status = page.locator("[data-testid=sim-status]")
+    # A 5,000-character paste: too long for a QR code, said on the page.
+    page.fill("[data-testid=sim-payload]", "A" * 5000)
+    page.click("[data-testid=sim-hold]")
+    page.wait_for_selector("[data-testid=sim-status][data-outcome=error]")
+    assert "5000 characters" in status.inner_text()
+    # A file that is not an image.
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("not a picture")
+    page.set_input_files("[data-testid=sim-image]", str(text_file))
+    page.wait_for_function(
+        "document.querySelector('[data-testid=sim-status]').textContent.includes('not an image')"
+    )
+    # A good paste is confirmed, so the panel is never silent.
+    page.fill("[data-testid=sim-payload]", "HELLO")
+    page.click("[data-testid=sim-hold]")
+    page.wait_for_selector("[data-testid=sim-status][data-outcome=ok]")
+    assert decode_frame(kiosk.camera.read()) == "HELLO"  # type: ignore[arg-type]
+
+
+def test_new_kiosk_states_screenshots_and_axe(
+    kiosk: Kiosk, browser, signing_key, dispenser_id, now
+) -> None:
+    """Repeat QR ("already given"), a refusal that names the next step, the keypad prompt."""
+    from tests.visitor.phone import AXE, ROOT, axe_violations
+
+    if not AXE.exists():
+        pytest.skip("axe-core is missing: run `npm ci` (make test does)")
+    shots = ROOT / "test-artifacts" / "screenshots" / "kiosk"
+    shots.mkdir(parents=True, exist_ok=True)
+    # The face branch's test renders every state at 800x480 too (and owns that layout).
+    context = browser.new_context(viewport={"width": 1100, "height": 1000}, locale="zh-CN")
+    page = context.new_page()
+    try:
+        d = kiosk.dispenser
+        d.config = replace(d.config, simulation=False)  # the real screen, without the panel
+        d.refresh_screen()
+        page.goto(kiosk.server.url)
+        token = make_token(signing_key, dispenser_id, now)
+        post(kiosk.server.url + "api/sim/hold", json.dumps({"payload": token}).encode())
+        d.handle_frame(kiosk.camera.read())  # type: ignore[arg-type]
+        page.wait_for_selector("main[data-mode=result][data-outcome=dispense]")
+        d._mode = Mode()  # the result's time ran out
+        d.refresh_screen()
+        d.handle_frame(kiosk.camera.read())  # type: ignore[arg-type]  # the same phone again
+        page.wait_for_function(
+            "document.getElementById('title-en').textContent === "
+            + json.dumps(messages.ALREADY_GIVEN.en)
+        )
+        page.screenshot(path=str(shots / "repeat-already-given.png"))
+        assert axe_violations(page, AXE.read_text(encoding="utf-8")) == []
+        other = make_token(signing_key, new_dispenser(), now)
+        post(kiosk.server.url + "api/sim/hold", json.dumps({"payload": other}).encode())
+        d.handle_frame(kiosk.camera.read())  # type: ignore[arg-type]
+        page.wait_for_function(
+            "document.getElementById('title-en').textContent === "
+            + json.dumps(messages.refusal_text("wrong_dispenser").en)
+        )
+        page.screenshot(path=str(shots / "refusal-names-next-step.png"))
+        assert axe_violations(page, AXE.read_text(encoding="utf-8")) == []
+        d.syncer = type(  # type: ignore[assignment]
+            "Up", (), {"online": True, "kick": lambda self: None}
+        )()
+        d._mode = Mode()
+        d.handle_input(InputEvent("button", "type_code"))
+        d.refresh_screen()
+        page.wait_for_selector("#keypad:not([hidden])")
+        assert page.text_content("#title-en") == messages.TYPING.en
+        assert "voucher" in messages.TYPING.en and "取纸券" in messages.TYPING.zh
+        page.screenshot(path=str(shots / "keypad-phone-or-voucher.png"))
+        assert axe_violations(page, AXE.read_text(encoding="utf-8")) == []
+    finally:
+        context.close()

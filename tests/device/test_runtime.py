@@ -12,6 +12,7 @@ import numpy as np
 import pyotp
 import pytest
 
+from device import messages
 from device.config import DeviceConfig, ScanConfig
 from device.decide import Dispense, Refuse
 from device.face.types import FaceVerdict, Outcome, Reason
@@ -21,10 +22,10 @@ from device.hardware.actuators import SimulatedMotor, SimulatedPaperSensor
 from device.hardware.camera import SimulatedCamera
 from device.hardware.inputs import InputEvent, InputQueue, NoInput
 from device.hardware.screen import KioskDisplay
-from device.runtime import Dispenser
+from device.runtime import Dispenser, Mode
 from device.state import RemoteHolder, open_store
 from device.synthetic import camera_frame
-from tests.device.helpers import config_doc, make_token
+from tests.device.helpers import config_doc, make_token, new_dispenser
 
 NEW_FACE = FaceVerdict(
     Outcome.DISPENSE, Reason.NEW_FACE, "Here is your paper.", "请取纸。", entry_id=1
@@ -123,6 +124,47 @@ def test_qr_frame_dispenses_once_and_records_the_event(
     assert d.store.pending_count() == 1
 
 
+def test_the_same_qr_shown_again_in_the_repeat_window_shows_the_last_result_again(
+    tmp_path, signing_key, dispenser_id, now
+) -> None:
+    d = make_dispenser(tmp_path, signing_key, dispenser_id, now)
+    token = make_token(signing_key, dispenser_id, now)
+    assert isinstance(d.handle_frame(frame_of(token)), Dispense)
+    first = d.hw.display.current()
+    # Held still: the same result stays on the screen, nothing new is shown or counted.
+    assert d.handle_frame(frame_of(token, seed=1)) is None
+    assert d.hw.display.current().attempt == first.attempt
+    # The result screen timed out (back to idle); the same phone is shown again.
+    d._mode = Mode()
+    d.refresh_screen()
+    assert d.hw.display.current().mode == "idle"
+    assert d.handle_frame(frame_of(token, seed=2)) is None
+    again = d.hw.display.current()
+    assert again.mode == "result" and again.attempt > first.attempt
+    assert (again.title_en, again.title_zh) == (
+        messages.ALREADY_GIVEN.en,
+        messages.ALREADY_GIVEN.zh,
+    )
+    assert d.store.counts() == {"dispense:qr": 1}
+    assert d.hw.motor.fed == [60]  # type: ignore[attr-defined]
+
+
+def test_a_refused_qr_shown_again_shows_the_refusal_again(
+    tmp_path, signing_key, dispenser_id, now
+) -> None:
+    d = make_dispenser(tmp_path, signing_key, dispenser_id, now)
+    token = make_token(signing_key, new_dispenser(), now)  # for another dispenser
+    refused = d.handle_frame(frame_of(token))
+    assert isinstance(refused, Refuse) and refused.reason == "wrong_dispenser"
+    d._mode = Mode()
+    d.refresh_screen()
+    assert d.handle_frame(frame_of(token, seed=3)) is None
+    view = d.hw.display.current()
+    assert view.mode == "result" and view.outcome == "refuse"
+    assert view.title_en == messages.refusal_text("wrong_dispenser").en
+    assert d.store.counts() == {"refuse:qr": 1}
+
+
 def test_replayed_token_is_refused_and_counted(tmp_path, signing_key, dispenser_id, now) -> None:
     d = make_dispenser(tmp_path, signing_key, dispenser_id, now)
     d.config = replace(d.config, scan=ScanConfig(repeat_seconds=0))
@@ -131,7 +173,7 @@ def test_replayed_token_is_refused_and_counted(tmp_path, signing_key, dispenser_
     decision = d.handle_frame(frame_of(token, seed=2))
     assert isinstance(decision, Refuse) and decision.reason == "already_used"
     assert d.hw.motor.fed == [60]  # type: ignore[attr-defined]
-    assert d.hw.display.current().title_en == "This code has already been used"
+    assert d.hw.display.current().title_en == messages.refusal_text("already_used").en
     assert d.store.counts() == {"dispense:qr": 1, "refuse:qr": 1}
 
 

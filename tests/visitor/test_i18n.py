@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from babel.messages.mofile import read_mo
@@ -73,16 +74,28 @@ def test_every_text_is_translated_with_the_same_placeholders() -> None:
                 continue
             assert message.string, f"{path}: untranslated {message.id!r}"
             assert "fuzzy" not in message.flags, f"{path}: fuzzy {message.id!r}"
-            source = sorted(_PLACEHOLDER.findall(str(message.id)))
-            assert sorted(_PLACEHOLDER.findall(str(message.string))) == source, message.id
+            if isinstance(message.id, tuple):  # ngettext: every form keeps the plural's
+                source = sorted(_PLACEHOLDER.findall(message.id[1]))
+                forms = [str(form) for form in message.string]
+            else:
+                source = sorted(_PLACEHOLDER.findall(str(message.id)))
+                forms = [str(message.string)]
+            for form in forms:
+                assert form, f"{path}: untranslated plural form of {message.id!r}"
+                assert sorted(_PLACEHOLDER.findall(form)) == source, message.id
+
+
+def _plain(value: Any) -> Any:
+    """A message id or string as a hashable, comparable value (plurals are sequences)."""
+    return tuple(value) if isinstance(value, list | tuple) else value
 
 
 def test_compiled_catalogs_match_their_sources() -> None:
     for path in _catalogs():
         with path.open("rb") as handle:
-            source = {m.id: m.string for m in read_po(handle) if m.id}
+            source = {_plain(m.id): _plain(m.string) for m in read_po(handle) if m.id}
         with path.with_suffix(".mo").open("rb") as handle:
-            compiled = {m.id: m.string for m in read_mo(handle) if m.id}
+            compiled = {_plain(m.id): _plain(m.string) for m in read_mo(handle) if m.id}
         assert compiled == source, f"{path.with_suffix('.mo')} is stale: run make translations"
 
 

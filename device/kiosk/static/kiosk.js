@@ -86,9 +86,42 @@ document.querySelectorAll(".keys button").forEach((b) => {
 document.querySelectorAll("#sim [data-service]").forEach((b) => {
   b.addEventListener("click", () => post("/api/input", { kind: "service", value: b.dataset.service }));
 });
+// The simulated camera panel says what happened to what it was given (errors included).
+async function simHold(body, type) {
+  const status = $("sim-status");
+  status.textContent = "";
+  status.dataset.outcome = "";
+  try {
+    const answer = await fetch("/api/sim/hold", {
+      method: "POST",
+      headers: { "Content-Type": type },
+      body: type === "application/json" ? JSON.stringify(body) : body,
+    });
+    if (answer.ok) {
+      status.textContent = "已放到摄像头前 · Held in front of the camera";
+      status.dataset.outcome = "ok";
+      return;
+    }
+    let message = `HTTP ${answer.status}`;
+    try {
+      message = (await answer.json()).error.message;
+    } catch (err) {
+      // not JSON: keep the status line
+    }
+    status.textContent = `出错 · Error: ${message}`;
+    status.dataset.outcome = "error";
+  } catch (err) {
+    status.textContent = "出错 · Error: 取纸机程序未响应 · the dispenser program did not answer";
+    status.dataset.outcome = "error";
+  }
+}
 $("sim-hold").addEventListener("click", () => {
   const payload = $("sim-payload").value.trim();
-  if (payload) post("/api/sim/hold", { payload });
+  if (payload) simHold({ payload }, "application/json");
+  else {
+    $("sim-status").textContent = "出错 · Error: 请先粘贴取纸码 · paste a token's text first";
+    $("sim-status").dataset.outcome = "error";
+  }
 });
 $("sim-visitor").addEventListener("click", async () => {
   const answer = await fetch("/api/sim/visitor", { method: "POST" });
@@ -106,7 +139,7 @@ $("sim-face").addEventListener("click", async () => {
 });
 $("sim-image").addEventListener("change", (e) => {
   const file = e.target.files[0];
-  if (file) post("/api/sim/hold", file, file.type || "image/png");
+  if (file) simHold(file, file.type || "application/octet-stream");
 });
 
 poll();
