@@ -85,7 +85,7 @@ clean:
 ## Visitor page translations: compile backend/translations/*/LC_MESSAGES/messages.po to .mo.
 ## The .mo files are build output (git-ignored; the image compiles its own), so whichever
 ## Babel a machine has, `git status` stays clean after `make run` and `make test`.
-.PHONY: translations translations-update ensure-cjk-font axe-core
+.PHONY: translations translations-update ensure-cjk-font ensure-strace axe-core
 translations: install
 	$(BIN)/pybabel --quiet compile -d backend/translations
 
@@ -101,6 +101,11 @@ ensure-cjk-font:
 	@fc-list :lang=zh 2>/dev/null | grep -q . || ! command -v apt-get >/dev/null || \
 	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq fonts-wqy-microhei)
 
+## The face privacy proof watches the real dispenser's file operations with strace.
+ensure-strace:
+	@command -v strace >/dev/null || ! command -v apt-get >/dev/null || \
+	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq strace)
+
 ## axe-core (accessibility checks inside the browser tests), from the npm registry.
 axe-core: node_modules/axe-core/axe.min.js
 node_modules/axe-core/axe.min.js: package.json package-lock.json
@@ -113,4 +118,4 @@ node_modules/axe-core/axe.min.js: package.json package-lock.json
 	@test ! -f $@ || touch $@
 
 run: translations
-pytest: translations ensure-chromium ensure-cjk-font axe-core
+pytest: translations ensure-chromium ensure-cjk-font ensure-strace axe-core
