@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, current_app, jsonify, request
 
-from backend.alerting import maybe_run_fleet_check, on_heartbeat
+from backend.alerting import conditions_before, on_heartbeat
 from backend.api import bp
 from backend.api.common import code_key, json_body, public_base_url, utcnow
 from backend.errors import CodeInvalid, InvalidInput
@@ -90,6 +90,7 @@ def heartbeat() -> Response:
     dispenser = _device()
     body = json_body()
     now = utcnow()
+    before = conditions_before(current_app, dispenser, now=now)
     record_heartbeat(
         db.session,
         dispenser,
@@ -98,11 +99,10 @@ def heartbeat() -> Response:
         software_version=body.get("software_version"),
         now=now,
     )
-    changes = on_heartbeat(current_app, dispenser, now=now)
+    changes = on_heartbeat(current_app, dispenser, before, now=now)
     etag = config_etag(_config_for(dispenser))
     db.session.commit()
     send_all(current_app, changes)
-    maybe_run_fleet_check(current_app, now=now)
     return jsonify(server_time=now.isoformat(), config_etag=etag)
 
 
