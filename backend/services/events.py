@@ -100,27 +100,38 @@ def parse_batch(body: Any, *, now: datetime) -> list[EventIn]:
 def record_events(
     session: Db, dispenser: Dispenser, events: list[EventIn], *, now: datetime
 ) -> BatchResult:
-    """Store new events, skip ones already stored, and mark QR-redeemed tokens."""
-    accepted = 0
+    """Store new events, skip ones already stored, and mark QR-redeemed tokens.
+
+    One multi-row INSERT ... ON CONFLICT DO NOTHING for the batch: RETURNING lists exactly
+    the events stored now, so a resent batch is counted as duplicates and nothing else.
+    """
+    if not events:
+        return BatchResult(accepted=0, duplicates=0)
+    table = DeviceEvent.__table__
+    rows = [
+        {
+            "dispenser_id": dispenser.id,
+            "event_id": event.event_id,
+            "kind": event.kind,
+            "method": event.method,
+            "reason": event.reason,
+            "token_ref": event.token_ref,
+            "occurred_at": event.occurred_at,
+            "received_at": now,
+        }
+        for event in events
+    ]
+    stored = session.execute(
+        insert_for(session, DeviceEvent)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["dispenser_id", "event_id"])
+        .returning(table.c.event_id)
+    ).all()
+    new_ids = {row.event_id for row in stored}
     for event in events:
-        stored = session.execute(
-            insert_for(session, DeviceEvent)
-            .values(
-                dispenser_id=dispenser.id,
-                event_id=event.event_id,
-                kind=event.kind,
-                method=event.method,
-                reason=event.reason,
-                token_ref=event.token_ref,
-                occurred_at=event.occurred_at,
-                received_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["dispenser_id", "event_id"])
-            .returning(DeviceEvent.__table__.c.id)
-        ).first()
-        if stored is None:
+        if event.event_id not in new_ids:
             continue
-        accepted += 1
+        new_ids.discard(event.event_id)  # an id twice in one batch counts once
         if event.kind == "dispense" and event.method == "qr" and event.token_ref:
             mark_redeemed_by_qr(session, dispenser, event.token_ref, redeemed_at=event.occurred_at)
-    return BatchResult(accepted=accepted, duplicates=len(events) - accepted)
+    return BatchResult(accepted=len(stored), duplicates=len(events) - len(stored))
