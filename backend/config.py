@@ -120,6 +120,11 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "FAIRROLL_KEY_CACHE_SECONDS": _int(env, "FAIRROLL_KEY_CACHE_SECONDS", 60),
         "FAIRROLL_PUBLIC_URL": env.get("FAIRROLL_PUBLIC_URL", "").rstrip("/"),
         "FAIRROLL_PROXY_HOPS": _int(env, "FAIRROLL_PROXY_HOPS", 0),
+        # Requests queued longer than this get 503 + Retry-After (0: never shed).
+        "FAIRROLL_SHED_AFTER_MS": _int(env, "FAIRROLL_SHED_AFTER_MS", 1000),
+        "FAIRROLL_SHED_RETRY_AFTER_SECONDS": _int(
+            env, "FAIRROLL_SHED_RETRY_AFTER_SECONDS", 10, minimum=1
+        ),
         "FAIRROLL_COOKIE_SECURE": _bool(env, "FAIRROLL_COOKIE_SECURE", is_production),
         "AWS_REGION": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         "FAIRROLL_AWS_ENDPOINT_URL": env.get("FAIRROLL_AWS_ENDPOINT_URL") or None,
