@@ -99,7 +99,10 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "FAIRROLL_ENV": production,
         "SECRET_KEY": _secret_key(env, instance_path, is_production),
         "SQLALCHEMY_DATABASE_URI": database_url(env, instance_path),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # No ping before each checkout: it is a round trip on every request. A connection
+        # found dead raises a disconnect error instead, which empties the whole pool, so a
+        # database failover costs each process one failed request (answered 503).
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, "pool_recycle": 1800},
         # Bodies larger than this get 413: device batches are 500 events at most (~100 KiB).
         "MAX_CONTENT_LENGTH": _int(env, "FAIRROLL_MAX_BODY_BYTES", 256 * 1024, minimum=1024),
         "FAIRROLL_TOKEN_TTL_SECONDS": _int(env, "FAIRROLL_TOKEN_TTL_SECONDS", 120, minimum=10),
