@@ -9,6 +9,7 @@ reused; a new one is opened when all are busy.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 from collections import Counter, defaultdict
@@ -18,6 +19,7 @@ from typing import Any
 
 TIMEOUT = 10.0  # a device gives up after this long
 MAX_CONNECTIONS = 600
+_IDS = itertools.count()
 
 
 @dataclass
@@ -57,6 +59,8 @@ class Client:
         if body is not None:
             lines += ["Content-Type: application/json", f"Content-Length: {len(data)}"]
         lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        request_id = f"city{next(_IDS):012d}"
+        lines.append(f"X-Request-Id: {request_id}")
         raw = ("\r\n".join(lines) + "\r\n\r\n").encode() + data
         if self.idle:
             reader, writer = self.idle.pop()
@@ -72,6 +76,11 @@ class Client:
             self.open -= 1
             writer.close()
             raise
+        echoed = answer.headers.get("x-request-id")
+        if echoed is not None and echoed != request_id:
+            self.open -= 1
+            writer.close()
+            raise ConnectionError(f"answer to another request ({echoed}, not {request_id})")
         if answer.headers.get("connection", "").lower() == "close":
             self.open -= 1
             writer.close()

@@ -48,6 +48,7 @@ class Ledger:
     codes_redeemed: int = 0
     codes_unconfirmed: int = 0
     codes_redeemed_twice: int = 0
+    code_reissued: int = 0
 
 
 class CityMix:
@@ -62,8 +63,9 @@ class CityMix:
         self.etags: dict[int, str] = {}
         self.levels = {i: 100 for i in self.enrolled}
         self.codes: deque[tuple[int, str]] = deque()
-        self.spent: deque[tuple[int, str]] = deque(maxlen=200)
-        self.spent_codes: set[tuple[int, str]] = set()
+        # (dispenser, code, token_ref) of codes redeemed, to type again (must be refused).
+        self.spent: deque[tuple[int, str, str]] = deque(maxlen=200)
+        self.redeemed_refs: set[str] = set()
         self.rng = random.Random(16)  # noqa: S311 - load pattern, not secrets
         self._beat = itertools.cycle(self.enrolled)
         self._poll = itertools.cycle(self.enrolled[::-1])
@@ -135,9 +137,10 @@ class CityMix:
 
     async def typed_code(self, due: float) -> None:
         """A visitor types a code just issued; one in ten repeats a spent code (refused)."""
-        repeat = self.spent and next(self._counter) % 10 == 9
+        repeat = bool(self.spent) and next(self._counter) % 10 == 9
+        first_ref = ""
         if repeat:
-            index, code = self.rng.choice(list(self.spent))
+            index, code, first_ref = self.rng.choice(list(self.spent))
         elif self.codes:
             index, code = self.codes.popleft()
         else:
@@ -156,14 +159,19 @@ class CityMix:
             if not repeat:
                 self.ledger.codes_unconfirmed += 1
             return
-        if repeat:
-            if answer.status == 200:
-                self.ledger.codes_redeemed_twice += 1
-            else:
-                self.stats.expected_refusals["typed code"] += 1
+        ref = answer.json().get("token_ref", "") if answer.status == 200 else ""
+        if repeat and not ref:
+            self.stats.expected_refusals["typed code"] += 1
             return
+        if ref in self.redeemed_refs:
+            self.ledger.codes_redeemed_twice += 1  # the same token answered 200 twice
+            return
+        if repeat:
+            # A newer live token at that dispenser drew the same code: a fair redemption.
+            self.ledger.code_reissued += 1
+        self.redeemed_refs.add(ref)
         self.ledger.codes_redeemed += 1
-        self.spent.append((index, code))
+        self.spent.append((index, code, ref or first_ref))
 
     async def events(self, due: float) -> None:
         """A new batch of dispense events from one dispenser's outbox."""

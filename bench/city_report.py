@@ -184,8 +184,9 @@ def print_summary(
         f"\nexactly once: {after.events - baseline.events} events stored for "
         f"{len(ledger.events)} sent (resent batches included), "
         f"{after.distinct_events - baseline.distinct_events} distinct; "
-        f"typed codes redeemed {ledger.codes_redeemed}, twice {ledger.codes_redeemed_twice}"
-        + ("" if not problems else f"; FAILED: {'; '.join(problems)}")
+        f"typed codes redeemed {ledger.codes_redeemed}, the same token twice "
+        f"{ledger.codes_redeemed_twice}, spent codes that matched a newer token "
+        f"{ledger.code_reissued}" + ("" if not problems else f"; FAILED: {'; '.join(problems)}")
     )
     steps = main["steps"]
     one = next(r for r, _ in steps if r.scale == 1.0)
