@@ -271,7 +271,9 @@ def _fleet_tick() -> None:
         f"dispensers: {figures.dispensers} offline: {figures.offline} empty: {figures.empty} "
         f"low paper: {figures.low_paper} jammed: {figures.jammed}"
     )
-    click.echo(f"readings: {report.readings} forecasts: {report.forecasts}")
+    click.echo(
+        f"readings: {report.readings} forecasts: {report.forecasts} hours counted: {report.hours}"
+    )
     click.echo(f"seconds: {report.seconds:.3f}")
     if current_app.config["FAIRROLL_CLOUDWATCH_METRICS"]:
         click.echo(f"cloudwatch data points: {report.published}")

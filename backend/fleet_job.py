@@ -1,4 +1,6 @@
-"""The scheduled fleet job: everything that looks at the whole fleet, once a minute.
+"""The scheduled fleet job: everything that looks at the whole fleet, once a minute
+(offline alerts, paper readings and forecasts, hourly event counts for the charts,
+fleet-wide metrics).
 
 Run by `flask --app app fleet tick` (also `alerts check`, the name the infrastructure
 schedules) and by the embedded deployment's background thread. Never run inside a
@@ -25,11 +27,13 @@ from backend.services.fleet_check import (
     Intake,
     fleet_figures,
     fleet_intake,
+    forget_old_hours,
     forget_old_runs,
     previous_run_start,
     raise_offline_alerts,
     recompute_forecasts,
     resolve_ended_alerts,
+    roll_up_hours,
     snapshot_paper_levels,
     try_fleet_job_lock,
 )
@@ -49,6 +53,7 @@ class FleetJobReport:
     changes: list[AlertChange]
     readings: int
     forecasts: int
+    hours: int
     figures: FleetFigures
     seconds: float
     published: int = 0
@@ -66,7 +71,8 @@ def run_fleet_job(app: Flask, *, now: datetime) -> FleetJobReport | None:
         return None
     settings = alert_settings(app)
     beat = timedelta(seconds=app.config["FAIRROLL_HEARTBEAT_SECONDS"] * 1.5)
-    previous = previous_run_start(session) or now - beat
+    last_run = previous_run_start(session)
+    previous = last_run or now - beat
     intake = fleet_intake(session, now=now, beat=beat)
     held = intake.dropped()
     changes: list[AlertChange] = []
@@ -83,6 +89,10 @@ def run_fleet_job(app: Flask, *, now: datetime) -> FleetJobReport | None:
     changes += resolve_ended_alerts(session, settings, now=now)
     readings = snapshot_paper_levels(session, since=previous - READING_MARGIN)
     forecasts = recompute_forecasts(session, now=now, changed_since=previous - READING_MARGIN)
+    # The first run ever counts every hour; later runs the hours that received events.
+    since = None if last_run is None else last_run - READING_MARGIN
+    hours = roll_up_hours(session, received_since=since)
+    forget_old_hours(session)
     figures = fleet_figures(session, settings, now=now, since=min(previous, now - beat))
     seconds = time.perf_counter() - started
     session.add(
@@ -99,7 +109,7 @@ def run_fleet_job(app: Flask, *, now: datetime) -> FleetJobReport | None:
     forget_old_runs(session, before=now - KEEP_RUNS)
     session.commit()
     send_all(app, changes)
-    report = FleetJobReport(intake, held, changes, readings, forecasts, figures, seconds)
+    report = FleetJobReport(intake, held, changes, readings, forecasts, hours, figures, seconds)
     if app.config["FAIRROLL_CLOUDWATCH_METRICS"]:
         from backend.metrics import publish_fleet_figures
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import random
 import re
+import secrets
 import statistics
 import time
 from datetime import UTC, datetime
@@ -83,10 +84,11 @@ def fleet_view_ms(app: Flask) -> dict[str, float]:
     from backend.extensions import db
     from backend.services.operators import create_operator
 
+    email = f"city-{secrets.token_hex(4)}@bench.example"
     with app.app_context():
         made = create_operator(
             db.session,
-            "city@bench.example",
+            email,
             "city bench password 1",
             role="admin",
             now=datetime.now(UTC),
@@ -106,7 +108,7 @@ def fleet_view_ms(app: Flask) -> dict[str, float]:
     client.post(
         "/admin/login",
         data={
-            "email": "city@bench.example",
+            "email": email,
             "password": "city bench password 1",
             "csrf_token": csrf("/admin/login"),
         },

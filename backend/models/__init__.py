@@ -6,7 +6,7 @@ from backend.models.audit import AuditEntry
 from backend.models.base import Base
 from backend.models.dispenser import DeviceCredential, Dispenser, EnrollmentCode
 from backend.models.event import DeviceEvent
-from backend.models.fleet_job import FleetJobRun, PaperForecast
+from backend.models.fleet_job import FleetJobRun, HourlyCount, PaperForecast
 from backend.models.operator import Operator
 from backend.models.signing_key import SigningKey
 from backend.models.site import Site
@@ -26,6 +26,7 @@ __all__ = [
     "Dispenser",
     "EnrollmentCode",
     "FleetJobRun",
+    "HourlyCount",
     "Operator",
     "PaperForecast",
     "PaperReading",

@@ -27,4 +27,5 @@ class DeviceEvent(Base):
     reason: Mapped[str | None] = mapped_column(String(32), default=None)
     token_ref: Mapped[str | None] = mapped_column(String(64), default=None)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Indexed: the fleet job finds the hours to recount from what arrived since its last run.
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -1,10 +1,10 @@
-"""What the scheduled fleet job keeps: its runs, and each dispenser's paper forecast."""
+"""What the scheduled fleet job keeps: its runs, paper forecasts, hourly event counts."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base, UTCDateTime
@@ -36,3 +36,19 @@ class PaperForecast(Base):
     # Percentage points an hour since the last refill; NULL while there is too little history.
     rate_per_hour: Mapped[float | None] = mapped_column(default=None)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class HourlyCount(Base):
+    """Events of one site, UTC hour, method and kind, counted by the fleet job.
+
+    The charts read these instead of counting raw events (millions a day in a city);
+    backend.services.aggregates knows which hours are complete.
+    """
+
+    __tablename__ = "hourly_count"
+
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    method: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)

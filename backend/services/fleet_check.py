@@ -18,11 +18,13 @@ from backend.models import (
     DeviceEvent,
     Dispenser,
     FleetJobRun,
+    HourlyCount,
     PaperForecast,
     PaperReading,
     Site,
 )
 from backend.models.base import UTCDateTime
+from backend.services.aggregates import bucket_time, hour_of
 from backend.services.alerts import AlertChange, AlertSettings
 from backend.services.forecast import LOOKBACK, MIN_SPAN
 from backend.services.sql import Db, insert_for
@@ -295,3 +297,49 @@ def forget_old_runs(session: Db, *, before: datetime) -> None:
     session.execute(
         FleetJobRun.__table__.delete().where(FleetJobRun.started_at < before)  # type: ignore[attr-defined]
     )
+
+
+def roll_up_hours(session: Db, *, received_since: datetime | None) -> int:
+    """Recount, per site, method and kind, every UTC hour that received an event since
+    ``received_since`` (all hours when None); return how many hours were recounted.
+
+    Whole hours are recounted (an upsert of the exact count, never an increment), so a
+    rerun or an overlap changes nothing. One query finds the hours, one upsert counts.
+    """
+    hour = hour_of(session, DeviceEvent.occurred_at)
+    touched = select(hour).distinct()
+    if received_since is not None:
+        touched = touched.where(DeviceEvent.received_at >= received_since)
+    hours = sorted(bucket_time(value) for value in session.scalars(touched))
+    if not hours:
+        return 0
+    ranges = [
+        and_(DeviceEvent.occurred_at >= h, DeviceEvent.occurred_at < h + timedelta(hours=1))
+        for h in hours
+    ]
+    counted = (
+        select(Dispenser.site_id, hour, DeviceEvent.method, DeviceEvent.kind, func.count())
+        .join(Dispenser, Dispenser.id == DeviceEvent.dispenser_id)
+        .where(or_(*ranges) if received_since is not None else true())
+        .group_by(Dispenser.site_id, hour, DeviceEvent.method, DeviceEvent.kind)
+    )
+    statement = insert_for(session, HourlyCount).from_select(
+        ["site_id", "hour", "method", "kind", "count"], counted
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["site_id", "hour", "method", "kind"],
+            set_={"count": statement.excluded.count},
+        )
+    )
+    return len(hours)
+
+
+def forget_old_hours(session: Db) -> None:
+    """Delete hourly counts from a day before the oldest raw event and earlier: charts
+    never read them (the daily aggregates hold those days)."""
+    oldest = session.scalar(select(func.min(DeviceEvent.occurred_at)))
+    if oldest is None:
+        return
+    table = HourlyCount.__table__
+    session.execute(table.delete().where(HourlyCount.hour < oldest - timedelta(days=1)))  # type: ignore[attr-defined]

@@ -4,18 +4,27 @@ readings and forecasts, fleet-wide figures, and its lock (one run at a time)."""
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 import backend.fleet_job as fleet_job_module
 from backend.extensions import db
 from backend.fleet_job import FleetJobReport, run_fleet_job
-from backend.models import Alert, Dispenser, FleetJobRun, PaperForecast, PaperReading
+from backend.models import (
+    Alert,
+    Dispenser,
+    FleetJobRun,
+    HourlyCount,
+    PaperForecast,
+    PaperReading,
+)
+from backend.services.aggregates import daily_counts_by_site, hourly_counts, rolled_up_hours
 from backend.services.forecast import forecast_from_readings
 from backend.services.sites import create_dispenser, create_site
 from tests.factories import auth, enroll, make_dispenser, make_site, now
@@ -215,3 +224,54 @@ def test_the_lock_is_free_again_after_a_run(committing_postgres_app: Flask) -> N
         assert db.session.scalar(select(func.count()).select_from(FleetJobRun)) == 2
         assert db.session.scalar(select(func.count()).select_from(Dispenser)) == 2
         db.session.remove()
+
+
+def _events(dispenser: Dispenser, moments: list[datetime], method: str = "qr") -> None:
+    from backend.models import DeviceEvent
+
+    for moment in moments:
+        db.session.add(
+            DeviceEvent(
+                dispenser_id=dispenser.id,
+                event_id=uuid.uuid4().hex,
+                kind="dispense",
+                method=method,
+                occurred_at=moment,
+                received_at=now(),
+            )
+        )
+    db.session.commit()
+
+
+def _charts(site_id: int | None) -> tuple[Any, Any]:
+    at = now()
+    hourly = hourly_counts(db.session, start=at - timedelta(hours=30), end=at, site_id=site_id)
+    daily = daily_counts_by_site(
+        db.session, first_day=(at - timedelta(days=3)).date(), last_day=at.date(), site_id=site_id
+    )
+    return dict(hourly), dict(daily)
+
+
+def test_charts_from_the_jobs_hourly_counts_equal_the_raw_counts(app: Flask) -> None:
+    at = now()
+    north, south = make_site("North"), make_site("South")
+    a, b = make_dispenser(north), make_dispenser(south)
+    _events(a, [at - timedelta(hours=h, minutes=7) for h in (2, 2, 5, 26)])
+    _events(b, [at - timedelta(hours=h, minutes=40) for h in (3, 5)], method="face")
+    raw = {site: _charts(site) for site in (None, north.id, south.id)}
+    report = _run(app, at)
+    assert report.hours >= 4  # the first run counts every hour
+    _run(app, at + timedelta(minutes=1))  # a rerun changes nothing
+    window = rolled_up_hours(db.session)
+    assert window is not None and window[1] - window[0] >= timedelta(hours=20)
+    assert {site: _charts(site) for site in (None, north.id, south.id)} == raw
+    # A late upload for an hour already counted: recounted by the next run.
+    late = at - timedelta(hours=5, minutes=7)  # the hour of one event already counted
+    _events(a, [late])
+    _run(app, at + timedelta(minutes=2))
+    hourly, _ = _charts(None)
+    hour = late.replace(minute=0, second=0, microsecond=0)
+    assert hourly[(hour, "qr", "dispense")] == 2
+    # Read from the counts, not the raw events: a count changed by hand shows.
+    db.session.execute(update(HourlyCount).where(HourlyCount.hour == hour).values(count=99))
+    assert _charts(north.id)[0][(hour, "qr", "dispense")] == 99
