@@ -12,7 +12,9 @@ errors, server / PostgreSQL / generator CPU, statements per request, the anchors
 durable commits on 1 and 4 connections, a trivial Flask endpoint under the same gunicorn
 settings, token issue + redeem throughput as a share of the raw commit rate), one run of
 the fleet job, the fleet view's answer time, and the exactly-once counts. --steps runs
-0.5x, 1x, 2x and 4x the mix; --growth repeats 1x on fleets of 100 and 1,000 too.
+0.5x, 1x, 2x and 4x the mix; --growth repeats 1x on fleets of 100 and 1,000 too;
+--day-of-events first stores a past day of dispense events (N/500 a second: 1.7 million
+at 10,000) and times the fleet view before and after the fleet job's first run.
 The last line is one summary.
 """
 
@@ -45,6 +47,7 @@ from bench.city_server import (  # noqa: E402
 from bench.city_setup import (  # noqa: E402
     SECRET_KEY,
     Fleet,
+    add_day_of_events,
     build_fleet,
     fresh_database,
     make_app,
@@ -176,6 +179,14 @@ async def city(
             f"setup: {dispensers} dispensers in {max(1, dispensers // 10)} sites through the "
             f"services in {time.monotonic() - started:.1f} s"
         )
+        if args.day_of_events:
+            started = time.monotonic()
+            stored = add_day_of_events(app, dispensers, per_second=dispensers / 500)
+            print(f"stored a day of events ({stored}) in {time.monotonic() - started:.0f} s")
+            figures["fleet_view_before_job_ms"] = fleet_view_ms(app)
+            started = time.monotonic()
+            figures["first_job"] = fleet_tick(server_env(url, folder, args))
+            print(f"first fleet job run (counts every hour): {figures['first_job']} s")
         figures["statements"] = statement_counts(app, fleet)
         baseline = tally(app)
         env = server_env(url, folder, args)
@@ -218,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", required=True, help="an admin URL of the server")
     parser.add_argument("--steps", action="store_true", help="run 0.5x, 1x, 2x and 4x the mix")
     parser.add_argument("--growth", action="store_true", help="also fleets of 100 and 1,000")
+    parser.add_argument(
+        "--day-of-events",
+        action="store_true",
+        help="first store a past day of the city's dispense events (the charts' load)",
+    )
     parser.add_argument("--mix-dispensers", type=int, default=0, help="the mix of a city this big")
     parser.add_argument("--sample", type=int, default=100, help="dispensers enrolled over HTTP")
     parser.add_argument("--workers", type=int, default=0, help="default: backend/gunicorn_conf.py")

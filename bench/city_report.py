@@ -169,6 +169,12 @@ def print_summary(
         f"commit rate on 1 connection"
     )
     views = main["fleet_view_ms"]
+    if "fleet_view_before_job_ms" in main:
+        before = main["fleet_view_before_job_ms"]["/admin/"]
+        print(
+            f"with a day of events: fleet view {before:.0f} ms before the fleet job's first "
+            f"run ({main['first_job']} s), {views['/admin/']:.0f} ms after the run"
+        )
     print(
         f"fleet view {views['/admin/']:.0f} ms, refill list {views['/admin/refills']:.0f} ms "
         f"(median, in-process, {main['dispensers']} dispensers)"

@@ -118,6 +118,28 @@ def build_fleet(app: Flask, dispensers: int, *, sample: int, now: datetime) -> F
     return fleet
 
 
+def add_day_of_events(app: Flask, dispensers: int, *, per_second: float) -> int:
+    """Store a past day of dispense events (``per_second`` on average) in one statement,
+    as a city's raw events are before the nightly purge; return how many."""
+    total = int(per_second * 86_400)
+    with app.app_context():
+        db.session.execute(
+            text(
+                "INSERT INTO device_event (dispenser_id, event_id, kind, method, occurred_at,"
+                " received_at) SELECT 1 + (g % :n), md5('day' || g), 'dispense',"
+                " (ARRAY['qr','code','face','voucher','unrestricted'])[1 + g % 5],"
+                " now() - (g * interval '1 second' / :rate) - interval '1 minute',"
+                " now() - (g * interval '1 second' / :rate)"
+                " FROM generate_series(1, :total) AS g"
+            ),
+            {"n": dispensers, "rate": per_second, "total": total},
+        )
+        db.session.commit()
+        db.session.execute(text("ANALYZE device_event"))
+        db.session.commit()
+    return total
+
+
 class StatementCounter:
     """Counts the SQL statements an app sends while it is active."""
 
