@@ -275,3 +275,27 @@ def test_charts_from_the_jobs_hourly_counts_equal_the_raw_counts(app: Flask) -> 
     # Read from the counts, not the raw events: a count changed by hand shows.
     db.session.execute(update(HourlyCount).where(HourlyCount.hour == hour).values(count=99))
     assert _charts(north.id)[0][(hour, "qr", "dispense")] == 99
+
+
+def test_site_totals_agree_with_each_dispensers_state(app: Flask) -> None:
+    from collections import Counter
+
+    from backend.alerting import alert_settings
+    from backend.services.fleet import dispenser_state, site_totals
+
+    at = now()
+    site, empty_site = make_site("Totals"), make_site("Nobody")
+    rows = [
+        {"status": "ok", "paper_level": 80, "last_heartbeat_at": at},
+        {"status": "low", "paper_level": 10, "last_heartbeat_at": at},
+        {"status": "ok", "paper_level": 5, "last_heartbeat_at": at - timedelta(hours=1)},
+        {"status": "jam", "paper_level": 50, "enabled": False},
+        {},
+    ]
+    made = [make_dispenser(site, **fields) for fields in rows]
+    settings = alert_settings(app)
+    totals = {t.site: t for t in site_totals(db.session, settings, now=at)}
+    expected = Counter(dispenser_state(d, settings, now=at) for d in made)
+    assert totals["Totals"].states == expected
+    assert totals["Totals"].dispensers == 5 and totals["Totals"].low_paper == 2
+    assert totals[empty_site.name].dispensers == 0
