@@ -88,6 +88,8 @@ class DeviceApi:
             if error.code == 304:
                 return Response(304, None, dict(error.headers))
             retry = _retry_after(dict(error.headers))
+            if error.code >= 500:
+                error.close()  # the answer's body is not needed: free its connection
             if error.code == 503 and retry:
                 raise Busy(f"server busy, retry after {retry} s", retry) from error
             if error.code >= 500:

@@ -78,3 +78,4 @@ def test_the_syncer_waits_out_retry_after_even_when_kicked(
     clock[0] += timedelta(seconds=pause)
     syncer._round()
     assert _BusyHandler.calls == 2  # after the pause, it tries again
+    store.close()
