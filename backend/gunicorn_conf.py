@@ -4,7 +4,8 @@ Threaded workers (a request waiting on PostgreSQL leaves the CPU to another), on
 per core by default, and a worker class that stamps each request with the time it was
 queued, so the app can shed requests that waited too long (backend/shedding.py).
 Tunable through the environment: WEB_CONCURRENCY (workers), GUNICORN_THREADS,
-FAIRROLL_BIND, GUNICORN_ACCESS_LOG=1 (the app already logs each request).
+FAIRROLL_BIND, GUNICORN_ACCESS_LOG=1 (the app already logs each request),
+FAIRROLL_TRUST_REQUEST_START=1 (keep a proxy's own X-Request-Start).
 """
 
 from __future__ import annotations
@@ -27,15 +28,22 @@ accesslog = "-" if os.environ.get("GUNICORN_ACCESS_LOG") == "1" else None
 errorlog = "-"
 
 
+# Keep an X-Request-Start set by a proxy in front (nginx can); an AWS load balancer sets
+# none, so by default any value a client sent is replaced by the worker's own.
+TRUST_PROXY_REQUEST_START = os.environ.get("FAIRROLL_TRUST_REQUEST_START") == "1"
+
+
 class QueueStampingWorker(ThreadWorker):  # type: ignore[misc]
-    """gthread worker that adds ``X-Request-Start`` (when no proxy did) at queueing time."""
+    """gthread worker that stamps each request with ``X-Request-Start`` when it is queued."""
 
     def enqueue_req(self, conn: Any) -> None:
         conn.fairroll_queued_at = time.time()
         super().enqueue_req(conn)
 
     def handle_request(self, req: Any, conn: Any) -> Any:
-        if not any(name == "X-REQUEST-START" for name, _ in req.headers):
+        given = any(name == "X-REQUEST-START" for name, _ in req.headers)
+        if not (given and TRUST_PROXY_REQUEST_START):
+            req.headers = [(n, v) for n, v in req.headers if n != "X-REQUEST-START"]
             queued = getattr(conn, "fairroll_queued_at", None) or time.time()
             req.headers.append(("X-REQUEST-START", f"t={queued:.6f}"))
         return super().handle_request(req, conn)

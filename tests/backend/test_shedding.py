@@ -107,3 +107,15 @@ def test_gunicorn_sheds_a_request_that_waited_behind_a_busy_thread(gunicorn: int
     assert _read_status(fresh) == 401  # not queued: processed (no device key)
     for sock in (slow, queued, fresh):
         sock.close()
+
+
+def test_gunicorn_replaces_a_queue_start_sent_by_the_client(gunicorn: int) -> None:
+    # A client cannot claim a fresh start to skip shedding, nor an old one for anyone else:
+    # its own value is replaced by the worker's stamp (no trusted proxy configured).
+    sock = socket.create_connection(("127.0.0.1", gunicorn), timeout=10)
+    sock.sendall(
+        b"GET /api/v1/device/config HTTP/1.1\r\nHost: test\r\nX-Request-Start: t=1000\r\n"
+        b"Connection: close\r\n\r\n"
+    )
+    assert _read_status(sock) == 401  # processed: the client's ancient start was ignored
+    sock.close()
