@@ -31,13 +31,14 @@ def on_heartbeat(
 ) -> list[AlertChange]:
     """After a heartbeat was recorded (not yet committed): this dispenser's alerts only.
 
-    ``before`` holds the conditions that held before the heartbeat. When the same kinds
-    hold now, and the dispenser was not offline, its alerts are already right: no statement.
-    Paper readings and forecasts are the fleet job's (backend.fleet_job), not the request's.
+    ``before`` holds the conditions that held before the heartbeat. A healthy dispenser
+    that stays healthy (nothing held before, nothing now) has no open alert to resolve and
+    none to raise: no statement, which is almost every heartbeat. Otherwise the alerts are
+    evaluated (a condition that persists may have lost its alert while the dispenser was
+    switched off). Readings and forecasts are the fleet job's (backend.fleet_job).
     """
     settings = alert_settings(app)
-    after = active_conditions(dispenser, settings, now=now)
-    if "offline" not in before and after.keys() == before.keys():
+    if not before and not active_conditions(dispenser, settings, now=now):
         return []
     return evaluate_dispenser(db.session, dispenser, settings, now=now)
 

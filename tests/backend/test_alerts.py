@@ -169,3 +169,20 @@ def test_log_notifier_writes_a_line_without_failing(caplog: pytest.LogCaptureFix
     with caplog.at_level("WARNING", logger="fairroll.alerts"):
         LogNotifier().send(change)
     assert "[fairroll] ALERT jam: Park / Lobby" in caplog.text
+
+
+def test_a_low_dispenser_switched_off_and_on_gets_its_alert_back(
+    app: Flask, client: FlaskClient
+) -> None:
+    dispenser = make_dispenser(make_site())
+    key = enroll(client, dispenser)["device_key"]
+    _beat(client, key, 10)
+    assert _open(dispenser) == {"low_paper"}
+    dispenser.enabled = False
+    db.session.commit()
+    _job_changes(app, now())  # resolves the alerts of a switched-off dispenser
+    assert _open(dispenser) == set()
+    dispenser.enabled = True
+    db.session.commit()
+    _beat(client, key, 10)  # still low: the heartbeat raises it again
+    assert _open(dispenser) == {"low_paper"}
