@@ -52,7 +52,8 @@ EXPOSE 8000
 # Liveness only (no database): /readyz is for the load balancer.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3)"]
-# Workers come from WEB_CONCURRENCY (gunicorn reads it), so the environment can tune them.
+# backend/gunicorn_conf.py: threaded workers (WEB_CONCURRENCY x GUNICORN_THREADS), the
+# queue-time stamp that lets an overloaded task shed load early, bind 0.0.0.0:8000.
 # No per-request access log: the load balancer writes one for every request to S3, at a
 # fraction of the CloudWatch Logs price (docs/operations.md, "Costs").
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "app:app"]
+CMD ["gunicorn", "--config", "python:backend.gunicorn_conf", "app:app"]

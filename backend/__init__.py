@@ -46,7 +46,25 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     visitor.init_app(app)
     cli.init_app(app)
     _init_fleet(app)
+    _configure_shedding(app)
     return app
+
+
+def _configure_shedding(app: Flask) -> None:
+    """Outermost middleware: shed requests that queued too long before any other work."""
+    max_wait_ms = app.config["FAIRROLL_SHED_AFTER_MS"]
+    if not max_wait_ms:
+        return
+    from backend.metrics import request_counter
+    from backend.shedding import LoadShedder
+
+    counter = request_counter(app)
+    app.wsgi_app = LoadShedder(  # type: ignore[method-assign]
+        app.wsgi_app,
+        max_wait=max_wait_ms / 1000,
+        retry_after=app.config["FAIRROLL_SHED_RETRY_AFTER_SECONDS"],
+        on_shed=lambda: counter.add("shed", 503),
+    )
 
 
 def _init_fleet(app: Flask) -> None:

@@ -255,7 +255,7 @@ def init_app(app: Flask) -> None:
     """Register the command groups on ``app``."""
     from backend.cli_maintenance import maintenance
 
-    for command in (sites, dispensers, keys, purge, users, alerts, export, maintenance):
+    for command in (sites, dispensers, keys, purge, users, alerts, export, maintenance, fleet):
         app.cli.add_command(command)
 
 
@@ -263,6 +263,7 @@ def init_app(app: Flask) -> None:
 users = AppGroup("users", help="Operator accounts of the admin UI.")
 alerts = AppGroup("alerts", help="Alert checks (run every minute by a scheduler).")
 export = AppGroup("export", help="Anonymised exports of aggregate counts.")
+fleet = AppGroup("fleet", help="The scheduled fleet job (run every minute by a scheduler).")
 
 
 @users.command("create-admin")
@@ -322,19 +323,39 @@ def users_list() -> None:
         click.echo(f"{op.email}\t{op.role}\t{state}")
 
 
+def _fleet_tick() -> None:
+    from backend.fleet_job import run_fleet_job
+
+    report = run_fleet_job(current_app, now=utcnow())
+    if report is None:
+        click.echo("fleet job: another run holds the lock; nothing done")
+        return
+    figures = report.figures
+    click.echo(f"alert changes: {len(report.changes)}")
+    if report.offline_held:
+        click.echo(f"offline alerts held: heard {report.intake.heard} of {report.intake.known}")
+    click.echo(
+        f"dispensers: {figures.dispensers} offline: {figures.offline} empty: {figures.empty} "
+        f"low paper: {figures.low_paper} jammed: {figures.jammed}"
+    )
+    click.echo(
+        f"readings: {report.readings} forecasts: {report.forecasts} hours counted: {report.hours}"
+    )
+    click.echo(f"seconds: {report.seconds:.3f}")
+    if current_app.config["FAIRROLL_CLOUDWATCH_METRICS"]:
+        click.echo(f"cloudwatch data points: {report.published}")
+
+
 @alerts.command("check")
 def alerts_check() -> None:
-    """Raise and resolve offline alerts; publish CloudWatch metrics where enabled."""
-    from backend.alerting import run_fleet_check
+    """Run the fleet job (the name the infrastructure schedules): see `fleet tick`."""
+    _fleet_tick()
 
-    now = utcnow()
-    changes = run_fleet_check(current_app, now=now)
-    click.echo(f"alert changes: {len(changes)}")
-    if current_app.config["FAIRROLL_CLOUDWATCH_METRICS"]:
-        from backend.metrics import publish_fleet_metrics
 
-        sent = publish_fleet_metrics(current_app, now=now)
-        click.echo(f"cloudwatch data points: {sent}")
+@fleet.command("tick")
+def fleet_tick() -> None:
+    """One fleet job run: offline alerts, readings, forecasts, fleet-wide metrics."""
+    _fleet_tick()
 
 
 @export.command("aggregates")

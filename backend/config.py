@@ -99,7 +99,10 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "FAIRROLL_ENV": production,
         "SECRET_KEY": _secret_key(env, instance_path, is_production),
         "SQLALCHEMY_DATABASE_URI": database_url(env, instance_path),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # No ping before each checkout: it is a round trip on every request. A connection
+        # found dead raises a disconnect error instead, which empties the whole pool, so a
+        # database failover costs each process one failed request (answered 503).
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, "pool_recycle": 1800},
         # Bodies larger than this get 413: device batches are 500 events at most (~100 KiB).
         "MAX_CONTENT_LENGTH": _int(env, "FAIRROLL_MAX_BODY_BYTES", 256 * 1024, minimum=1024),
         "FAIRROLL_TOKEN_TTL_SECONDS": _int(env, "FAIRROLL_TOKEN_TTL_SECONDS", 120, minimum=10),
@@ -120,6 +123,11 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "FAIRROLL_KEY_CACHE_SECONDS": _int(env, "FAIRROLL_KEY_CACHE_SECONDS", 60),
         "FAIRROLL_PUBLIC_URL": env.get("FAIRROLL_PUBLIC_URL", "").rstrip("/"),
         "FAIRROLL_PROXY_HOPS": _int(env, "FAIRROLL_PROXY_HOPS", 0),
+        # Requests queued longer than this get 503 + Retry-After (0: never shed).
+        "FAIRROLL_SHED_AFTER_MS": _int(env, "FAIRROLL_SHED_AFTER_MS", 1000),
+        "FAIRROLL_SHED_RETRY_AFTER_SECONDS": _int(
+            env, "FAIRROLL_SHED_RETRY_AFTER_SECONDS", 10, minimum=1
+        ),
         "FAIRROLL_COOKIE_SECURE": _bool(env, "FAIRROLL_COOKIE_SECURE", is_production),
         "AWS_REGION": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         "FAIRROLL_AWS_ENDPOINT_URL": env.get("FAIRROLL_AWS_ENDPOINT_URL") or None,

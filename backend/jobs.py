@@ -1,6 +1,6 @@
-"""Periodic jobs for the embedded deployment: the alert check and the daily purge.
+"""Periodic jobs for the embedded deployment: the fleet job and the daily purge.
 
-In AWS these run as scheduled tasks (`flask --app app alerts check` every minute,
+In AWS these run as scheduled tasks (`flask --app app alerts check`, the fleet job, every minute,
 `flask --app app purge` daily). A single embedded process runs them in a thread instead.
 """
 
@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 
 from flask import Flask
 
-from backend.alerting import run_fleet_check
 from backend.extensions import db
+from backend.fleet_job import run_fleet_job
 from backend.services.purge import purge_expired
 from protocol.clock import utcnow
 
@@ -29,7 +29,7 @@ def run_purge(app: Flask, *, now: datetime) -> dict[str, int]:
 
 
 class BackgroundJobs(threading.Thread):
-    """A daemon thread running the alert check every ``check_every`` seconds and the purge
+    """A daemon thread running the fleet job every ``check_every`` seconds and the purge
     every ``purge_every`` seconds (first at start)."""
 
     def __init__(self, app: Flask, *, check_every: float = 30, purge_every: float = 86_400):
@@ -49,7 +49,7 @@ class BackgroundJobs(threading.Thread):
                     if elapsed >= next_purge:
                         log.info("purge: %s", run_purge(self.app, now=now))
                         next_purge = elapsed + self.purge_every
-                    run_fleet_check(self.app, now=now)
+                    run_fleet_job(self.app, now=now)
                 except Exception:  # a failed run must not end the thread; the next one retries
                     db.session.rollback()
                     log.exception("background job failed")

@@ -1,7 +1,8 @@
-"""Metrics: a Prometheus endpoint (/metrics) and aggregate CloudWatch metrics.
+"""Metrics: a Prometheus endpoint (/metrics) and fleet-wide CloudWatch metrics.
 
-Only aggregates, per site or for the whole fleet: never one series per dispenser in
-CloudWatch (each custom metric costs money every month, and a fleet has thousands).
+CloudWatch receives a small fixed set of fleet-wide figures, published only by the
+scheduled fleet job (backend.fleet_job): never per dispenser or per site (each custom
+metric costs money every month, and a city has thousands of both).
 """
 
 from __future__ import annotations
@@ -11,14 +12,18 @@ import threading
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, Response, current_app, request
 
 from backend.extensions import db
+from protocol.events import EVENT_METHODS
 from backend.services.fleet import SiteTotals, event_totals, site_totals
 from backend.wiring import alert_settings
 from protocol.clock import utcnow
+
+if TYPE_CHECKING:
+    from backend.fleet_job import FleetJobReport
 
 bp = Blueprint("metrics", __name__)
 NAMESPACE = "fairroll"
@@ -133,43 +138,48 @@ def metrics() -> Response:
     return Response(text, mimetype="text/plain; version=0.0.4; charset=utf-8")
 
 
-def cloudwatch_metric_data(totals: list[SiteTotals], *, now: datetime) -> list[dict[str, Any]]:
-    """PutMetricData entries: per site (dimension Site) and for the whole fleet (none)."""
+def cloudwatch_metric_data(report: FleetJobReport, *, now: datetime) -> list[dict[str, Any]]:
+    """PutMetricData entries: a small fixed set for the whole fleet, whatever its size.
 
-    def datum(name: str, value: float, site: str | None, unit: str = "Count") -> dict[str, Any]:
+    No per-site or per-dispenser series: each costs every month, and a city has thousands.
+    Dispenses carry one dimension, Method, from the fixed list of methods.
+    """
+    figures = report.figures
+
+    def datum(name: str, value: float, unit: str = "Count", **dims: str) -> dict[str, Any]:
         entry: dict[str, Any] = {"MetricName": name, "Value": value, "Unit": unit, "Timestamp": now}
-        if site is not None:
-            entry["Dimensions"] = [{"Name": "Site", "Value": site}]
+        if dims:
+            entry["Dimensions"] = [{"Name": k, "Value": v} for k, v in dims.items()]
         return entry
 
-    def figures(group: list[SiteTotals]) -> dict[str, float]:
-        return {
-            "Dispensers": sum(t.dispensers for t in group),
-            "DispensersOffline": sum(t.states["offline"] for t in group),
-            "DispensersLowPaper": sum(t.low_paper for t in group),
-            "OpenAlerts": sum(sum(t.open_alerts.values()) for t in group),
-            "DispensesLastHour": sum(sum(t.dispenses_last_hour.values()) for t in group),
-            "FaceDispensesLastHour": sum(t.dispenses_last_hour["face"] for t in group),
-        }
-
-    data = [datum(name, value, None) for name, value in figures(totals).items()]
-    for entry in totals:
-        data += [datum(name, value, entry.site) for name, value in figures([entry]).items()]
+    data = [
+        datum("Dispensers", figures.dispensers),
+        datum("DispensersOffline", figures.offline),
+        datum("DispensersEmpty", figures.empty),
+        datum("DispensersLowPaper", figures.low_paper),
+        datum("DispensersJammed", figures.jammed),
+        datum("OpenAlerts", figures.open_alerts),
+        datum("DispensersHeard", report.intake.heard),
+        datum("OfflineAlertsHeld", 1 if report.offline_held else 0),
+        datum("FleetJobSeconds", report.seconds, unit="Seconds"),
+    ]
+    data += [
+        datum("Dispenses", figures.dispenses.get(method, 0), Method=method)
+        for method in EVENT_METHODS
+    ]
     return data
 
 
-def publish_cloudwatch(client: Any, totals: list[SiteTotals], *, now: datetime) -> int:
-    """Send the aggregate metrics to CloudWatch; return how many data points were sent."""
-    data = cloudwatch_metric_data(totals, now=now)
+def publish_cloudwatch(client: Any, report: FleetJobReport, *, now: datetime) -> int:
+    """Send the fleet-wide metrics to CloudWatch; return how many data points were sent."""
+    data = cloudwatch_metric_data(report, now=now)
     for start in range(0, len(data), 20):
         client.put_metric_data(Namespace=NAMESPACE, MetricData=data[start : start + 20])
     return len(data)
 
 
-def publish_fleet_metrics(app: Flask, *, now: datetime) -> int:
-    """Compute the per-site totals and send them to CloudWatch; return the data points."""
+def publish_fleet_figures(app: Flask, report: FleetJobReport, *, now: datetime) -> int:
+    """Publish one fleet job run's figures (only the fleet job calls this)."""
     from backend.aws import client
 
-    totals = site_totals(db.session, alert_settings(app), now=now)
-    db.session.rollback()  # read only
-    return publish_cloudwatch(client("cloudwatch", app), totals, now=now)
+    return publish_cloudwatch(client("cloudwatch", app), report, now=now)

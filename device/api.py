@@ -18,6 +18,14 @@ class Offline(Exception):
     """The backend could not be reached or answered with a server error: try later."""
 
 
+class Busy(Offline):
+    """The backend is overloaded and asked to come back after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ApiError(Exception):
     """The backend refused the request; ``code`` is its stable error word."""
 
@@ -79,6 +87,11 @@ class DeviceApi:
         except urllib.error.HTTPError as error:
             if error.code == 304:
                 return Response(304, None, dict(error.headers))
+            retry = _retry_after(dict(error.headers))
+            if error.code >= 500:
+                error.close()  # the answer's body is not needed: free its connection
+            if error.code == 503 and retry:
+                raise Busy(f"server busy, retry after {retry} s", retry) from error
             if error.code >= 500:
                 raise Offline(f"server error {error.code}") from error
             raw = error.read()
@@ -140,6 +153,12 @@ def _response(status: int, raw: bytes, headers: dict[str, str]) -> Response:
         except ValueError:
             body = None
     return Response(status, body, headers)
+
+
+def _retry_after(headers: dict[str, str]) -> int:
+    """Seconds from a Retry-After header given in seconds (0 when absent or a date)."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), "").strip()
+    return min(int(value), 3600) if value.isdigit() else 0
 
 
 def _api_error(status: int, raw: bytes, headers: dict[str, str]) -> ApiError:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from device.api import ApiError, DeviceApi, Offline
+from device.api import ApiError, Busy, DeviceApi, Offline
 from device.remote import RemoteConfigError
 from device.state import RemoteHolder
 from device.store import Event, Store
@@ -49,6 +50,8 @@ class Syncer:
         self._next_prune: datetime | None = None
         self._urgent: deque[str] = deque(maxlen=MAX_URGENT)
         self._urgent_lock = threading.Lock()
+        # Set when the backend answered 503 + Retry-After: no call before then, even if kicked.
+        self._not_before: datetime | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -184,9 +187,20 @@ class Syncer:
 
     def _round(self) -> float:
         """Run one round, log changes of state, and return how long to wait for the next."""
+        if self._not_before is not None:
+            waiting = (self._not_before - self.clock()).total_seconds()
+            if waiting > 0:
+                return waiting  # the backend asked for a pause: honour it
+            self._not_before = None
         was_online = self.online
         try:
             self.sync_once()
+        except Busy as exc:
+            # Spread the retries of a whole fleet over half the interval again.
+            pause = exc.retry_after * random.uniform(1.0, 1.5)  # noqa: S311 - jitter, not secrets
+            self._not_before = self.clock() + timedelta(seconds=pause)
+            log.warning("backend busy; next call in %.0f s", pause)
+            return pause
         except Offline as exc:
             if was_online:
                 log.warning("backend unreachable (%s); working offline", exc)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import abort, current_app, render_template, request
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from backend.admin import bp
 from backend.admin.charts import paper_chart, stacked_bars
@@ -13,7 +14,7 @@ from backend.extensions import db
 from backend.models import Alert, Dispenser, Site
 from backend.services.alerts import open_alerts, recent_alerts
 from backend.services.fleet import dispenser_state
-from backend.services.forecast import forecast_dispenser, forecasts_for, refill_list
+from backend.services.forecast import forecast_dispenser, refill_list, stored_forecasts
 from backend.services.stats import (
     day_counts,
     day_series,
@@ -36,21 +37,38 @@ def _site_filter() -> Site | None:
     return site
 
 
+PER_PAGE = 100
+
+
+def _page() -> int:
+    return max(1, request.args.get("page", default=1, type=int) or 1)
+
+
 @bp.get("/")
 def fleet() -> str:
-    """Every dispenser with its state, paper level, last heartbeat, alerts and forecast."""
+    """One page of dispensers with state, paper level, last heartbeat, alerts and forecast.
+
+    Filtered and paginated in SQL; forecasts are the fleet job's stored rates.
+    """
     now = utcnow()
     settings = alert_settings(current_app)
     low = settings.low_paper_percent
     site = _site_filter()
-    query = select(Dispenser).order_by(Dispenser.site_id, Dispenser.id)
-    if site is not None:
-        query = query.where(Dispenser.site_id == site.id)
-    dispensers = db.session.scalars(query).all()
+    page = _page()
+    where = [Dispenser.site_id == site.id] if site is not None else []
+    total = db.session.scalar(select(func.count()).select_from(Dispenser).where(*where)) or 0
+    dispensers = db.session.scalars(
+        select(Dispenser)
+        .options(joinedload(Dispenser.site, innerjoin=True))
+        .where(*where)
+        .order_by(Dispenser.site_id, Dispenser.id)
+        .limit(PER_PAGE)
+        .offset((page - 1) * PER_PAGE)
+    ).all()
     alerts_by = _alerts_by_dispenser(
         open_alerts(db.session, dispenser_ids=[d.id for d in dispensers])
     )
-    forecasts = forecasts_for(db.session, dispensers, now=now, low_percent=low)
+    forecasts = stored_forecasts(db.session, dispensers, now=now, low_percent=low)
     rows = [
         {
             "dispenser": d,
@@ -60,6 +78,12 @@ def fleet() -> str:
         }
         for d in dispensers
     ]
+    alert_count = db.session.scalar(
+        select(func.count())
+        .select_from(Alert)
+        .join(Dispenser, Dispenser.id == Alert.dispenser_id)
+        .where(Alert.is_open.is_(True), *where)
+    )
     site_id = site.id if site else None
     hourly = dispenses_per_hour(db.session, now=now, site_id=site_id)
     # One pass over 14 days of counts feeds the daily chart, paper use and the opt-out figure.
@@ -70,6 +94,10 @@ def fleet() -> str:
     return render_template(
         "admin/fleet.html",
         rows=rows,
+        total=total,
+        alert_count=alert_count or 0,
+        page=page,
+        pages=max(1, -(-total // PER_PAGE)),
         sites=sites,
         site=site,
         low=low,
@@ -120,17 +148,22 @@ def refills() -> str:
     now = utcnow()
     config = current_app.config
     site = _site_filter()
-    items = refill_list(
+    result = refill_list(
         db.session,
         now=now,
         low_percent=config["FAIRROLL_LOW_PAPER_PERCENT"],
         horizon=timedelta(hours=config["FAIRROLL_REFILL_HORIZON_HOURS"]),
         site_id=site.id if site else None,
+        page=_page(),
+        per_page=PER_PAGE,
     )
     sites = db.session.scalars(select(Site).order_by(Site.name)).all()
     return render_template(
         "admin/refills.html",
-        items=items,
+        items=result.items,
+        total=result.total,
+        page=result.page,
+        pages=max(1, -(-result.total // PER_PAGE)),
         sites=sites,
         site=site,
         now=now,

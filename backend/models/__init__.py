@@ -6,6 +6,7 @@ from backend.models.audit import AuditEntry
 from backend.models.base import Base
 from backend.models.dispenser import DeviceCredential, Dispenser, EnrollmentCode
 from backend.models.event import DeviceEvent
+from backend.models.fleet_job import FleetJobRun, HourlyCount, PaperForecast
 from backend.models.incident import Incident, MaintenanceWindow
 from backend.models.operator import Operator
 from backend.models.signing_key import SigningKey
@@ -25,9 +26,12 @@ __all__ = [
     "DeviceEvent",
     "Dispenser",
     "EnrollmentCode",
+    "FleetJobRun",
+    "HourlyCount",
     "Incident",
     "MaintenanceWindow",
     "Operator",
+    "PaperForecast",
     "PaperReading",
     "QuotaUsage",
     "SigningKey",

@@ -32,4 +32,5 @@ class DeviceEvent(Base):
     # share of past days never changes when a site turns face mode on or off.
     face_offered: Mapped[bool] = mapped_column(default=False, server_default=false())
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Indexed: the fleet job finds the hours to recount from what arrived since its last run.
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
-from backend.models import DailyAggregate, DeviceEvent, Dispenser
+from backend.models import DailyAggregate, DeviceEvent, Dispenser, FleetJobRun, HourlyCount
 from backend.services.sql import Db, insert_for
 
 # (dispenser id, UTC day, method, kind)
@@ -92,6 +92,15 @@ def utc_bucket(session: Db, column: Any, unit: str) -> Any:
     return func.strftime(pattern, column)
 
 
+def hour_of(session: Db, column: Any) -> Any:
+    """A SQL expression for the UTC hour of a timestamp column, as a UTC timestamp again
+    (PostgreSQL: timestamptz whatever the session's time zone; SQLite: naive UTC text)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.timezone("UTC", utc_bucket(session, column, "hour"))
+    # The text form SQLAlchemy stores datetimes in, so stored hours compare as equal.
+    return func.strftime("%Y-%m-%d %H:00:00.000000", column)
+
+
 def bucket_time(value: Any) -> datetime:
     """A bucket value from :func:`utc_bucket` as an aware UTC datetime."""
     if isinstance(value, str):
@@ -100,6 +109,45 @@ def bucket_time(value: Any) -> datetime:
         value = datetime(value.year, value.month, value.day)
     assert isinstance(value, datetime)
     return _utc(value)
+
+
+# Events arriving this long after their hour was counted are left to the next run.
+ROLLUP_MARGIN = timedelta(minutes=2)
+HOUR = timedelta(hours=1)
+
+
+def _floor_hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def rolled_up_hours(session: Db) -> tuple[datetime, datetime] | None:
+    """The UTC hours [start, end) whose counts the fleet job keeps in ``hourly_count``.
+
+    From the first whole hour of the oldest raw event (a purge removed nothing at or
+    after it, so those counts match the raw events) to the end of the hour of the job's
+    last run (less a margin for events still in flight then), which that run recounted:
+    the current hour's figures lag the job by up to one run. None before the job ran.
+    """
+    last = session.scalar(select(func.max(FleetJobRun.started_at)))
+    oldest = session.scalar(select(func.min(DeviceEvent.occurred_at)))
+    if last is None or oldest is None:
+        return None
+    oldest = _utc(oldest)
+    start = _floor_hour(oldest) + (HOUR if oldest != _floor_hour(oldest) else timedelta(0))
+    end = _floor_hour(_utc(last) - ROLLUP_MARGIN) + HOUR
+    return (start, end) if start < end else None
+
+
+def _split(
+    session: Db, start: datetime, end: datetime
+) -> tuple[tuple[datetime, datetime] | None, list[tuple[datetime, datetime]]]:
+    """[start, end) as the part read from hourly counts and the parts read from raw events."""
+    window = rolled_up_hours(session)
+    if window is None or window[1] <= start or end <= window[0]:
+        return None, [(start, end)]
+    low, high = max(start, window[0]), min(end, window[1])
+    raw = [(a, b) for a, b in ((start, low), (high, end)) if a < b]
+    return (low, high), raw
 
 
 def daily_counts(
@@ -116,8 +164,9 @@ def daily_counts(
 def daily_counts_by_site(
     session: Db, *, first_day: date, last_day: date, site_id: int | None = None
 ) -> Counter[tuple[int, date, str, str]]:
-    """Event counts by (site id, day, method, kind): one query on the aggregates and one on
-    the raw events, whatever the number of sites."""
+    """Event counts by (site id, day, method, kind): the daily aggregates (purged days),
+    the fleet job's hourly counts where complete, raw events for the rest; a fixed number
+    of queries whatever the number of sites."""
     counts: Counter[tuple[int, date, str, str]] = Counter()
     agg = (
         select(
@@ -137,6 +186,36 @@ def daily_counts_by_site(
         counts[(site, day, method, kind)] += int(total)
     start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)
     end = datetime(last_day.year, last_day.month, last_day.day, tzinfo=UTC) + timedelta(days=1)
+    rolled, raw_parts = _split(session, start, end)
+    if rolled is not None:
+        day = utc_bucket(session, HourlyCount.hour, "day").label("day")
+        rows = (
+            select(
+                HourlyCount.site_id,
+                day,
+                HourlyCount.method,
+                HourlyCount.kind,
+                func.sum(HourlyCount.count),
+            )
+            .where(HourlyCount.hour >= rolled[0], HourlyCount.hour < rolled[1])
+            .group_by(HourlyCount.site_id, day, HourlyCount.method, HourlyCount.kind)
+        )
+        if site_id is not None:
+            rows = rows.where(HourlyCount.site_id == site_id)
+        for site, moment, method, kind, total in session.execute(rows):
+            counts[(site, bucket_time(moment).date(), method, kind)] += int(total)
+    for part_start, part_end in raw_parts:
+        _add_raw_days(session, counts, part_start, part_end, site_id)
+    return counts
+
+
+def _add_raw_days(
+    session: Db,
+    counts: Counter[tuple[int, date, str, str]],
+    start: datetime,
+    end: datetime,
+    site_id: int | None,
+) -> None:
     bucket = utc_bucket(session, DeviceEvent.occurred_at, "day").label("bucket")
     raw = (
         select(
@@ -154,16 +233,32 @@ def daily_counts_by_site(
         raw = raw.where(Dispenser.site_id == site_id)
     for site, moment, method, kind, total in session.execute(raw):
         counts[(site, bucket_time(moment).date(), method, kind)] += int(total)
-    return counts
 
 
 def hourly_counts(
     session: Db, *, start: datetime, end: datetime, site_id: int | None = None
 ) -> Counter[tuple[datetime, str, str]]:
-    """Raw event counts by (UTC hour, method, kind) between ``start`` and ``end``."""
+    """Event counts by (UTC hour, method, kind) between ``start`` and ``end``: the fleet
+    job's hourly counts where complete, raw events for the rest."""
     counts: Counter[tuple[datetime, str, str]] = Counter()
-    for moment, method, kind, total in _raw_counts(session, "hour", start, end, site_id):
-        counts[(moment, method, kind)] += total
+    rolled, raw_parts = _split(session, start, end)
+    if rolled is not None:
+        rows = (
+            select(
+                HourlyCount.hour, HourlyCount.method, HourlyCount.kind, func.sum(HourlyCount.count)
+            )
+            .where(HourlyCount.hour >= rolled[0], HourlyCount.hour < rolled[1])
+            .group_by(HourlyCount.hour, HourlyCount.method, HourlyCount.kind)
+        )
+        if site_id is not None:
+            rows = rows.where(HourlyCount.site_id == site_id)
+        for moment, method, kind, total in session.execute(rows):
+            counts[(bucket_time(moment), method, kind)] += int(total)
+    for part_start, part_end in raw_parts:
+        for moment, method, kind, total in _raw_counts(
+            session, "hour", part_start, part_end, site_id
+        ):
+            counts[(moment, method, kind)] += total
     return counts
 
 

@@ -112,22 +112,6 @@ def evaluate_dispenser(
     return changes
 
 
-def check_fleet(session: Db, settings: AlertSettings, *, now: datetime) -> list[AlertChange]:
-    """The periodic check: offline dispensers, and alerts of dispensers since switched off."""
-    stale = select(Dispenser).where(
-        Dispenser.enabled,
-        Dispenser.last_heartbeat_at.is_not(None),
-        Dispenser.last_heartbeat_at < now - settings.offline_after,
-    )
-    open_ids = select(Alert.dispenser_id).where(Alert.is_open.is_(True))
-    switched_off = select(Dispenser).where(~Dispenser.enabled, Dispenser.id.in_(open_ids))
-    changes: list[AlertChange] = []
-    for query in (stale, switched_off):
-        for dispenser in session.scalars(query.order_by(Dispenser.id)).all():
-            changes.extend(evaluate_dispenser(session, dispenser, settings, now=now))
-    return changes
-
-
 def open_alerts(session: Db, *, dispenser_ids: list[int] | None = None) -> list[Alert]:
     """Open alerts, newest first, optionally only for some dispensers."""
     query = select(Alert).where(Alert.is_open.is_(True))

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from backend.errors import DeviceKeyInvalid, EnrollmentCodeInvalid, InvalidInput
 from backend.models import DeviceCredential, Dispenser, EnrollmentCode
@@ -62,8 +63,10 @@ def authenticate_device(session: Db, device_key: str | None) -> Dispenser:
     """The dispenser whose live key this is, or DeviceKeyInvalid."""
     if not device_key or len(device_key) > 200:
         raise DeviceKeyInvalid("send the device key as 'Authorization: Bearer <key>'")
+    # The site comes in the same statement: every device request needs its policy.
     dispenser = session.scalar(
         select(Dispenser)
+        .options(joinedload(Dispenser.site, innerjoin=True))
         .join(DeviceCredential, DeviceCredential.dispenser_id == Dispenser.id)
         .where(DeviceCredential.key_hash == sha256_hex(device_key))
         .where(DeviceCredential.revoked_at.is_(None))

@@ -61,32 +61,42 @@ def record_events(
     Whether a face scan was offered is stored with each event: the device's own report,
     else the site's setting as the event arrives (for an online device, the moment of
     the dispense), so history never changes when the setting does.
+
+    One multi-row INSERT ... ON CONFLICT DO NOTHING for the batch: RETURNING lists exactly
+    the events stored now, so a resent batch is counted as duplicates and nothing else.
     """
-    accepted = 0
+    if not events:
+        return BatchResult(accepted=0, duplicates=0)
+    table = DeviceEvent.__table__
     site_offers_face = dispenser.site.face_mode_allowed
+    rows = [
+        {
+            "dispenser_id": dispenser.id,
+            "event_id": event.event_id,
+            "kind": event.kind,
+            "method": event.method,
+            "reason": event.reason,
+            "token_ref": event.token_ref,
+            "occurred_at": event.occurred_at,
+            "received_at": now,
+            "face_offered": (site_offers_face if event.face_offered is None else event.face_offered)
+            or event.method == "face",
+        }
+        for event in events
+    ]
+    stored = session.execute(
+        insert_for(session, DeviceEvent)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["dispenser_id", "event_id"])
+        .returning(table.c.event_id)
+    ).all()
+    new_ids = {row.event_id for row in stored}
     for event in events:
-        offered = site_offers_face if event.face_offered is None else event.face_offered
-        stored = session.execute(
-            insert_for(session, DeviceEvent)
-            .values(
-                dispenser_id=dispenser.id,
-                event_id=event.event_id,
-                kind=event.kind,
-                method=event.method,
-                reason=event.reason,
-                token_ref=event.token_ref,
-                occurred_at=event.occurred_at,
-                received_at=now,
-                face_offered=offered or event.method == "face",
-            )
-            .on_conflict_do_nothing(index_elements=["dispenser_id", "event_id"])
-            .returning(DeviceEvent.__table__.c.id)
-        ).first()
-        if stored is None:
+        if event.event_id not in new_ids:
             continue
-        accepted += 1
+        new_ids.discard(event.event_id)  # an id twice in one batch counts once
         if event.kind == "dispense" and event.method == "qr" and event.token_ref:
             mark_redeemed_by_qr(session, dispenser, event.token_ref, redeemed_at=event.occurred_at)
         elif event.kind == "refuse" and event.token_ref and event.reason:
             note_refusal(session, event.token_ref, event.reason)
-    return BatchResult(accepted=accepted, duplicates=len(events) - accepted)
+    return BatchResult(accepted=len(stored), duplicates=len(events) - len(stored))

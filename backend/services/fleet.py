@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select
 
 from backend.models import Alert, DailyAggregate, DeviceEvent, Dispenser, Site
 from backend.services.alerts import AlertSettings
@@ -39,13 +39,24 @@ class SiteTotals:
 def site_totals(session: Db, settings: AlertSettings, *, now: datetime) -> list[SiteTotals]:
     """Per-site totals: dispensers by state, low paper, open alerts, last hour's dispenses."""
     totals = {site.id: SiteTotals(site.name) for site in session.scalars(select(Site))}
-    for dispenser in session.scalars(select(Dispenser)):
-        entry = totals[dispenser.site_id]
-        entry.dispensers += 1
-        entry.states[dispenser_state(dispenser, settings, now=now)] += 1
-        level = dispenser.paper_level
-        if dispenser.enabled and level is not None and level <= settings.low_paper_percent:
-            entry.low_paper += 1
+    seen = Dispenser.last_heartbeat_at
+    state = case(
+        (Dispenser.enabled.is_(False), "disabled"),
+        (seen.is_(None), "new"),
+        (seen < now - settings.offline_after, "offline"),
+        else_=Dispenser.status,
+    )
+    level = Dispenser.paper_level
+    low = and_(Dispenser.enabled, level.is_not(None), level <= settings.low_paper_percent)
+    # One grouped query: a row per site and state, never one per dispenser.
+    grouped = select(Dispenser.site_id, state, func.count(), func.count().filter(low)).group_by(
+        Dispenser.site_id, state
+    )
+    for site_id, state_name, count, low_count in session.execute(grouped):
+        entry = totals[site_id]
+        entry.dispensers += int(count)
+        entry.states[str(state_name)] += int(count)
+        entry.low_paper += int(low_count or 0)
     alerts = (
         select(Dispenser.site_id, Alert.kind, func.count(Alert.id))
         .join(Dispenser, Dispenser.id == Alert.dispenser_id)

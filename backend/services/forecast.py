@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import joinedload
 
-from backend.models import Dispenser, PaperReading
+from backend.models import Dispenser, PaperForecast, PaperReading
 from backend.services.sql import Db
 
 LOOKBACK = timedelta(hours=24)
@@ -45,6 +46,15 @@ def forecast_from_readings(
     if span < MIN_SPAN:
         return Forecast(level, None, None, None)
     rate = (first_level - level) / (span.total_seconds() / 3600)
+    return forecast_from_rate(level, rate, now=now, low_percent=low_percent)
+
+
+def forecast_from_rate(
+    level: int | None, rate: float | None, *, now: datetime, low_percent: int
+) -> Forecast:
+    """Forecast from a consumption rate (percentage points an hour), e.g. the stored one."""
+    if level is None or rate is None:
+        return Forecast(level, None, None, None)
     if rate <= 0:
         return Forecast(level, 0.0, None, None)
     empty_at = now + timedelta(hours=level / rate)
@@ -80,30 +90,6 @@ def forecast_dispenser(
     return forecast_from_readings(readings, dispenser.paper_level, now=now, low_percent=low_percent)
 
 
-def forecasts_for(
-    session: Db, dispensers: Sequence[Dispenser], *, now: datetime, low_percent: int
-) -> dict[int, Forecast]:
-    """Forecasts of many dispensers with one query for all their readings."""
-    readings: dict[int, list[tuple[datetime, int]]] = {d.id: [] for d in dispensers}
-    if readings:
-        rows = session.execute(
-            select(PaperReading.dispenser_id, PaperReading.read_at, PaperReading.level)
-            .where(
-                PaperReading.dispenser_id.in_(list(readings)),
-                PaperReading.read_at >= now - LOOKBACK,
-            )
-            .order_by(PaperReading.dispenser_id, PaperReading.read_at, PaperReading.id)
-        )
-        for dispenser_id, read_at, level in rows:
-            readings[dispenser_id].append((read_at, level))
-    return {
-        d.id: forecast_from_readings(
-            readings[d.id], d.paper_level, now=now, low_percent=low_percent
-        )
-        for d in dispensers
-    }
-
-
 @dataclass(frozen=True)
 class RefillItem:
     """One stop on a maintainer's round."""
@@ -113,26 +99,84 @@ class RefillItem:
     reason: str
 
 
+@dataclass(frozen=True)
+class RefillPage:
+    """One page of the refill list, and how many stops there are in all."""
+
+    items: list[RefillItem]
+    total: int
+    page: int
+    per_page: int
+
+
 def refill_list(
-    session: Db, *, now: datetime, low_percent: int, horizon: timedelta, site_id: int | None = None
-) -> list[RefillItem]:
-    """Dispensers to visit within ``horizon``: empty, jammed, low, or forecast to get low."""
-    query = select(Dispenser).where(Dispenser.enabled).order_by(Dispenser.site_id, Dispenser.id)
+    session: Db,
+    *,
+    now: datetime,
+    low_percent: int,
+    horizon: timedelta,
+    site_id: int | None = None,
+    page: int = 1,
+    per_page: int = 100,
+) -> RefillPage:
+    """Dispensers to visit within ``horizon``: empty, jammed, low, or forecast to get low.
+
+    Filtered, ordered and paginated in SQL on the forecasts the fleet job keeps
+    (backend.services.fleet_check.recompute_forecasts): most urgent first.
+    """
+    level = Dispenser.paper_level
+    rate = PaperForecast.rate_per_hour
+    now_low = or_(Dispenser.status.in_(("jam", "empty", "low")), level <= low_percent)
+    hours = horizon.total_seconds() / 3600
+    soon = and_(level.is_not(None), rate > 0, (level - low_percent) <= rate * hours)
+    condition = and_(Dispenser.enabled, or_(now_low, soon))
     if site_id is not None:
-        query = query.where(Dispenser.site_id == site_id)
-    items: list[RefillItem] = []
-    dispensers = session.scalars(query).all()
-    forecasts = forecasts_for(session, dispensers, now=now, low_percent=low_percent)
-    for dispenser in dispensers:
-        forecast = forecasts[dispenser.id]
+        condition = and_(condition, Dispenser.site_id == site_id)
+    total = session.scalar(
+        select(func.count())
+        .select_from(Dispenser)
+        .outerjoin(PaperForecast, PaperForecast.dispenser_id == Dispenser.id)
+        .where(condition)
+    )
+    urgency = case((now_low, 0.0), else_=(level - low_percent) / rate)
+    rows = session.execute(
+        select(Dispenser, rate)
+        .outerjoin(PaperForecast, PaperForecast.dispenser_id == Dispenser.id)
+        .options(joinedload(Dispenser.site, innerjoin=True))
+        .where(condition)
+        .order_by(urgency, func.coalesce(level, 0), Dispenser.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    items = []
+    for dispenser, stored_rate in rows:
+        forecast = forecast_from_rate(
+            dispenser.paper_level, stored_rate, now=now, low_percent=low_percent
+        )
         reason = _refill_reason(
             dispenser, forecast, now=now, low_percent=low_percent, horizon=horizon
         )
-        if reason:
-            items.append(RefillItem(dispenser, forecast, reason))
-    far = now + timedelta(days=3650)
-    items.sort(key=lambda item: (item.forecast.low_at or far, item.dispenser.paper_level or 0))
-    return items
+        items.append(RefillItem(dispenser, forecast, reason))
+    return RefillPage(items, int(total or 0), page, per_page)
+
+
+def stored_forecasts(
+    session: Db, dispensers: Sequence[Dispenser], *, now: datetime, low_percent: int
+) -> dict[int, Forecast]:
+    """Forecasts of some dispensers from the rates the fleet job keeps (one query)."""
+    ids = [d.id for d in dispensers]
+    rates: dict[int, float | None] = {}
+    if ids:
+        rows = session.execute(
+            select(PaperForecast.dispenser_id, PaperForecast.rate_per_hour).where(
+                PaperForecast.dispenser_id.in_(ids)
+            )
+        )
+        rates = {dispenser_id: rate for dispenser_id, rate in rows}
+    return {
+        d.id: forecast_from_rate(d.paper_level, rates.get(d.id), now=now, low_percent=low_percent)
+        for d in dispensers
+    }
 
 
 def _refill_reason(

@@ -32,7 +32,13 @@ def next_local_midnight(site: Site, now: datetime) -> datetime:
 
 
 def daily_secret(session: Db, day: date, *, now: datetime) -> bytes:
-    """The secret for ``day``, created on first use (race-free: insert-or-ignore)."""
+    """The secret for ``day``, created on first use (race-free: insert-or-ignore).
+
+    Read first: only the day's first issuance pays for the insert.
+    """
+    found = session.scalar(select(DailySecret.secret).where(DailySecret.day == day))
+    if found is not None:
+        return bytes(found)
     session.execute(
         insert_for(session, DailySecret)
         .values(day=day, secret=secrets.token_bytes(32), created_at=now)

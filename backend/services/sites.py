@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import pyotp
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from backend.errors import ConflictError, DispenserNotFound, InvalidInput, NotFound
 from backend.models import Dispenser, EnrollmentCode, Site
@@ -109,7 +110,11 @@ def create_dispenser(
 
 def find_dispenser(session: Db, public_id: str) -> Dispenser:
     """Look a dispenser up by its public id."""
-    dispenser = session.scalar(select(Dispenser).where(Dispenser.public_id == public_id))
+    dispenser = session.scalar(
+        select(Dispenser)
+        .options(joinedload(Dispenser.site, innerjoin=True))
+        .where(Dispenser.public_id == public_id)
+    )
     if dispenser is None:
         raise DispenserNotFound("no dispenser has that id")
     return dispenser

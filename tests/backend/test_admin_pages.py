@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -102,3 +103,22 @@ def test_refill_list_and_alerts_pages_render(app: Flask, client: FlaskClient) ->
     sign_in(client, make_operator("m@city.example", role="maintainer"))
     assert "Dry" in client.get("/admin/refills").get_data(as_text=True)
     assert client.get("/admin/alerts").status_code == 200
+
+
+def test_fleet_view_and_refill_list_are_paginated(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import backend.admin.views_fleet as views
+
+    monkeypatch.setattr(views, "PER_PAGE", 2)
+    site = make_site("Paged Park")
+    for index in range(5):
+        make_dispenser(site, label=f"Unit {index}", paper_level=5, status="ok")
+    sign_in(client, make_operator())
+    first = client.get("/admin/").get_data(as_text=True)
+    assert 'id="count-dispensers">5<' in first and "Page 1 of 3" in first
+    assert "Unit 0" in first and "Unit 1" in first and "Unit 2" not in first
+    last = client.get(f"/admin/?page=3&site={site.id}").get_data(as_text=True)
+    assert "Unit 4" in last and "Unit 3" not in last and "Page 3 of 3" in last
+    refills = client.get("/admin/refills?page=2").get_data(as_text=True)
+    assert "Unit 2" in refills and "Unit 0" not in refills and "5 in all" in refills

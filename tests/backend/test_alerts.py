@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from backend.extensions import db
+from backend.fleet_job import run_fleet_job
 from backend.models import Alert, Dispenser
 from backend.notify import LogNotifier
 from backend.services.alerts import (
     AlertChange,
     AlertSettings,
     active_conditions,
-    check_fleet,
     evaluate_dispenser,
 )
 from tests.factories import auth, enroll, make_dispenser, make_site, now
@@ -115,7 +115,13 @@ def test_a_new_alert_of_the_same_kind_can_follow_a_resolved_one(app: Flask) -> N
     assert db.session.query(Alert).filter_by(dispenser_id=dispenser.id).count() == 2
 
 
-def test_offline_is_detected_by_the_fleet_check_and_cleared_by_a_heartbeat(
+def _job_changes(app: Flask, at: datetime) -> list[tuple[str, str]]:
+    report = run_fleet_job(app, now=at)
+    assert report is not None
+    return [(c.change, c.kind) for c in report.changes]
+
+
+def test_offline_is_detected_by_the_fleet_job_and_cleared_by_a_heartbeat(
     app: Flask, client: FlaskClient, sent: list[AlertChange]
 ) -> None:
     dispenser = make_dispenser(make_site())
@@ -123,28 +129,34 @@ def test_offline_is_detected_by_the_fleet_check_and_cleared_by_a_heartbeat(
     _beat(client, key, 90)
     heard = dispenser.last_heartbeat_at
     assert heard is not None
-    assert check_fleet(db.session, SETTINGS, now=heard + timedelta(minutes=2)) == []
-    changes = check_fleet(db.session, SETTINGS, now=heard + timedelta(minutes=4))
-    assert [(c.change, c.kind) for c in changes] == [("raised", "offline")]
-    # Checked again: still offline, nothing new to send.
-    assert check_fleet(db.session, SETTINGS, now=heard + timedelta(minutes=5)) == []
+    assert _job_changes(app, heard + timedelta(minutes=2)) == []
+    dispenser.last_heartbeat_at = now() - timedelta(minutes=4)  # silent since
     db.session.commit()
+    assert _job_changes(app, now()) == [("raised", "offline")]
+    # Checked again: still offline, nothing new to send.
+    assert _job_changes(app, now()) == []
     _beat(client, key, 90)
     assert _open(dispenser) == set()
     assert ("resolved", "offline") in [(c.change, c.kind) for c in sent]
 
 
+def test_the_job_resolves_offline_alerts_a_heartbeat_left_open(app: Flask) -> None:
+    make_dispenser(make_site(), status="ok", last_heartbeat_at=now())
+    assert _job_changes(app, now() + timedelta(minutes=4)) == [("raised", "offline")]
+    assert _job_changes(app, now()) == [("resolved", "offline")]  # heard within the limit
+
+
 def test_dispensers_never_heard_from_are_not_offline(app: Flask) -> None:
     make_dispenser(make_site())
-    assert check_fleet(db.session, SETTINGS, now=now() + timedelta(days=1)) == []
+    assert _job_changes(app, now() + timedelta(days=1)) == []
 
 
 def test_switching_a_dispenser_off_resolves_its_alerts(app: Flask) -> None:
     dispenser = make_dispenser(make_site(), status="jam", last_heartbeat_at=now())
     evaluate_dispenser(db.session, dispenser, SETTINGS, now=now())
     dispenser.enabled = False
-    changes = check_fleet(db.session, SETTINGS, now=now())
-    assert [(c.change, c.kind) for c in changes] == [("resolved", "jam")]
+    db.session.commit()
+    assert _job_changes(app, now()) == [("resolved", "jam")]
 
 
 def test_the_cli_check_runs_the_offline_detection(app: Flask, sent: list[AlertChange]) -> None:
@@ -160,3 +172,20 @@ def test_log_notifier_writes_a_line_without_failing(caplog: pytest.LogCaptureFix
     with caplog.at_level("WARNING", logger="fairroll.alerts"):
         LogNotifier().send(change)
     assert "[fairroll] ALERT jam: Park / Lobby" in caplog.text
+
+
+def test_a_low_dispenser_switched_off_and_on_gets_its_alert_back(
+    app: Flask, client: FlaskClient
+) -> None:
+    dispenser = make_dispenser(make_site())
+    key = enroll(client, dispenser)["device_key"]
+    _beat(client, key, 10)
+    assert _open(dispenser) == {"low_paper"}
+    dispenser.enabled = False
+    db.session.commit()
+    _job_changes(app, now())  # resolves the alerts of a switched-off dispenser
+    assert _open(dispenser) == set()
+    dispenser.enabled = True
+    db.session.commit()
+    _beat(client, key, 10)  # still low: the heartbeat raises it again
+    assert _open(dispenser) == {"low_paper"}

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from moto import mock_aws
 
 from backend.config import ConfigError, load_config
@@ -18,7 +19,7 @@ from backend.incident_alerts import IncidentDigest
 from backend.models import DeviceEvent
 from backend.notify import LogNotifier, SNSNotifier, make_notifier
 from backend.services.alerts import AlertChange
-from tests.factories import make_dispenser, make_site, now
+from tests.factories import auth, enroll, make_dispenser, make_site, now
 
 REGION = "us-east-1"
 
@@ -121,7 +122,7 @@ def test_export_to_a_missing_bucket_fails_clearly(
     assert result.exit_code != 0 and "export to s3://no-such-bucket failed" in result.output
 
 
-def test_cloudwatch_gets_per_site_and_fleet_metrics_never_per_dispenser(
+def test_cloudwatch_gets_a_fixed_set_of_fleet_metrics_whatever_the_fleet(
     app: Flask, aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(app.config, "FAIRROLL_CLOUDWATCH_METRICS", True)
@@ -129,18 +130,18 @@ def test_cloudwatch_gets_per_site_and_fleet_metrics_never_per_dispenser(
     for level in (10, 50, 90):
         make_dispenser(site, paper_level=level, status="ok", last_heartbeat_at=now())
     make_dispenser(make_site("South"), status="ok", last_heartbeat_at=now() - timedelta(hours=1))
-    result = app.test_cli_runner().invoke(args=["alerts", "check"])
+    for name in ("East", "West"):  # more sites change nothing in what is published
+        make_dispenser(make_site(name), status="ok", last_heartbeat_at=now())
+    result = app.test_cli_runner().invoke(args=["fleet", "tick"])
     assert result.exit_code == 0, result.output
-    assert "cloudwatch data points: 18" in result.output  # 6 metrics x (fleet + 2 sites)
-    metrics = boto3.client("cloudwatch", region_name=REGION).list_metrics(Namespace="fairroll")
-    dimensions = {
-        tuple((d["Name"], d["Value"]) for d in m["Dimensions"]) for m in metrics["Metrics"]
-    }
-    assert dimensions == {(), (("Site", "North"),), (("Site", "South"),)}
-    stats = boto3.client("cloudwatch", region_name=REGION).get_metric_statistics(
+    assert "cloudwatch data points: 14" in result.output  # 9 fleet figures + 5 methods
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    metrics = cloudwatch.list_metrics(Namespace="fairroll")["Metrics"]
+    dimensions = {tuple((d["Name"], d["Value"]) for d in m["Dimensions"]) for m in metrics}
+    assert all(not dims or dims[0][0] == "Method" for dims in dimensions)
+    stats = cloudwatch.get_metric_statistics(
         Namespace="fairroll",
         MetricName="DispensersOffline",
-        Dimensions=[{"Name": "Site", "Value": "South"}],
         StartTime=now() - timedelta(minutes=5),
         EndTime=now() + timedelta(minutes=5),
         Period=60,
@@ -158,17 +159,16 @@ def test_cloudwatch_is_switched_on_by_fairroll_metrics(tmp_path: object) -> None
         load_config({"FAIRROLL_METRICS": "statsd"}, tmp_path)  # type: ignore[arg-type]
 
 
-def test_the_minutely_check_on_heartbeats_also_publishes_metrics(
-    app: Flask, aws: None, monkeypatch: pytest.MonkeyPatch
+def test_heartbeats_never_publish_to_cloudwatch(
+    app: Flask, client: FlaskClient, aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from backend.alerting import FleetCheckGate, maybe_run_fleet_check
-
     monkeypatch.setitem(app.config, "FAIRROLL_CLOUDWATCH_METRICS", True)
-    monkeypatch.setitem(app.extensions, "fairroll.fleet_gate", FleetCheckGate(60))
-    make_dispenser(make_site("Gate Park"), status="ok", last_heartbeat_at=now())
-    maybe_run_fleet_check(app, now=now())
-    maybe_run_fleet_check(app, now=now())  # within the minute: skipped
-    listed = boto3.client("cloudwatch", region_name=REGION).list_metrics(
-        Namespace="fairroll", MetricName="Dispensers"
-    )
-    assert len(listed["Metrics"]) == 2  # the fleet and the one site
+    dispenser = make_dispenser(make_site("Gate Park"))
+    key = enroll(client, dispenser)["device_key"]
+    for _ in range(3):
+        beat = client.post(
+            "/api/v1/device/heartbeat", json={"paper_level": 50, "status": "ok"}, headers=auth(key)
+        )
+        assert beat.status_code == 200
+    listed = boto3.client("cloudwatch", region_name=REGION).list_metrics(Namespace="fairroll")
+    assert listed["Metrics"] == []

@@ -8,6 +8,7 @@ import pytest
 from flask import Flask
 
 from backend.extensions import db
+from backend.services.fleet_check import recompute_forecasts
 from backend.services.forecast import (
     forecast_dispenser,
     forecast_from_readings,
@@ -92,7 +93,10 @@ def test_refill_list_orders_by_urgency_and_skips_full_dispensers(app: Flask) -> 
     for dispenser, start, end in ((fast, 100, 40), (slow, 100, 90), (empty, 30, 0)):
         record_paper_reading(db.session, dispenser, start, now=T0)
         record_paper_reading(db.session, dispenser, end, now=now)
-    items = refill_list(db.session, now=now, low_percent=20, horizon=timedelta(hours=8))
+    recompute_forecasts(db.session, now=now, changed_since=T0)  # the fleet job's step
+    page = refill_list(db.session, now=now, low_percent=20, horizon=timedelta(hours=8))
+    items = page.items
+    assert page.total == 3
     labels = [item.dispenser.label for item in items]
     # fast: 15 %/h, low in 80 min: on the list; slow: 2.5 %/h, low in 28 h: not.
     assert set(labels) == {"fast", "empty", "jammed"}
@@ -102,3 +106,24 @@ def test_refill_list_orders_by_urgency_and_skips_full_dispensers(app: Flask) -> 
     assert reasons["fast"].startswith("low by ")
     forecast = forecast_dispenser(db.session, fast, now=now, low_percent=20)
     assert forecast.rate_per_hour == pytest.approx(15.0)
+
+
+def test_refill_list_is_paginated_in_sql(app: Flask) -> None:
+    site = make_site()
+    for index in range(7):
+        make_dispenser(site, label=f"d{index}", paper_level=index, status="ok")
+    make_dispenser(site, label="full", paper_level=100, status="ok")
+    pages = [
+        refill_list(
+            db.session,
+            now=T0,
+            low_percent=20,
+            horizon=timedelta(hours=8),
+            page=number,
+            per_page=3,
+        )
+        for number in (1, 2, 3)
+    ]
+    assert [p.total for p in pages] == [7, 7, 7]
+    labels = [[item.dispenser.label for item in p.items] for p in pages]
+    assert labels == [["d0", "d1", "d2"], ["d3", "d4", "d5"], ["d6"]]

@@ -14,11 +14,12 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from backend.alerting import run_fleet_check
 from backend.extensions import db
+from backend.fleet_job import run_fleet_job
 from backend.incident_alerts import LISTED, IncidentDigest, compose_digest
 from backend.models import Dispenser, Incident, MaintenanceWindow
-from backend.services.alerts import AlertChange, check_fleet, evaluate_dispenser
+from backend.services.alerts import AlertChange, evaluate_dispenser
+from backend.services.fleet_check import raise_offline_alerts
 from backend.services.incidents import OPENED, IncidentNotice, update_incidents
 from backend.services.maintenance import end_window, start_window
 from backend.services.sites import create_dispenser, create_site
@@ -27,6 +28,9 @@ from tests.backend.fleet_helpers import csrf_from, make_operator, sign_in
 from tests.factories import make_dispenser, make_site
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+# Outages happen in a fleet that is otherwise heard from: the fleet job holds offline
+# alerts when most of the fleet falls silent at once (the backend itself was behind).
+CONTROL_SITE, CONTROL_SIZE = "Control Park", 100
 
 
 class Pager:
@@ -52,7 +56,11 @@ def pager(app: Flask) -> Iterator[Pager]:
 
 
 def _fleet(sizes: dict[str, int], seen: datetime = T0) -> dict[str, list[Dispenser]]:
-    """Sites with that many dispensers each, all last seen at ``seen``."""
+    """Sites with that many dispensers each, all last seen at ``seen``; beside them a
+    healthy site that ``run_fleet_check`` keeps heard from."""
+    control = make_site(CONTROL_SITE)
+    for _ in range(CONTROL_SIZE):
+        make_dispenser(control, last_heartbeat_at=seen)
     return {
         name: [make_dispenser(make_site(name), last_heartbeat_at=seen)]
         + [make_dispenser(_site(name), last_heartbeat_at=seen) for _ in range(count - 1)]
@@ -64,6 +72,17 @@ def _site(name: str):  # type: ignore[no-untyped-def]
     from backend.models import Site
 
     return db.session.scalar(select(Site).where(Site.name == name))
+
+
+def run_fleet_check(app: Flask, *, now: datetime) -> None:
+    """The control site's heartbeats arrive as usual, then the scheduled fleet job runs."""
+    control = _site(CONTROL_SITE)
+    if control is not None:
+        db.session.execute(
+            update(Dispenser).where(Dispenser.site_id == control.id).values(last_heartbeat_at=now)
+        )
+        db.session.commit()
+    assert run_fleet_job(app, now=now) is not None
 
 
 def _heartbeat_all(app: Flask, at: datetime) -> None:
@@ -286,7 +305,7 @@ def test_concurrent_checks_open_and_resolve_each_incident_once(
         db.session.commit()
         engine = db.engine
     with app.app_context():
-        check_fleet(db.session, alert_settings(app), now=T0 + timedelta(minutes=10))
+        raise_offline_alerts(db.session, alert_settings(app), now=T0 + timedelta(minutes=10))
         db.session.commit()
 
     def race(at: datetime) -> list[str]:

@@ -72,7 +72,11 @@ def test_gunicorn_serves_the_app_factory(stages: list[list[tuple[str, str]]]) ->
     (command,) = _args(stages[-1], "CMD")
     assert command.startswith('["gunicorn"')  # exec form: signals reach gunicorn
     assert '"app:app"' in command
-    assert '"0.0.0.0:8000"' in command
+    # The production settings (threads, the queue-time stamp for shedding, the bind address)
+    # come from the repository's config file, which binds the port the load balancer uses.
+    assert '"python:backend.gunicorn_conf"' in command
+    conf = (ROOT / "backend" / "gunicorn_conf.py").read_text(encoding="utf-8")
+    assert "0.0.0.0:8000" in conf
     assert "WEB_CONCURRENCY=" in " ".join(_args(stages[-1], "ENV"))
 
 

@@ -1,0 +1,124 @@
+"""The scheduled fleet job: everything that looks at the whole fleet, once a minute
+(offline alerts, paper readings and forecasts, hourly event counts for the charts,
+fleet-wide metrics).
+
+Run by `flask --app app fleet tick` (also `alerts check`, the name the infrastructure
+schedules) and by the embedded deployment's background thread. Never run inside a
+request. One transaction guarded by an advisory lock, so several backend instances may
+schedule it and exactly one does the work at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import Flask
+
+from backend.extensions import db
+from backend.incident_alerts import notify_incidents
+from backend.models import FleetJobRun
+from backend.notify import send_all
+from backend.services.alerts import AlertChange
+from backend.services.fleet_check import (
+    FleetFigures,
+    Intake,
+    fleet_figures,
+    fleet_intake,
+    forget_old_hours,
+    forget_old_runs,
+    previous_run_start,
+    raise_offline_alerts,
+    recompute_forecasts,
+    resolve_ended_alerts,
+    roll_up_hours,
+    snapshot_paper_levels,
+    try_fleet_job_lock,
+)
+from backend.wiring import alert_settings
+
+log = logging.getLogger("fairroll.fleet")
+KEEP_RUNS = timedelta(days=7)
+# A heartbeat committed just after the previous run started may carry an older time.
+READING_MARGIN = timedelta(minutes=2)
+
+
+@dataclass
+class FleetJobReport:
+    """What one run did."""
+
+    intake: Intake
+    offline_held: bool
+    changes: list[AlertChange]
+    readings: int
+    forecasts: int
+    hours: int
+    figures: FleetFigures
+    seconds: float
+    published: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def run_fleet_job(app: Flask, *, now: datetime) -> FleetJobReport | None:
+    """One run: offline alerts (held if the backend's own intake dropped), readings,
+    forecasts, figures; commit, notify, publish. None if another run holds the lock."""
+    started = time.perf_counter()
+    session = db.session
+    if not try_fleet_job_lock(session):
+        session.rollback()
+        log.info("fleet job: another run holds the lock; skipped")
+        return None
+    settings = alert_settings(app)
+    beat = timedelta(seconds=app.config["FAIRROLL_HEARTBEAT_SECONDS"] * 1.5)
+    last_run = previous_run_start(session)
+    previous = last_run or now - beat
+    intake = fleet_intake(session, now=now, beat=beat)
+    held = intake.dropped()
+    changes: list[AlertChange] = []
+    if held:
+        log.warning(
+            "fleet job: heard %d of %d dispensers in the last %ds; offline alerts held "
+            "(the backend or the network was behind)",
+            intake.heard,
+            intake.known,
+            int(beat.total_seconds()),
+        )
+    else:
+        changes += raise_offline_alerts(session, settings, now=now)
+    changes += resolve_ended_alerts(session, settings, now=now)
+    readings = snapshot_paper_levels(session, since=previous - READING_MARGIN)
+    forecasts = recompute_forecasts(session, now=now, changed_since=previous - READING_MARGIN)
+    # The first run ever counts every hour; later runs the hours that received events.
+    since = None if last_run is None else last_run - READING_MARGIN
+    hours = roll_up_hours(session, received_since=since)
+    forget_old_hours(session)
+    figures = fleet_figures(session, settings, now=now, since=min(previous, now - beat))
+    seconds = time.perf_counter() - started
+    session.add(
+        FleetJobRun(
+            started_at=now,
+            seconds=seconds,
+            known=intake.known,
+            heard=intake.heard,
+            offline_held=held,
+            raised=sum(c.change == "raised" for c in changes),
+            resolved=sum(c.change == "resolved" for c in changes),
+        )
+    )
+    forget_old_runs(session, before=now - KEEP_RUNS)
+    session.commit()
+    send_all(app, changes)
+    # People are paged per incident (a site and kind), never per dispenser.
+    notify_incidents(app, now=now)
+    report = FleetJobReport(intake, held, changes, readings, forecasts, hours, figures, seconds)
+    if app.config["FAIRROLL_CLOUDWATCH_METRICS"]:
+        from backend.metrics import publish_fleet_figures
+
+        try:
+            report.published = publish_fleet_figures(app, report, now=now)
+        except Exception:  # the database work is committed; metrics come back next run
+            log.exception("could not publish the fleet metrics to CloudWatch")
+            report.notes.append("cloudwatch publication failed")
+    return report

@@ -1,0 +1,54 @@
+"""What the scheduled fleet job keeps: its runs, paper forecasts, hourly event counts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.models.base import Base, UTCDateTime
+
+
+class FleetJobRun(Base):
+    """One run of the fleet job: when, how long, what it saw and changed."""
+
+    __tablename__ = "fleet_job_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    seconds: Mapped[float] = mapped_column(default=0.0)
+    # Enabled dispensers heard within the last day, and those heard within the last beat.
+    known: Mapped[int] = mapped_column(default=0)
+    heard: Mapped[int] = mapped_column(default=0)
+    # True when offline alerts were held back because the backend's own intake dropped.
+    offline_held: Mapped[bool] = mapped_column(default=False)
+    raised: Mapped[int] = mapped_column(default=0)
+    resolved: Mapped[int] = mapped_column(default=0)
+
+
+class PaperForecast(Base):
+    """A dispenser's paper consumption rate, recomputed by the fleet job from its readings."""
+
+    __tablename__ = "paper_forecast"
+
+    dispenser_id: Mapped[int] = mapped_column(ForeignKey("dispenser.id"), primary_key=True)
+    # Percentage points an hour since the last refill; NULL while there is too little history.
+    rate_per_hour: Mapped[float | None] = mapped_column(default=None)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class HourlyCount(Base):
+    """Events of one site, UTC hour, method and kind, counted by the fleet job.
+
+    The charts read these instead of counting raw events (millions a day in a city);
+    backend.services.aggregates knows which hours are complete.
+    """
+
+    __tablename__ = "hourly_count"
+
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    method: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)

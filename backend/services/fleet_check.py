@@ -1,0 +1,345 @@
+"""The fleet-wide work of the scheduled fleet job, each step one set-based statement.
+
+Nothing here loops over dispensers or sites in Python: offline alerts are one
+INSERT ... SELECT, readings one INSERT ... SELECT, forecasts one windowed upsert, the
+figures one aggregate query. The cost is the database's, whatever the fleet's size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, literal, null, or_, select, text, true, update
+
+from backend.models import (
+    Alert,
+    DeviceEvent,
+    Dispenser,
+    FleetJobRun,
+    HourlyCount,
+    PaperForecast,
+    PaperReading,
+    Site,
+)
+from backend.models.base import UTCDateTime
+from backend.services.aggregates import bucket_time, hour_of
+from backend.services.alerts import AlertChange, AlertSettings
+from backend.services.forecast import LOOKBACK, MIN_SPAN
+from backend.services.sql import Db, insert_for
+
+# Any fixed 64-bit number shared by every backend instance: the fleet job's lock.
+FLEET_JOB_LOCK = 0x6661697272_6F6C6C
+# Offline alerts are held when fewer than this share of the dispensers heard in the last
+# day were heard within the last heartbeat interval (and the fleet is big enough to judge).
+INTAKE_FLOOR = 0.5
+INTAKE_MIN_FLEET = 20
+KNOWN_WITHIN = timedelta(days=1)
+
+
+def try_fleet_job_lock(session: Db) -> bool:
+    """Take the fleet job's lock for this transaction; False if another run holds it.
+
+    PostgreSQL: a transaction-level advisory lock, released by the commit or rollback,
+    so a crashed run never leaves it behind. SQLite serves one process: always True.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    taken = session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": FLEET_JOB_LOCK})
+    return bool(taken)
+
+
+@dataclass(frozen=True)
+class Intake:
+    """How many dispensers the backend heard lately, against those it knows to be alive."""
+
+    known: int
+    heard: int
+
+    def dropped(self) -> bool:
+        """True when the backend's own intake fell far below normal (it was behind)."""
+        return self.known >= INTAKE_MIN_FLEET and self.heard < self.known * INTAKE_FLOOR
+
+
+def fleet_intake(session: Db, *, now: datetime, beat: timedelta) -> Intake:
+    """Enabled dispensers heard within the last day, and within the last ``beat``."""
+    seen = Dispenser.last_heartbeat_at
+    row = session.execute(
+        select(
+            func.count().filter(seen >= now - KNOWN_WITHIN),
+            func.count().filter(seen >= now - beat),
+        ).where(Dispenser.enabled)
+    ).one()
+    return Intake(known=int(row[0] or 0), heard=int(row[1] or 0))
+
+
+def _describe(session: Db, condition: Any, change: str, now: datetime) -> list[AlertChange]:
+    """The alerts matching ``condition`` as notifier changes (one joined query)."""
+    rows = session.execute(
+        select(Alert.kind, Alert.detail, Dispenser.public_id, Dispenser.label, Site.name)
+        .join(Dispenser, Dispenser.id == Alert.dispenser_id)
+        .join(Site, Site.id == Dispenser.site_id)
+        .where(condition)
+        .order_by(Alert.id)
+    ).all()
+    return [
+        AlertChange(change, kind, public_id, label, site, detail, now)
+        for kind, detail, public_id, label, site in rows
+    ]
+
+
+def raise_offline_alerts(
+    session: Db, settings: AlertSettings, *, now: datetime
+) -> list[AlertChange]:
+    """Open an offline alert for every enabled dispenser silent past the limit (one INSERT)."""
+    minutes = int(settings.offline_after.total_seconds() // 60)
+    stale = select(
+        Dispenser.id,
+        literal("offline"),
+        true(),
+        literal(f"no heartbeat for over {minutes} min"),
+        literal(now, UTCDateTime),
+    ).where(
+        Dispenser.enabled,
+        Dispenser.last_heartbeat_at.is_not(None),
+        Dispenser.last_heartbeat_at < now - settings.offline_after,
+    )
+    columns = ["dispenser_id", "kind", "is_open", "detail", "raised_at"]
+    raised = session.execute(
+        insert_for(session, Alert)
+        .from_select(columns, stale)
+        .on_conflict_do_nothing(index_elements=["dispenser_id", "kind", "is_open"])
+        .returning(Alert.id)
+    ).all()
+    if not raised:
+        return []
+    fresh = and_(Alert.kind == "offline", Alert.is_open.is_(True), Alert.raised_at == now)
+    return _describe(session, fresh, "raised", now)
+
+
+def resolve_ended_alerts(
+    session: Db, settings: AlertSettings, *, now: datetime
+) -> list[AlertChange]:
+    """Resolve every alert of a switched-off dispenser, and offline alerts of dispensers
+    heard again (a heartbeat resolves its own; this catches any left behind)."""
+    switched_off = select(Dispenser.id).where(Dispenser.enabled.is_(False))
+    heard_again = select(Dispenser.id).where(
+        Dispenser.last_heartbeat_at >= now - settings.offline_after
+    )
+    ended = session.execute(
+        update(Alert)
+        .where(
+            Alert.is_open.is_(True),
+            or_(
+                Alert.dispenser_id.in_(switched_off),
+                and_(Alert.kind == "offline", Alert.dispenser_id.in_(heard_again)),
+            ),
+        )
+        .values(is_open=None, resolved_at=now)
+        .returning(Alert.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not ended:
+        return []
+    ids = [row.id for row in ended]
+    return _describe(session, Alert.id.in_(ids), "resolved", now)
+
+
+def snapshot_paper_levels(session: Db, *, since: datetime) -> int:
+    """Store each level reported since ``since`` that differs from the dispenser's last
+    reading, timed at its heartbeat (one INSERT ... SELECT); return how many."""
+    last = (
+        select(PaperReading.level)
+        .where(PaperReading.dispenser_id == Dispenser.id)
+        .order_by(PaperReading.read_at.desc(), PaperReading.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    changed = select(Dispenser.id, Dispenser.paper_level, Dispenser.last_heartbeat_at).where(
+        Dispenser.paper_level.is_not(None),
+        Dispenser.last_heartbeat_at >= since,
+        Dispenser.paper_level.is_distinct_from(last),
+    )
+    result = session.execute(
+        insert_for(session, PaperReading)
+        .from_select(["dispenser_id", "level", "read_at"], changed)
+        .returning(PaperReading.id)
+    ).all()
+    return len(result)
+
+
+def _epoch(session: Db, column: Any) -> Any:
+    """Seconds since 1970 of a UTC timestamp column, on either database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", column)
+    return (func.julianday(column) - 2440587.5) * 86400.0  # SQLite stores naive UTC text
+
+
+def recompute_forecasts(session: Db, *, now: datetime, changed_since: datetime) -> int:
+    """Recompute the consumption rate of every dispenser with a reading since
+    ``changed_since`` (one windowed upsert); return how many were recomputed.
+
+    The rate is the drop since the last refill (a rise in level) over the time from
+    that refill's reading to ``now``, as :func:`backend.services.forecast.forecast_from_readings`.
+    """
+    reading = PaperReading
+    fresh = select(reading.dispenser_id).where(reading.read_at >= changed_since)
+    ordered = (
+        select(
+            reading.dispenser_id,
+            reading.read_at,
+            reading.level,
+            func.lag(reading.level)
+            .over(partition_by=reading.dispenser_id, order_by=(reading.read_at, reading.id))
+            .label("prev"),
+        )
+        .where(reading.read_at >= now - LOOKBACK, reading.dispenser_id.in_(fresh))
+        .cte("ordered")
+    )
+    starts = (
+        select(
+            ordered.c.dispenser_id,
+            ordered.c.read_at,
+            ordered.c.level,
+            func.row_number()
+            .over(partition_by=ordered.c.dispenser_id, order_by=ordered.c.read_at.desc())
+            .label("n"),
+        )
+        .where(or_(ordered.c.prev.is_(None), ordered.c.level > ordered.c.prev))
+        .cte("starts")
+    )
+    span = now.timestamp() - _epoch(session, starts.c.read_at)
+    drop = starts.c.level - Dispenser.paper_level
+    rate = case(
+        (span < MIN_SPAN.total_seconds(), null()),
+        (drop <= 0, 0.0),
+        else_=drop * 3600.0 / span,
+    )
+    rows = (
+        select(starts.c.dispenser_id, rate, literal(now, UTCDateTime))
+        .join(Dispenser, Dispenser.id == starts.c.dispenser_id)
+        .where(starts.c.n == 1, Dispenser.paper_level.is_not(None))
+    )
+    statement = insert_for(session, PaperForecast).from_select(
+        ["dispenser_id", "rate_per_hour", "computed_at"], rows
+    )
+    result = session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["dispenser_id"],
+            set_={
+                "rate_per_hour": statement.excluded.rate_per_hour,
+                "computed_at": statement.excluded.computed_at,
+            },
+        ).returning(PaperForecast.dispenser_id)
+    ).all()
+    return len(result)
+
+
+@dataclass(frozen=True)
+class FleetFigures:
+    """The small fixed set of fleet-wide figures the job publishes."""
+
+    dispensers: int
+    offline: int
+    empty: int
+    low_paper: int
+    jammed: int
+    open_alerts: int
+    dispenses: dict[str, int]
+
+
+def fleet_figures(
+    session: Db, settings: AlertSettings, *, now: datetime, since: datetime
+) -> FleetFigures:
+    """Fleet-wide counts (three aggregate queries), dispenses by method in [since, now)."""
+    d = Dispenser
+    level = d.paper_level
+    row = session.execute(
+        select(
+            func.count(),
+            func.count().filter(
+                d.last_heartbeat_at.is_not(None), d.last_heartbeat_at < now - settings.offline_after
+            ),
+            func.count().filter(or_(d.status == "empty", level == 0)),
+            func.count().filter(level <= settings.low_paper_percent),
+            func.count().filter(d.status == "jam"),
+        ).where(d.enabled)
+    ).one()
+    open_alerts = session.scalar(select(func.count()).where(Alert.is_open.is_(True)))
+    by_method = session.execute(
+        select(DeviceEvent.method, func.count())
+        .where(
+            DeviceEvent.kind == "dispense",
+            DeviceEvent.occurred_at >= since,
+            DeviceEvent.occurred_at < now,
+        )
+        .group_by(DeviceEvent.method)
+    ).all()
+    return FleetFigures(
+        dispensers=int(row[0] or 0),
+        offline=int(row[1] or 0),
+        empty=int(row[2] or 0),
+        low_paper=int(row[3] or 0),
+        jammed=int(row[4] or 0),
+        open_alerts=int(open_alerts or 0),
+        dispenses={method: int(n) for method, n in by_method},
+    )
+
+
+def previous_run_start(session: Db) -> datetime | None:
+    """When the last recorded fleet job run started."""
+    return session.scalar(select(func.max(FleetJobRun.started_at)))
+
+
+def forget_old_runs(session: Db, *, before: datetime) -> None:
+    """Delete run records older than ``before``."""
+    session.execute(
+        FleetJobRun.__table__.delete().where(FleetJobRun.started_at < before)  # type: ignore[attr-defined]
+    )
+
+
+def roll_up_hours(session: Db, *, received_since: datetime | None) -> int:
+    """Recount, per site, method and kind, every UTC hour that received an event since
+    ``received_since`` (all hours when None); return how many hours were recounted.
+
+    Whole hours are recounted (an upsert of the exact count, never an increment), so a
+    rerun or an overlap changes nothing. One query finds the hours, one upsert counts.
+    """
+    hour = hour_of(session, DeviceEvent.occurred_at)
+    touched = select(hour).distinct()
+    if received_since is not None:
+        touched = touched.where(DeviceEvent.received_at >= received_since)
+    hours = sorted(bucket_time(value) for value in session.scalars(touched))
+    if not hours:
+        return 0
+    ranges = [
+        and_(DeviceEvent.occurred_at >= h, DeviceEvent.occurred_at < h + timedelta(hours=1))
+        for h in hours
+    ]
+    counted = (
+        select(Dispenser.site_id, hour, DeviceEvent.method, DeviceEvent.kind, func.count())
+        .join(Dispenser, Dispenser.id == DeviceEvent.dispenser_id)
+        .where(or_(*ranges) if received_since is not None else true())
+        .group_by(Dispenser.site_id, hour, DeviceEvent.method, DeviceEvent.kind)
+    )
+    statement = insert_for(session, HourlyCount).from_select(
+        ["site_id", "hour", "method", "kind", "count"], counted
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["site_id", "hour", "method", "kind"],
+            set_={"count": statement.excluded.count},
+        )
+    )
+    return len(hours)
+
+
+def forget_old_hours(session: Db) -> None:
+    """Delete hourly counts from a day before the oldest raw event and earlier: charts
+    never read them (the daily aggregates hold those days)."""
+    oldest = session.scalar(select(func.min(DeviceEvent.occurred_at)))
+    if oldest is None:
+        return
+    table = HourlyCount.__table__
+    session.execute(table.delete().where(HourlyCount.hour < oldest - timedelta(days=1)))  # type: ignore[attr-defined]

@@ -1,0 +1,105 @@
+"""The city benchmark's machinery, small: correctness only, never timing.
+
+A fleet of 200 built through the services, gunicorn with the production settings, a
+sample enrolled through the API, a few seconds of the open-loop city mix: no request
+fails, every event is stored exactly once (resent batches included), no typed code is
+redeemed twice. And no request's statement count grows with the fleet (50 vs 200).
+Timing goals live in bench/city_load.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from backend.extensions import db
+from bench.city_http import Client, Stats, run_open_loop, schedule
+from bench.city_mix import CityMix, Ledger, city_rates
+from bench.city_server import Server
+from bench.city_setup import build_fleet, fresh_database, make_app, statement_counts, tally
+from tests.conftest import POSTGRES_ADMIN_URL, REQUIRE_POSTGRES
+
+pytestmark = pytest.mark.postgres
+
+
+def _admin_url() -> str:
+    try:
+        with fresh_database(POSTGRES_ADMIN_URL):
+            pass
+    except OperationalError as error:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL not reachable: {error}")
+        pytest.skip(f"PostgreSQL not reachable: {error}")
+    return POSTGRES_ADMIN_URL
+
+
+def _counts(admin_url: str, dispensers: int) -> dict[str, int]:
+    with tempfile.TemporaryDirectory() as folder, fresh_database(admin_url) as url:
+        app = make_app(url, folder)
+        fleet = build_fleet(app, dispensers, sample=0, now=datetime.now(UTC))
+        counts = statement_counts(app, fleet)
+        with app.app_context():
+            db.engine.dispose()
+    return counts
+
+
+def test_no_request_sends_more_statements_in_a_bigger_fleet() -> None:
+    admin = _admin_url()
+    small, large = _counts(admin, 50), _counts(admin, 200)
+    assert small == large
+    assert set(large) >= {"heartbeat", "config 304", "token", "typed code", "events (20)"}
+    assert large["heartbeat"] <= 3 and large["config 304"] <= 2 and large["events (20)"] <= 3
+
+
+async def _drive(port: int, mix: CityMix, seconds: float) -> None:
+    rates = {**city_rates(1000, 1.0), "events resent": 1.0}  # enough resends in a short run
+    plan = schedule(rates, seconds)
+    await run_open_loop(plan, mix.fires())
+    assert await mix.retry_unconfirmed() == 0
+    await mix.client.close()
+
+
+def test_the_city_mix_on_gunicorn_loses_nothing_and_counts_nothing_twice(tmp_path: Path) -> None:
+    admin = _admin_url()
+    with fresh_database(admin) as url:
+        app = make_app(url, str(tmp_path))
+        fleet = build_fleet(app, 200, sample=5, now=datetime.now(UTC))
+        baseline = tally(app)
+        env = {
+            "FAIRROLL_ENV": "production",
+            "SECRET_KEY": "city-check-" + "s" * 40,
+            "DATABASE_URL": url,
+            "FAIRROLL_SIGNING_KEY_DIR": str(tmp_path),
+            "FAIRROLL_INSTANCE_PATH": str(tmp_path),
+            # Correctness, not capacity: a busy test machine must not shed requests here.
+            "FAIRROLL_SHED_AFTER_MS": "0",
+        }
+        with Server("app:app", env, tmp_path / "server.log") as server:
+            stats, ledger = Stats(), Ledger()
+
+            async def run() -> None:
+                client = Client(server.port)
+                for index, code in fleet.enrollment_codes.items():
+                    body = {"enrollment_code": code}
+                    answer = await client.request("POST", "/api/v1/device/enroll", body=body)
+                    assert answer.status == 201
+                    fleet.keys[index] = answer.json()["device_key"]
+                await _drive(server.port, CityMix(client, fleet, stats, ledger), 4.0)
+
+            asyncio.run(run())
+        after = tally(app)
+        with app.app_context():
+            db.engine.dispose()
+    assert stats.total_errors() == 0, dict(stats.errors)
+    for kind in ("heartbeat", "config", "token", "typed code", "events", "events resent"):
+        assert stats.latencies[kind], f"no {kind} answered"
+    assert ledger.events and after.events - baseline.events == len(ledger.events)
+    assert after.distinct_events == after.events
+    assert ledger.codes_redeemed_twice == 0
+    assert after.redeemed_by_code - baseline.redeemed_by_code == ledger.codes_redeemed
+    assert after.tokens - baseline.tokens == ledger.tokens_issued

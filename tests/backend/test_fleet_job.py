@@ -1,0 +1,301 @@
+"""The scheduled fleet job: set-based offline detection, held when the backend was behind,
+readings and forecasts, fleet-wide figures, and its lock (one run at a time)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select, update
+
+import backend.fleet_job as fleet_job_module
+from backend.extensions import db
+from backend.fleet_job import FleetJobReport, run_fleet_job
+from backend.models import (
+    Alert,
+    Dispenser,
+    FleetJobRun,
+    HourlyCount,
+    PaperForecast,
+    PaperReading,
+)
+from backend.services.aggregates import daily_counts_by_site, hourly_counts, rolled_up_hours
+from backend.services.forecast import forecast_from_readings
+from backend.services.sites import create_dispenser, create_site
+from tests.factories import auth, enroll, make_dispenser, make_site, now
+
+
+def _run(app: Flask, at: datetime | None = None) -> FleetJobReport:
+    report = run_fleet_job(app, now=at or now())
+    assert report is not None
+    return report
+
+
+def _open_offline() -> int:
+    query = select(func.count()).where(Alert.kind == "offline", Alert.is_open.is_(True))
+    return int(db.session.scalar(query) or 0)
+
+
+def _fleet(count: int, *, silent: int, at: datetime) -> None:
+    """``count`` dispensers heard within the last day; ``silent`` of them not for 10 min."""
+    site = make_site("Job Park")
+    for index in range(count):
+        heard = at - timedelta(minutes=10) if index < silent else at - timedelta(seconds=20)
+        make_dispenser(site, status="ok", paper_level=80, last_heartbeat_at=heard)
+
+
+def test_offline_alerts_are_raised_for_every_silent_dispenser_at_once(app: Flask) -> None:
+    at = now()
+    _fleet(30, silent=5, at=at)
+    report = _run(app, at)
+    assert not report.offline_held
+    assert [c.kind for c in report.changes] == ["offline"] * 5
+    assert {c.site for c in report.changes} == {"Job Park"}
+    assert _open_offline() == 5
+    assert report.figures.offline == 5 and report.figures.dispensers == 30
+
+
+def test_offline_alerts_are_held_when_the_backends_own_intake_dropped(app: Flask) -> None:
+    at = now()
+    _fleet(30, silent=20, at=at)  # two thirds silent at once: the backend was behind
+    report = _run(app, at)
+    assert report.offline_held
+    assert report.intake.known == 30 and report.intake.heard == 10
+    assert report.changes == [] and _open_offline() == 0
+    run = db.session.scalars(select(FleetJobRun)).one()
+    assert run.offline_held and run.heard == 10 and run.known == 30
+
+
+def test_a_small_fleet_all_silent_still_raises(app: Flask) -> None:
+    at = now()
+    _fleet(3, silent=3, at=at)
+    report = _run(app, at)
+    assert not report.offline_held and len(report.changes) == 3
+
+
+def test_heartbeats_store_no_readings_the_job_does_and_forecasts(
+    app: Flask, client: FlaskClient
+) -> None:
+    dispenser = make_dispenser(make_site())
+    key = enroll(client, dispenser)["device_key"]
+    start = now() - timedelta(hours=2)
+    levels = [(start, 90), (start + timedelta(hours=1), 70)]
+    for stored, (heard, level) in enumerate(levels):
+        response = client.post(
+            "/api/v1/device/heartbeat",
+            json={"paper_level": level, "status": "ok"},
+            headers=auth(key),
+        )
+        assert response.status_code == 200
+        assert db.session.scalar(select(func.count()).select_from(PaperReading)) == stored
+        # Time the report as if it arrived then, and let the job take it.
+        dispenser.last_heartbeat_at = heard
+        db.session.commit()
+        assert _run(app, heard + timedelta(seconds=30)).readings == 1
+    at = start + timedelta(hours=2)
+    dispenser.last_heartbeat_at = at - timedelta(seconds=10)
+    db.session.commit()
+    report = _run(app, at)
+    assert report.readings == 0  # level unchanged: no new reading
+    rows = db.session.execute(
+        select(PaperReading.read_at, PaperReading.level).order_by(PaperReading.read_at)
+    ).all()
+    assert [r.level for r in rows] == [90, 70]
+    stored = db.session.get(PaperForecast, dispenser.id)
+    assert stored is not None and stored.rate_per_hour is not None
+    expected = forecast_from_readings(
+        [(r.read_at, r.level) for r in rows], 70, now=at, low_percent=20
+    )
+    assert expected.rate_per_hour is not None
+    assert stored.rate_per_hour == pytest.approx(expected.rate_per_hour, rel=1e-3)
+    assert stored.rate_per_hour == pytest.approx(10.0, rel=1e-3)  # 20 points in 2 hours
+
+
+def test_the_heartbeat_runs_no_fleet_job(app: Flask, client: FlaskClient) -> None:
+    make_dispenser(make_site(), status="ok", last_heartbeat_at=now() - timedelta(hours=1))
+    dispenser = make_dispenser(make_site("Other"))
+    key = enroll(client, dispenser)["device_key"]
+    for _ in range(3):
+        response = client.post(
+            "/api/v1/device/heartbeat", json={"paper_level": 50, "status": "ok"}, headers=auth(key)
+        )
+        assert response.status_code == 200
+    assert db.session.scalar(select(func.count()).select_from(FleetJobRun)) == 0
+    assert _open_offline() == 0  # only the job raises offline alerts
+
+
+def test_figures_count_states_and_dispenses_by_method(app: Flask) -> None:
+    from backend.models import DeviceEvent
+
+    at = now()
+    site = make_site()
+    make_dispenser(site, status="empty", paper_level=0, last_heartbeat_at=at)
+    make_dispenser(site, status="jam", paper_level=50, last_heartbeat_at=at)
+    low = make_dispenser(site, status="ok", paper_level=10, last_heartbeat_at=at)
+    make_dispenser(site, enabled=False, status="jam")
+    for index, method in enumerate(["qr", "qr", "face"]):
+        db.session.add(
+            DeviceEvent(
+                dispenser_id=low.id,
+                event_id=f"e{index}",
+                kind="dispense",
+                method=method,
+                occurred_at=at - timedelta(seconds=30),
+                received_at=at,
+            )
+        )
+    db.session.commit()
+    figures = _run(app, at).figures
+    assert (figures.dispensers, figures.empty, figures.jammed) == (3, 1, 1)
+    assert figures.low_paper == 2  # 0 % and 10 %
+    assert figures.dispenses == {"qr": 2, "face": 1}
+
+
+def _committed_fleet(app: Flask, count: int) -> None:
+    at = datetime.now(UTC)
+    with app.app_context():
+        site = create_site(db.session, "Lock Park", now=at)
+        for _ in range(count):
+            dispenser = create_dispenser(db.session, site, now=at)
+            dispenser.status, dispenser.last_heartbeat_at = "ok", at - timedelta(minutes=10)
+        db.session.commit()
+
+
+@pytest.mark.postgres
+def test_concurrent_runs_exactly_one_does_the_work(
+    committing_postgres_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = committing_postgres_app
+    _committed_fleet(app, 5)
+    runners = 8
+    start = threading.Barrier(runners)
+    losers_done = threading.Semaphore(0)
+    real_intake = fleet_job_module.fleet_intake
+
+    def slow_intake(*args: Any, **kwargs: Any) -> Any:
+        # The lock's holder waits here until every other run has given up.
+        for _ in range(runners - 1):
+            assert losers_done.acquire(timeout=30)
+        return real_intake(*args, **kwargs)
+
+    monkeypatch.setattr(fleet_job_module, "fleet_intake", slow_intake)
+    results: list[FleetJobReport | None] = []
+    errors: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            with app.app_context():
+                start.wait(timeout=30)
+                report = run_fleet_job(app, now=datetime.now(UTC))
+                results.append(report)
+                if report is None:
+                    losers_done.release()
+                db.session.remove()
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=attempt) for _ in range(runners)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    done = [r for r in results if r is not None]
+    assert len(results) == runners and len(done) == 1
+    assert len(done[0].changes) == 5
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(FleetJobRun)) == 1
+        assert _open_offline() == 5
+        db.session.remove()
+
+
+@pytest.mark.postgres
+def test_the_lock_is_free_again_after_a_run(committing_postgres_app: Flask) -> None:
+    app = committing_postgres_app
+    _committed_fleet(app, 2)
+    with app.app_context():
+        assert run_fleet_job(app, now=datetime.now(UTC)) is not None
+        assert run_fleet_job(app, now=datetime.now(UTC)) is not None
+        assert db.session.scalar(select(func.count()).select_from(FleetJobRun)) == 2
+        assert db.session.scalar(select(func.count()).select_from(Dispenser)) == 2
+        db.session.remove()
+
+
+def _events(dispenser: Dispenser, moments: list[datetime], method: str = "qr") -> None:
+    from backend.models import DeviceEvent
+
+    for moment in moments:
+        db.session.add(
+            DeviceEvent(
+                dispenser_id=dispenser.id,
+                event_id=uuid.uuid4().hex,
+                kind="dispense",
+                method=method,
+                occurred_at=moment,
+                received_at=now(),
+            )
+        )
+    db.session.commit()
+
+
+def _charts(site_id: int | None) -> tuple[Any, Any]:
+    at = now()
+    hourly = hourly_counts(db.session, start=at - timedelta(hours=30), end=at, site_id=site_id)
+    daily = daily_counts_by_site(
+        db.session, first_day=(at - timedelta(days=3)).date(), last_day=at.date(), site_id=site_id
+    )
+    return dict(hourly), dict(daily)
+
+
+def test_charts_from_the_jobs_hourly_counts_equal_the_raw_counts(app: Flask) -> None:
+    at = now()
+    north, south = make_site("North"), make_site("South")
+    a, b = make_dispenser(north), make_dispenser(south)
+    _events(a, [at - timedelta(hours=h, minutes=7) for h in (2, 2, 5, 26)])
+    _events(b, [at - timedelta(hours=h, minutes=40) for h in (3, 5)], method="face")
+    raw = {site: _charts(site) for site in (None, north.id, south.id)}
+    report = _run(app, at)
+    assert report.hours >= 4  # the first run counts every hour
+    _run(app, at + timedelta(minutes=1))  # a rerun changes nothing
+    window = rolled_up_hours(db.session)
+    assert window is not None and window[1] - window[0] >= timedelta(hours=20)
+    assert {site: _charts(site) for site in (None, north.id, south.id)} == raw
+    # A late upload for an hour already counted: recounted by the next run.
+    late = at - timedelta(hours=5, minutes=7)  # the hour of one event already counted
+    _events(a, [late])
+    _run(app, at + timedelta(minutes=2))
+    hourly, _ = _charts(None)
+    hour = late.replace(minute=0, second=0, microsecond=0)
+    assert hourly[(hour, "qr", "dispense")] == 2
+    # Read from the counts, not the raw events: a count changed by hand shows.
+    db.session.execute(update(HourlyCount).where(HourlyCount.hour == hour).values(count=99))
+    assert _charts(north.id)[0][(hour, "qr", "dispense")] == 99
+
+
+def test_site_totals_agree_with_each_dispensers_state(app: Flask) -> None:
+    from collections import Counter
+
+    from backend.services.fleet import dispenser_state, site_totals
+    from backend.wiring import alert_settings
+
+    at = now()
+    site, empty_site = make_site("Totals"), make_site("Nobody")
+    rows = [
+        {"status": "ok", "paper_level": 80, "last_heartbeat_at": at},
+        {"status": "low", "paper_level": 10, "last_heartbeat_at": at},
+        {"status": "ok", "paper_level": 5, "last_heartbeat_at": at - timedelta(hours=1)},
+        {"status": "jam", "paper_level": 50, "enabled": False},
+        {},
+    ]
+    made = [make_dispenser(site, **fields) for fields in rows]
+    settings = alert_settings(app)
+    totals = {t.site: t for t in site_totals(db.session, settings, now=at)}
+    expected = Counter(dispenser_state(d, settings, now=at) for d in made)
+    assert totals["Totals"].states == expected
+    assert totals["Totals"].dispensers == 5 and totals["Totals"].low_paper == 2
+    assert totals[empty_site.name].dispensers == 0
