@@ -1,7 +1,7 @@
 """fleet job runs, paper forecasts, hourly counts
 
 Revision ID: 53df887660d1
-Revises: c0f96e93af78
+Revises: 5b1e7f3a9c20
 Create Date: 2026-12-01 13:58:23.779254
 
 """
@@ -13,7 +13,7 @@ import backend.models.base
 
 # revision identifiers, used by Alembic.
 revision = '53df887660d1'
-down_revision = 'c0f96e93af78'
+down_revision = '5b1e7f3a9c20'
 branch_labels = None
 depends_on = None
 
