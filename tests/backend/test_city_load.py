@@ -22,7 +22,8 @@ from bench.city_http import Client, Stats, run_open_loop, schedule
 from bench.city_mix import CityMix, Ledger, city_rates
 from bench.city_server import Server
 from bench.city_setup import build_fleet, fresh_database, make_app, statement_counts, tally
-from tests.conftest import POSTGRES_ADMIN_URL, REQUIRE_POSTGRES
+from tests.conftest import POSTGRES_ADMIN_URL
+from tests.require import unavailable
 
 pytestmark = pytest.mark.postgres
 
@@ -32,9 +33,7 @@ def _admin_url() -> str:
         with fresh_database(POSTGRES_ADMIN_URL):
             pass
     except OperationalError as error:
-        if REQUIRE_POSTGRES:
-            pytest.fail(f"PostgreSQL not reachable: {error}")
-        pytest.skip(f"PostgreSQL not reachable: {error}")
+        unavailable("POSTGRES", f"PostgreSQL not reachable: {error}")
     return POSTGRES_ADMIN_URL
 
 

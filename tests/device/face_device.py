@@ -3,7 +3,7 @@
 The dispenser is the real program (``device.app.build``: loop, face checker from
 ``make_checker()``, ledger, sync, kiosk server); only the hardware is simulated. A
 visitor is a real face photo shipped in an installed package, warped into a head turn
-(``bench.face_photos.turning_burst``) and played to the simulated camera through
+(``tests.face_photos.turning_burst``) and played to the simulated camera through
 ``/api/sim/play``, so the parallax liveness check is satisfied as by a live visitor.
 """
 

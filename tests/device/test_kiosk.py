@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pyotp
 import pytest
-from device.faceflow import Mode
+from device.runtime import Mode
 
 from device import messages
 from device.hardware.camera import SimulatedCamera
