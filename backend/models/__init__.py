@@ -9,7 +9,13 @@ from backend.models.event import DeviceEvent
 from backend.models.operator import Operator
 from backend.models.signing_key import SigningKey
 from backend.models.site import Site
-from backend.models.token import AccessToken, CodeAttemptThrottle, DailySecret, QuotaUsage
+from backend.models.token import (
+    AccessToken,
+    CodeAttemptThrottle,
+    CodeSourceBudget,
+    DailySecret,
+    QuotaUsage,
+)
 from backend.models.voucher import Voucher, VoucherBatch
 
 __all__ = [
@@ -18,6 +24,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "CodeAttemptThrottle",
+    "CodeSourceBudget",
     "DailyAggregate",
     "DailySecret",
     "DeviceCredential",

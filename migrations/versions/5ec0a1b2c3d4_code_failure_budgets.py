@@ -1,0 +1,43 @@
+"""Typed-code failure budgets as GCRA times, per dispenser and per source
+
+Revision ID: 5ec0a1b2c3d4
+Revises: c0f96e93af78
+Create Date: 2026-12-01 13:30:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '5ec0a1b2c3d4'
+down_revision = 'c0f96e93af78'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('code_attempt_throttle', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('tat_ms', sa.BigInteger(), nullable=False, server_default='0'))
+        batch_op.drop_column('failures')
+        batch_op.drop_column('blocked_until')
+    with op.batch_alter_table('code_attempt_throttle', schema=None) as batch_op:
+        batch_op.alter_column('tat_ms', server_default=None)
+    op.create_table('code_source_budget',
+    sa.Column('source_hash', sa.String(length=64), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('tat_ms', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('source_hash', name=op.f('pk_code_source_budget'))
+    )
+    with op.batch_alter_table('code_source_budget', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_code_source_budget_day'), ['day'], unique=False)
+
+
+def downgrade():
+    with op.batch_alter_table('code_source_budget', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_code_source_budget_day'))
+    op.drop_table('code_source_budget')
+    with op.batch_alter_table('code_attempt_throttle', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('blocked_until', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('failures', sa.Integer(), nullable=False, server_default='0'))
+        batch_op.drop_column('tat_ms')
