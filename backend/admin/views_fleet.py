@@ -13,6 +13,7 @@ from backend.admin.security import utcnow
 from backend.alerting import alert_settings
 from backend.extensions import db
 from backend.models import Alert, Dispenser, Site
+from backend.request_guards import bounded_int
 from backend.services.alerts import open_alerts, recent_alerts
 from backend.services.fleet import dispenser_state
 from backend.services.forecast import forecast_dispenser, forecasts_for, refill_list
@@ -27,9 +28,12 @@ from backend.services.stats import (
 
 
 def _site_filter() -> Site | None:
-    site_id = request.args.get("site", type=int)
-    if site_id is None:
+    raw = request.args.get("site", "")
+    if not raw:
         return None
+    site_id = bounded_int(raw)
+    if site_id is None:
+        abort(404)
     site = db.session.get(Site, site_id)
     if site is None:
         abort(404)

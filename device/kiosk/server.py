@@ -89,6 +89,14 @@ class KioskServer:
         self.httpd.server_close()
 
 
+def loads(raw: bytes) -> Any:
+    """Parse a posted JSON body; too-deep nesting is a ValueError like any other bad JSON."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply") from None
+
+
 def parse_input(body: Any, *, simulation: bool) -> InputEvent:
     """Validate an input posted by the page; raises ValueError with a clear message."""
     if not isinstance(body, dict):
@@ -166,6 +174,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _state(self, query: dict[str, list[str]]) -> None:
         try:
             since = int(query.get("since", ["-1"])[0])
+            if not -1 <= since <= 2**31:
+                raise ValueError
         except ValueError:
             self._error(400, "since must be a number")
             return
@@ -178,7 +188,11 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length", "0"))
         except ValueError:
             length = -1
-        if not 0 < length <= MAX_BODY:
+        if length > MAX_BODY:
+            self.close_connection = True  # the unread body must not be taken for a request
+            self._error(413, f"a body has at most {MAX_BODY} bytes")
+            return None
+        if length <= 0:
             self._error(400, f"a body of 1 to {MAX_BODY} bytes is required")
             return None
         return self.rfile.read(length)
@@ -214,7 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(415, "send application/json")
             return
         try:
-            event = parse_input(json.loads(raw), simulation=self.kiosk.sim_camera is not None)
+            event = parse_input(loads(raw), simulation=self.kiosk.sim_camera is not None)
         except ValueError as exc:
             self._error(400, str(exc))
             return
@@ -250,7 +264,7 @@ class _Handler(BaseHTTPRequestHandler):
             camera.hold_image(image)
         elif content_type.startswith("application/json"):
             try:
-                payload = json.loads(raw)["payload"]
+                payload = loads(raw)["payload"]
                 if not isinstance(payload, str) or not 0 < len(payload) <= 1000:
                     raise ValueError
             except (ValueError, KeyError, TypeError):
@@ -268,7 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "only a simulated dispenser has a simulated camera")
             return
         try:
-            frames, fps = parse_scene(json.loads(raw))
+            frames, fps = parse_scene(loads(raw))
         except ValueError as exc:
             self._error(400, str(exc))
             return
