@@ -39,6 +39,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from backend import request_guards
 
     request_guards.init_app(app)  # before the blueprints: their int routes use its converter
+    from backend import security_headers
+
+    security_headers.init_app(app)
 
     from backend import api, cli, health
 

@@ -149,8 +149,9 @@ def fleet_settings(env: Mapping[str, str], production: bool) -> dict[str, Any]:
         )
         == "cloudwatch"
         or _bool(env, "FAIRROLL_CLOUDWATCH_METRICS", False),
-        # When set, /metrics wants "Authorization: Bearer <this>".
-        "FAIRROLL_METRICS_TOKEN": env.get("FAIRROLL_METRICS_TOKEN", ""),
+        # When set, /metrics wants "Authorization: Bearer <this>"; in production /metrics
+        # answers nobody until it is set (ECS injects it from Secrets Manager).
+        "FAIRROLL_METRICS_TOKEN": _metrics_token(env),
         "FAIRROLL_LOG_FORMAT": _choice(
             env, "FAIRROLL_LOG_FORMAT", "json" if production else "text", {"json", "text"}
         ),
@@ -158,6 +159,13 @@ def fleet_settings(env: Mapping[str, str], production: bool) -> dict[str, Any]:
         # Shared login-attempt counters when several backend instances run (ElastiCache).
         "FAIRROLL_REDIS_URL": _redis_url(env),
     }
+
+
+def _metrics_token(env: Mapping[str, str]) -> str:
+    token = env.get("FAIRROLL_METRICS_TOKEN", "").strip()
+    if token and len(token) < 32:
+        raise ConfigError("FAIRROLL_METRICS_TOKEN must be at least 32 characters long")
+    return token
 
 
 def _redis_url(env: Mapping[str, str]) -> str:
