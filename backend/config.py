@@ -105,6 +105,8 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": _int(env, "FAIRROLL_MAX_BODY_BYTES", 256 * 1024, minimum=1024),
         "FAIRROLL_TOKEN_TTL_SECONDS": _int(env, "FAIRROLL_TOKEN_TTL_SECONDS", 120, minimum=10),
         "FAIRROLL_CODE_DIGITS": _int(env, "FAIRROLL_CODE_DIGITS", 6, minimum=6),
+        # At most this many unexpired tokens per dispenser (429 with Retry-After beyond).
+        "FAIRROLL_LIVE_TOKEN_CAP": _int(env, "FAIRROLL_LIVE_TOKEN_CAP", 10, minimum=1),
         "FAIRROLL_CLOCK_SKEW_SECONDS": _int(env, "FAIRROLL_CLOCK_SKEW_SECONDS", 30),
         "FAIRROLL_ENROLLMENT_TTL_HOURS": _int(env, "FAIRROLL_ENROLLMENT_TTL_HOURS", 24, minimum=1),
         "FAIRROLL_RETENTION_DAYS": _int(env, "FAIRROLL_RETENTION_DAYS", 7, minimum=1),

@@ -112,6 +112,9 @@ def _client_texts() -> Iterator[str]:
         yield key
         yield value
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        # Cache the raw body first: parsing the form would otherwise consume it, and a
+        # view that reads the body itself (to refuse a form where JSON belongs) gets none.
+        request.get_data(cache=True, parse_form_data=False)
         for key, value in request.form.items(multi=True):
             yield key
             yield value

@@ -14,6 +14,7 @@ from backend.models.token import (
     CodeAttemptThrottle,
     CodeSourceBudget,
     DailySecret,
+    LiveTokenSlot,
     QuotaUsage,
 )
 from backend.models.voucher import Voucher, VoucherBatch
@@ -31,6 +32,7 @@ __all__ = [
     "DeviceEvent",
     "Dispenser",
     "EnrollmentCode",
+    "LiveTokenSlot",
     "Operator",
     "PaperReading",
     "QuotaUsage",

@@ -89,3 +89,18 @@ class CodeSourceBudget(Base):
     source_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[date] = mapped_column(Date, index=True)
     tat_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LiveTokenSlot(Base):
+    """One of a dispenser's slots for live tokens: a token holds one until it expires.
+
+    A dispenser has at most FAIRROLL_LIVE_TOKEN_CAP slots (rows made on first need), so
+    no more tokens than that are ever live for it: minting claims a free slot with one
+    conditional UPDATE, or is refused.
+    """
+
+    __tablename__ = "live_token_slot"
+
+    dispenser_id: Mapped[int] = mapped_column(ForeignKey("dispenser.id"), primary_key=True)
+    slot: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    busy_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

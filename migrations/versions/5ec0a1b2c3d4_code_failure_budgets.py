@@ -1,4 +1,4 @@
-"""Typed-code failure budgets as GCRA times, per dispenser and per source
+"""Typed-code failure budgets (GCRA) per dispenser and per source; live-token slots
 
 Revision ID: 5ec0a1b2c3d4
 Revises: c0f96e93af78
@@ -7,6 +7,8 @@ Create Date: 2026-12-01 13:30:00
 """
 from alembic import op
 import sqlalchemy as sa
+
+import backend.models.base
 
 
 # revision identifiers, used by Alembic.
@@ -31,9 +33,17 @@ def upgrade():
     )
     with op.batch_alter_table('code_source_budget', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_code_source_budget_day'), ['day'], unique=False)
+    op.create_table('live_token_slot',
+    sa.Column('dispenser_id', sa.Integer(), nullable=False),
+    sa.Column('slot', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('busy_until', backend.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['dispenser_id'], ['dispenser.id'], name=op.f('fk_live_token_slot_dispenser_id_dispenser')),
+    sa.PrimaryKeyConstraint('dispenser_id', 'slot', name=op.f('pk_live_token_slot'))
+    )
 
 
 def downgrade():
+    op.drop_table('live_token_slot')
     with op.batch_alter_table('code_source_budget', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_code_source_budget_day'))
     op.drop_table('code_source_budget')

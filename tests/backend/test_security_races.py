@@ -32,6 +32,8 @@ from backend.services.operators import (
     create_operator,
 )
 from backend.services.sites import SitePolicy, create_dispenser, create_site
+from backend.services.tokens import TokenSettings, issue_token
+from backend.signing import key_ring
 
 THREADS = 16
 TRIALS = 50
@@ -140,7 +142,7 @@ def test_one_totp_code_signs_in_exactly_one_of_many_sessions(
 def _dispensers(app: Flask, count: int) -> list[int]:
     with app.app_context():
         now = datetime.now(UTC)
-        policy = SitePolicy(window_seconds=0, daily_cap=1000)
+        policy = SitePolicy(window_seconds=0, daily_cap=1000, min_interval_seconds=0)
         site = create_site(db.session, f"race {secrets.token_hex(3)}", now=now, policy=policy)
         ids = [create_dispenser(db.session, site, now=now).id for _ in range(count)]
         db.session.commit()
@@ -201,4 +203,34 @@ def test_concurrent_wrong_codes_from_one_source_are_checked_at_most_its_burst(
 
     outcomes = _race(app, attempt)
     expected = Counter(checked=10, TooManyAttempts=THREADS - 10)
+    assert all(o == expected for o in outcomes), [o for o in outcomes if o != expected][:3]
+
+
+def test_concurrent_mints_at_one_dispenser_never_exceed_the_live_token_cap(
+    committing_postgres_app: Flask,
+) -> None:
+    app = committing_postgres_app
+    ids = _dispensers(app, TRIALS)  # no minimum interval: only the cap binds
+    with app.app_context():
+        ring = key_ring(app)
+    settings = TokenSettings()
+
+    def attempt(session: Session, trial: int, thread: int) -> str:
+        dispenser = session.get(Dispenser, ids[trial])
+        assert dispenser is not None
+        issue_token(
+            session,
+            dispenser,
+            visitor_id=f"visitor-{trial}-{thread}",
+            presence_code=None,
+            ring=ring,
+            code_key=CODE_KEY,
+            settings=settings,
+            now=datetime.now(UTC),
+        )
+        return "minted"
+
+    outcomes = _race(app, attempt)
+    cap = settings.live_cap
+    expected = Counter(minted=cap, DispenserBusy=THREADS - cap)
     assert all(o == expected for o in outcomes), [o for o in outcomes if o != expected][:3]

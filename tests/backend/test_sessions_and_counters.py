@@ -11,6 +11,8 @@ from flask.testing import FlaskClient
 from backend.extensions import db
 from backend.models import AuditEntry, Operator, Site
 from backend.services.codes import DISPENSER_BUDGET, FREE_FAILURES
+from backend.services.live_tokens import DEFAULT_LIVE_TOKEN_CAP as LIVE_TOKEN_CAP
+from backend.services.sites import DEFAULT_MIN_INTERVAL_SECONDS
 from tests.backend.fleet_helpers import PASSWORD, csrf_from, make_operator, post_form, totp_now
 from tests.factories import auth, enroll, make_dispenser, make_site, now
 
@@ -144,3 +146,32 @@ def test_redeeming_own_codes_never_refills_the_wrong_code_budget(
     assert wrong_answers == [422] * FREE_FAILURES + [429] * 4
     assert right_answers == [200] * (FREE_FAILURES - 1) + [429] * 5
     assert DISPENSER_BUDGET.per_hour() == 18
+
+
+def test_a_client_that_drops_its_cookie_gets_at_most_the_live_token_cap(
+    app: Flask, client: FlaskClient
+) -> None:
+    dispenser = make_dispenser(make_site(window_seconds=0, daily_cap=1000, min_interval_seconds=0))
+    url = f"/api/v1/dispensers/{dispenser.public_id}/tokens"
+    answers = []
+    for _ in range(LIVE_TOKEN_CAP + 5):
+        client.delete_cookie("fr_visitor")
+        answers.append(client.post(url))
+    assert [a.status_code for a in answers] == [201] * LIVE_TOKEN_CAP + [429] * 5
+    refused = answers[-1]
+    assert refused.get_json()["error"]["code"] == "dispenser_busy"
+    assert 1 <= int(refused.headers["Retry-After"]) <= app.config["FAIRROLL_TOKEN_TTL_SECONDS"]
+
+
+def test_the_default_policy_gives_one_portion_per_interval_at_a_dispenser(
+    app: Flask, client: FlaskClient
+) -> None:
+    dispenser = make_dispenser(make_site())
+    assert make_site("Other").min_interval_seconds == DEFAULT_MIN_INTERVAL_SECONDS == 20
+    url = f"/api/v1/dispensers/{dispenser.public_id}/tokens"
+    answers = []
+    for _ in range(5):
+        client.delete_cookie("fr_visitor")
+        answers.append(client.post(url))
+    assert [a.status_code for a in answers] == [201] + [429] * 4
+    assert int(answers[-1].headers["Retry-After"]) == DEFAULT_MIN_INTERVAL_SECONDS
