@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
 from backend.extensions import db
 from tests.factories import enroll, make_dispenser, make_site
 
-EXAMPLES = 40
+EXAMPLES = 100
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
