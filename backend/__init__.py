@@ -36,6 +36,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         make_key_store(app), ttl=app.config["FAIRROLL_KEY_CACHE_SECONDS"]
     )
     register_error_handlers(app)
+    from backend import request_guards
+
+    request_guards.init_app(app)  # before the blueprints: their int routes use its converter
+    from backend import security_headers
+
+    security_headers.init_app(app)
 
     from backend import api, cli, health
 

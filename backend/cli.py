@@ -24,6 +24,7 @@ from backend.services.keys import sync_signing_keys
 from backend.services.operators import create_operator
 from backend.services.purge import purge_expired
 from backend.services.sites import (
+    DEFAULT_MIN_INTERVAL_SECONDS,
     SitePolicy,
     create_dispenser,
     create_site,
@@ -65,7 +66,7 @@ def _fail(error: DomainError) -> click.ClickException:
     "--min-interval",
     "min_interval_seconds",
     type=int,
-    default=0,
+    default=DEFAULT_MIN_INTERVAL_SECONDS,
     show_default=True,
     help="Seconds between portions at one dispenser (anti-hoarding).",
 )

@@ -102,11 +102,18 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         # No ping before each checkout: it is a round trip on every request. A connection
         # found dead raises a disconnect error instead, which empties the whole pool, so a
         # database failover costs each process one failed request (answered 503).
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, "pool_recycle": 1800},
+        # hide_parameters: a failed statement's error never carries what the client typed.
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            "pool_pre_ping": False,
+            "pool_recycle": 1800,
+            "hide_parameters": True,
+        },
         # Bodies larger than this get 413: device batches are 500 events at most (~100 KiB).
         "MAX_CONTENT_LENGTH": _int(env, "FAIRROLL_MAX_BODY_BYTES", 256 * 1024, minimum=1024),
         "FAIRROLL_TOKEN_TTL_SECONDS": _int(env, "FAIRROLL_TOKEN_TTL_SECONDS", 120, minimum=10),
         "FAIRROLL_CODE_DIGITS": _int(env, "FAIRROLL_CODE_DIGITS", 6, minimum=6),
+        # At most this many unexpired tokens per dispenser (429 with Retry-After beyond).
+        "FAIRROLL_LIVE_TOKEN_CAP": _int(env, "FAIRROLL_LIVE_TOKEN_CAP", 10, minimum=1),
         "FAIRROLL_CLOCK_SKEW_SECONDS": _int(env, "FAIRROLL_CLOCK_SKEW_SECONDS", 30),
         "FAIRROLL_ENROLLMENT_TTL_HOURS": _int(env, "FAIRROLL_ENROLLMENT_TTL_HOURS", 24, minimum=1),
         "FAIRROLL_RETENTION_DAYS": _int(env, "FAIRROLL_RETENTION_DAYS", 7, minimum=1),
@@ -160,8 +167,9 @@ def fleet_settings(env: Mapping[str, str], production: bool) -> dict[str, Any]:
         )
         == "cloudwatch"
         or _bool(env, "FAIRROLL_CLOUDWATCH_METRICS", False),
-        # When set, /metrics wants "Authorization: Bearer <this>".
-        "FAIRROLL_METRICS_TOKEN": env.get("FAIRROLL_METRICS_TOKEN", ""),
+        # When set, /metrics wants "Authorization: Bearer <this>"; in production /metrics
+        # answers nobody until it is set (ECS injects it from Secrets Manager).
+        "FAIRROLL_METRICS_TOKEN": _metrics_token(env),
         "FAIRROLL_LOG_FORMAT": _choice(
             env, "FAIRROLL_LOG_FORMAT", "json" if production else "text", {"json", "text"}
         ),
@@ -169,6 +177,13 @@ def fleet_settings(env: Mapping[str, str], production: bool) -> dict[str, Any]:
         # Shared login-attempt counters when several backend instances run (ElastiCache).
         "FAIRROLL_REDIS_URL": _redis_url(env),
     }
+
+
+def _metrics_token(env: Mapping[str, str]) -> str:
+    token = env.get("FAIRROLL_METRICS_TOKEN", "").strip()
+    if token and len(token) < 32:
+        raise ConfigError("FAIRROLL_METRICS_TOKEN must be at least 32 characters long")
+    return token
 
 
 def _redis_url(env: Mapping[str, str]) -> str:

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from backend.errors import DomainError
@@ -17,6 +17,13 @@ log = logging.getLogger(__name__)
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     """The JSON shape of every error: {"error": {"code", "message", ...}}."""
     return {"error": {"code": code, "message": message, **extra}}
+
+
+def describe_database_error(error: DBAPIError) -> str:
+    """The error's kind and SQLSTATE only: a driver's message can quote row values
+    (PostgreSQL's "Failing row contains ..."), so it never reaches a log."""
+    sqlstate = getattr(error.orig, "sqlstate", None) or "?"
+    return f"{type(error).__name__} ({type(error.orig).__name__}, SQLSTATE {sqlstate})"
 
 
 def json_error(status: int, code: str, message: str, **extra: Any) -> Response:
@@ -77,8 +84,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(InterfaceError)
     def _database(error: OperationalError | InterfaceError) -> Response:
         # The database went away or refused us: nothing was stored; the client may retry.
-        # The driver's own message (never the statement or its parameters, which may hold hashes).
-        log.error("database error: %s: %s", type(error.orig).__name__, error.orig)
+        # Never the statement, its parameters or the driver's message (it may quote values).
+        log.error("database unavailable: %s", describe_database_error(error))
         db.session.rollback()
         response = json_error(
             503, "database_unavailable", "The database is not reachable now; try again shortly."

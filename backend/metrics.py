@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, Response, current_app, request
 
 from backend.extensions import db
-from protocol.events import EVENT_METHODS
 from backend.services.fleet import SiteTotals, event_totals, site_totals
 from backend.wiring import alert_settings
 from protocol.clock import utcnow
+from protocol.events import EVENT_METHODS
 
 if TYPE_CHECKING:
     from backend.fleet_job import FleetJobReport
@@ -120,14 +120,38 @@ def request_counter(app: Flask) -> RequestCounter:
     return counter
 
 
+def _scrape_refusal() -> Response | None:
+    """Why this scrape is refused (401), or None when it may read the figures.
+
+    With a token configured, the scrape must present it. Without one, development
+    serves /metrics openly, but production refuses everyone: fail closed.
+    """
+    config = current_app.config
+    token: str = config["FAIRROLL_METRICS_TOKEN"]
+    if not token:
+        if config["FAIRROLL_ENV"] == "production":
+            return _unauthorized("metrics are off: FAIRROLL_METRICS_TOKEN is not set\n")
+        return None
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    ):
+        return _unauthorized("metrics need the bearer token\n")
+    return None
+
+
+def _unauthorized(text: str) -> Response:
+    response = Response(text, status=401, mimetype="text/plain")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+    return response
+
+
 @bp.get("/metrics")
 def metrics() -> Response:
-    """Prometheus scrape endpoint (guarded by a bearer token when one is configured)."""
-    token = current_app.config["FAIRROLL_METRICS_TOKEN"]
-    if token:
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            return Response("metrics need the bearer token\n", status=401, mimetype="text/plain")
+    """Prometheus scrape endpoint (a bearer token in production); aggregate queries only."""
+    refusal = _scrape_refusal()
+    if refusal is not None:
+        return refusal
     now = utcnow()
     text = prometheus_text(
         site_totals(db.session, alert_settings(current_app), now=now),
@@ -135,7 +159,9 @@ def metrics() -> Response:
         request_counter(current_app).snapshot(),
     )
     db.session.rollback()  # read only
-    return Response(text, mimetype="text/plain; version=0.0.4; charset=utf-8")
+    response = Response(text, mimetype="text/plain; version=0.0.4; charset=utf-8")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def cloudwatch_metric_data(report: FleetJobReport, *, now: datetime) -> list[dict[str, Any]]:

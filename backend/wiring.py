@@ -26,6 +26,7 @@ def token_settings() -> TokenSettings:
         ttl=timedelta(seconds=config["FAIRROLL_TOKEN_TTL_SECONDS"]),
         code_digits=config["FAIRROLL_CODE_DIGITS"],
         clock_skew=timedelta(seconds=config["FAIRROLL_CLOCK_SKEW_SECONDS"]),
+        live_cap=config["FAIRROLL_LIVE_TOKEN_CAP"],
     )
 
 

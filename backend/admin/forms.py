@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import request
 
 from backend.errors import InvalidInput
+from backend.request_guards import MAX_DB_INT, bounded_int
 from backend.services.sites import SitePolicy
 
 
@@ -15,10 +16,10 @@ def form_int(name: str, label: str, *, required: bool = True) -> int | None:
         if required:
             raise InvalidInput(f"{label} is required")
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidInput(f"{label} must be a whole number, not {raw[:20]!r}") from None
+    value = bounded_int(raw)
+    if value is None:
+        raise InvalidInput(f"{label} must be a whole number up to {MAX_DB_INT}")
+    return value
 
 
 def form_bool(name: str) -> bool:

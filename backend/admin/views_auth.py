@@ -18,13 +18,16 @@ from backend.models.operator import OPERATOR_ROLES
 from backend.services.audit import recent_audit, record_audit
 from backend.services.operators import (
     LoginLocked,
+    audit_name_for_login,
     change_password,
     check_password,
     check_totp,
     create_operator,
+    end_sessions,
     new_initial_password,
     provisioning_uri,
     set_active,
+    set_role,
 )
 from protocol.clock import utcnow
 
@@ -53,7 +56,9 @@ def login() -> ResponseReturnValue:
         operator = check_password(db.session, email, request.form.get("password", ""), now=now)
     except DomainError as error:
         if not isinstance(error, LoginLocked):
-            record_audit(db.session, email.strip()[:254] or "?", "login_failed", now=now)
+            record_audit(
+                db.session, audit_name_for_login(db.session, email), "login_failed", now=now
+            )
         db.session.commit()  # the failure counts towards the lock
         return render_template("admin/login.html", error=error.message, email=email), error.status
     db.session.commit()
@@ -101,7 +106,12 @@ def login_totp() -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> Response:
-    """End the session."""
+    """End the operator's sessions on the server (every browser), then forget the cookie."""
+    operator = current_operator()
+    if operator is not None:
+        end_sessions(db.session, operator.id)
+        record_audit(db.session, operator, "logout", now=utcnow())
+        db.session.commit()
     session.clear()
     return _redirect("admin.login")
 
@@ -188,6 +198,28 @@ def operators_active(operator_id: int) -> Response:
         return _redirect("admin.operators")
     action = "operator_activated" if active else "operator_deactivated"
     record_audit(db.session, actor, action, now=utcnow(), target=target.email)
+    db.session.commit()
+    return _redirect("admin.operators")
+
+
+@bp.post("/operators/<int:operator_id>/role")
+@admin_only
+def operators_role(operator_id: int) -> Response:
+    """Change an operator's role (ends that operator's sessions)."""
+    actor = current_operator()
+    target = db.session.get(Operator, operator_id)
+    if target is None or actor is None:
+        abort(404)
+    role = request.form.get("role", "")
+    try:
+        set_role(db.session, target, role)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return _redirect("admin.operators")
+    record_audit(
+        db.session, actor, "operator_role_changed", now=utcnow(), target=target.email, role=role
+    )
     db.session.commit()
     return _redirect("admin.operators")
 

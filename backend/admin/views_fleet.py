@@ -12,6 +12,7 @@ from backend.admin import bp
 from backend.admin.charts import paper_chart, stacked_bars
 from backend.extensions import db
 from backend.models import Alert, Dispenser, Site
+from backend.request_guards import bounded_int
 from backend.services.alerts import open_alerts, recent_alerts
 from backend.services.fleet import dispenser_state
 from backend.services.forecast import forecast_dispenser, refill_list, stored_forecasts
@@ -28,9 +29,12 @@ from protocol.clock import utcnow
 
 
 def _site_filter() -> Site | None:
-    site_id = request.args.get("site", type=int)
-    if site_id is None:
+    raw = request.args.get("site", "")
+    if not raw:
         return None
+    site_id = bounded_int(raw)
+    if site_id is None:
+        abort(404)
     site = db.session.get(Site, site_id)
     if site is None:
         abort(404)

@@ -129,7 +129,14 @@ def verify_code() -> Response:
     """Redeem a typed code for this dispenser, atomically, behind the attempt throttle."""
     dispenser = _device()
     code = json_body().get("code")
-    result = verify_typed_code(db.session, dispenser, code, code_key=code_key(), now=utcnow())
+    result = verify_typed_code(
+        db.session,
+        dispenser,
+        code,
+        code_key=code_key(),
+        now=utcnow(),
+        source=request.remote_addr or "?",
+    )
     db.session.commit()  # a wrong code is counted even though the answer is an error
     if result.kind is None:
         raise CodeInvalid("no live code like that at this dispenser")

@@ -11,7 +11,14 @@ from backend.models.incident import Incident, MaintenanceWindow
 from backend.models.operator import Operator
 from backend.models.signing_key import SigningKey
 from backend.models.site import Site
-from backend.models.token import AccessToken, CodeAttemptThrottle, DailySecret, QuotaUsage
+from backend.models.token import (
+    AccessToken,
+    CodeAttemptThrottle,
+    CodeSourceBudget,
+    DailySecret,
+    LiveTokenSlot,
+    QuotaUsage,
+)
 from backend.models.voucher import Voucher, VoucherBatch
 
 __all__ = [
@@ -20,6 +27,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "CodeAttemptThrottle",
+    "CodeSourceBudget",
     "DailyAggregate",
     "DailySecret",
     "DeviceCredential",
@@ -29,6 +37,7 @@ __all__ = [
     "FleetJobRun",
     "HourlyCount",
     "Incident",
+    "LiveTokenSlot",
     "MaintenanceWindow",
     "Operator",
     "PaperForecast",

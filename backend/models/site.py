@@ -33,7 +33,8 @@ class Site(Base):
     portion_cm: Mapped[int] = mapped_column(default=60)
     window_seconds: Mapped[int] = mapped_column(default=540)
     daily_cap: Mapped[int] = mapped_column(default=8)
-    min_interval_seconds: Mapped[int] = mapped_column(default=0)
+    # services.sites.DEFAULT_MIN_INTERVAL_SECONDS (one portion per 20 s at one dispenser).
+    min_interval_seconds: Mapped[int] = mapped_column(default=20)
     presence_required: Mapped[bool] = mapped_column(default=False)
     face_mode_allowed: Mapped[bool] = mapped_column(default=False)
     unrestricted: Mapped[bool] = mapped_column(default=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base, UTCDateTime
@@ -65,10 +65,42 @@ class DailySecret(Base):
 
 
 class CodeAttemptThrottle(Base):
-    """Wrong typed codes at one dispenser, for exponential back-off (RFC 4226 §7.3)."""
+    """The wrong-code budget of one dispenser, as a GCRA "theoretical arrival time".
+
+    Each wrong code moves ``tat_ms`` (epoch milliseconds) one interval on; a code is
+    checked only while ``tat_ms`` is less than a burst of intervals ahead of now.
+    """
 
     __tablename__ = "code_attempt_throttle"
 
     dispenser_id: Mapped[int] = mapped_column(ForeignKey("dispenser.id"), primary_key=True)
-    failures: Mapped[int] = mapped_column(default=0)
-    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    tat_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CodeSourceBudget(Base):
+    """The same budget for one client address across all dispensers, for one UTC day.
+
+    ``source_hash`` is an HMAC of the address under that day's secret (purged after the
+    day), so no address is stored and days cannot be linked.
+    """
+
+    __tablename__ = "code_source_budget"
+
+    source_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    tat_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LiveTokenSlot(Base):
+    """One of a dispenser's slots for live tokens: a token holds one until it expires.
+
+    A dispenser has at most FAIRROLL_LIVE_TOKEN_CAP slots (rows made on first need), so
+    no more tokens than that are ever live for it: minting claims a free slot with one
+    conditional UPDATE, or is refused.
+    """
+
+    __tablename__ = "live_token_slot"
+
+    dispenser_id: Mapped[int] = mapped_column(ForeignKey("dispenser.id"), primary_key=True)
+    slot: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    busy_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

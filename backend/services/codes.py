@@ -1,22 +1,55 @@
-"""Typed codes at the keypad: redemption behind per-dispenser throttling with back-off."""
+"""Typed codes at the keypad: redemption behind failure budgets per dispenser and per source.
+
+Each budget is a GCRA (generic cell rate algorithm) held in one integer: the
+"theoretical arrival time" ``tat_ms``. Before a code is checked, one conditional upsert
+claims a slot: ``tat = max(tat, now) + interval WHERE tat <= now + (burst - 1) * interval``.
+So of any number of concurrent codes at most ``burst`` are checked at once, and over any
+period ``t`` at most ``burst + t / interval`` (a sliding bound, RFC 4226 §7.3). A right
+code gives back only the slot it claimed itself: failures stay counted, a success never
+refills the budget.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import case, select, update
 
 from backend.errors import InvalidInput, TooManyAttempts
-from backend.models import CodeAttemptThrottle, Dispenser
+from backend.models import CodeAttemptThrottle, CodeSourceBudget, Dispenser
+from backend.services.quotas import daily_secret
+from backend.services.secrets import keyed_hash
 from backend.services.sql import Db, insert_for
 from backend.services.tokens import redeem_by_code
 from backend.services.vouchers import VOUCHER_DIGITS, redeem_voucher
 
-# Typos are normal: this many wrong codes in a row cost nothing. After that each further
-# wrong code doubles the wait, up to the cap (RFC 4226 §7.3, RFC 8628 §5.1).
-FREE_FAILURES = 5
-MAX_BACKOFF = timedelta(minutes=5)
+
+@dataclass(frozen=True)
+class Budget:
+    """A failure budget: ``burst`` wrong codes at once, then one per ``interval``."""
+
+    burst: int
+    interval: timedelta
+
+    @property
+    def interval_ms(self) -> int:
+        """The interval in milliseconds."""
+        return int(self.interval.total_seconds() * 1000)
+
+    def per_hour(self) -> int:
+        """The most wrong codes checked in any hour (burst plus the refill)."""
+        return self.burst + int(timedelta(hours=1) / self.interval)
+
+
+# Typos are normal: six wrong codes at a dispenser cost nothing, then one every five
+# minutes, so at most 6 + 12 = 18 wrong codes an hour at one dispenser.
+DISPENSER_BUDGET = Budget(burst=6, interval=timedelta(minutes=5))
+# One address (a site's network, a phone hotspot) across every dispenser it reaches.
+SOURCE_BUDGET = Budget(burst=30, interval=timedelta(minutes=1))
+FREE_FAILURES = DISPENSER_BUDGET.burst
 
 
 @dataclass(frozen=True)
@@ -28,70 +61,97 @@ class CodeResult:
     expires_at: datetime | None = None
 
 
-def backoff_for(failures: int) -> timedelta:
-    """How long the keypad is blocked after ``failures`` consecutive wrong codes."""
-    if failures <= FREE_FAILURES:
-        return timedelta(0)
-    return min(MAX_BACKOFF, timedelta(seconds=2 ** (failures - FREE_FAILURES)))
+def _epoch_ms(now: datetime) -> int:
+    return int(now.timestamp() * 1000)
 
 
-def _check_not_blocked(session: Db, dispenser: Dispenser, now: datetime) -> None:
-    throttle = session.get(CodeAttemptThrottle, dispenser.id)
-    if throttle and throttle.blocked_until and throttle.blocked_until > now:
-        wait = int((throttle.blocked_until - now).total_seconds()) + 1
-        raise TooManyAttempts("too many wrong codes here; please wait", retry_after=wait)
-
-
-def _record_failure(session: Db, dispenser: Dispenser, now: datetime) -> None:
-    table = CodeAttemptThrottle.__table__
-    failures = session.execute(
-        insert_for(session, CodeAttemptThrottle)
-        .values(dispenser_id=dispenser.id, failures=1)
+def _claim(session: Db, model: Any, key: dict[str, Any], budget: Budget, now: datetime) -> None:
+    """Claim one slot of ``budget`` on the row ``key`` of ``model``, or raise TooManyAttempts."""
+    table = model.__table__
+    now_ms = _epoch_ms(now)
+    step = budget.interval_ms
+    tolerance = (budget.burst - 1) * step
+    tat = table.c.tat_ms
+    claimed = session.execute(
+        insert_for(session, model)
+        .values(**key, tat_ms=now_ms + step)
         .on_conflict_do_update(
-            index_elements=["dispenser_id"], set_={"failures": table.c.failures + 1}
+            index_elements=list(key)[:1],
+            set_={"tat_ms": case((tat > now_ms, tat), else_=now_ms) + step},
+            where=tat <= now_ms + tolerance,
         )
-        .returning(table.c.failures)
-    ).scalar_one()
-    wait = backoff_for(failures)
-    if wait:
-        session.execute(
-            update(CodeAttemptThrottle)
-            .where(CodeAttemptThrottle.dispenser_id == dispenser.id)
-            .values(blocked_until=now + wait)
-            .execution_options(synchronize_session=False)
-        )
+        .returning(tat)
+    ).first()
+    if claimed is not None:
+        return
+    first_key = next(iter(key))
+    current = session.scalar(select(tat).where(table.c[first_key] == key[first_key])) or now_ms
+    wait = max(1, math.ceil((current - tolerance - now_ms) / 1000))
+    raise TooManyAttempts("too many wrong codes here; please wait", retry_after=wait)
 
 
-def _record_success(session: Db, dispenser: Dispenser) -> None:
+def _give_back(session: Db, model: Any, key: dict[str, Any], budget: Budget) -> None:
+    """Return the slot a right code claimed (its own only: earlier failures stay counted)."""
+    table = model.__table__
+    first_key = next(iter(key))
     session.execute(
-        update(CodeAttemptThrottle)
-        .where(CodeAttemptThrottle.dispenser_id == dispenser.id)
-        .values(failures=0, blocked_until=None)
-        .execution_options(synchronize_session=False)
+        update(table)
+        .where(table.c[first_key] == key[first_key])
+        .values(tat_ms=table.c.tat_ms - budget.interval_ms)
     )
 
 
+def source_key(session: Db, source: str, *, now: datetime) -> dict[str, Any]:
+    """The per-source budget's row key: the address hashed under today's secret."""
+    day = now.date()
+    return {
+        "source_hash": keyed_hash(daily_secret(session, day, now=now), "code source", source),
+        "day": day,
+    }
+
+
 def verify_typed_code(
-    session: Db, dispenser: Dispenser, code: object, *, code_key: bytes, now: datetime
+    session: Db,
+    dispenser: Dispenser,
+    code: object,
+    *,
+    code_key: bytes,
+    now: datetime,
+    source: str | None = None,
+    dispenser_budget: Budget = DISPENSER_BUDGET,
+    source_budget: Budget = SOURCE_BUDGET,
 ) -> CodeResult:
-    """Redeem what was typed at ``dispenser`` (a token code, else a site voucher);
-    wrong codes count towards the back-off.
+    """Redeem what was typed at ``dispenser`` (a token code, else a site voucher) once the
+    source's and the dispenser's failure budgets allow a check.
 
     Returns ``CodeResult(kind=None)`` for a wrong code (the caller commits, so the
-    failure is counted, then answers 422). Raises TooManyAttempts while blocked.
+    failure is counted, then answers 422). Raises TooManyAttempts when a budget is spent.
     """
     if not isinstance(code, str) or not code.isdigit() or not 6 <= len(code) <= 16:
         raise InvalidInput("code must be a string of 6 to 16 digits")
-    _check_not_blocked(session, dispenser, now)
+    # Always the source first, then the dispenser: one lock order, no deadlocks.
+    claims: list[tuple[Any, dict[str, Any], Budget]] = []
+    if source is not None:
+        claims.append((CodeSourceBudget, source_key(session, source, now=now), source_budget))
+    claims.append((CodeAttemptThrottle, {"dispenser_id": dispenser.id}, dispenser_budget))
+    for model, key, budget in claims:
+        _claim(session, model, key, budget, now)
+    result = _redeem(session, dispenser, code, code_key=code_key, now=now)
+    if result.kind is not None:
+        for model, key, budget in claims:
+            _give_back(session, model, key, budget)
+    return result
+
+
+def _redeem(
+    session: Db, dispenser: Dispenser, code: str, *, code_key: bytes, now: datetime
+) -> CodeResult:
     redemption = redeem_by_code(session, dispenser, code, code_key=code_key, now=now)
     if redemption is not None:
-        _record_success(session, dispenser)
         return CodeResult("token", redemption.token_ref, redemption.expires_at)
     if len(code) == VOUCHER_DIGITS:
         # No token has this code: it may be a staff voucher for this dispenser's site.
         voucher_ref = redeem_voucher(session, dispenser, code, code_key=code_key, now=now)
         if voucher_ref is not None:
-            _record_success(session, dispenser)
             return CodeResult("voucher", voucher_ref)
-    _record_failure(session, dispenser, now)
     return CodeResult(None)

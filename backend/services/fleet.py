@@ -6,9 +6,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import ColumnElement, case, func, literal, select
 
 from backend.models import Alert, DailyAggregate, DeviceEvent, Dispenser, Site
+from backend.models.base import UTCDateTime
 from backend.services.alerts import AlertSettings
 from backend.services.sql import Db
 
@@ -38,24 +39,27 @@ class SiteTotals:
 
 def site_totals(session: Db, settings: AlertSettings, *, now: datetime) -> list[SiteTotals]:
     """Per-site totals: dispensers by state, low paper, open alerts, last hour's dispenses."""
-    totals = {site.id: SiteTotals(site.name) for site in session.scalars(select(Site))}
-    seen = Dispenser.last_heartbeat_at
-    state = case(
-        (Dispenser.enabled.is_(False), "disabled"),
-        (seen.is_(None), "new"),
-        (seen < now - settings.offline_after, "offline"),
-        else_=Dispenser.status,
+    totals = {
+        site_id: SiteTotals(name) for site_id, name in session.execute(select(Site.id, Site.name))
+    }
+    # Counted by the database (one row per site and state), never row by row here.
+    state = _state_sql(settings, now)
+    low = case(
+        (
+            Dispenser.enabled.is_(True)
+            & Dispenser.paper_level.is_not(None)
+            & (Dispenser.paper_level <= settings.low_paper_percent),
+            1,
+        ),
+        else_=0,
     )
-    level = Dispenser.paper_level
-    low = and_(Dispenser.enabled, level.is_not(None), level <= settings.low_paper_percent)
-    # One grouped query: a row per site and state, never one per dispenser.
-    grouped = select(Dispenser.site_id, state, func.count(), func.count().filter(low)).group_by(
+    by_state = select(Dispenser.site_id, state, func.count(Dispenser.id), func.sum(low)).group_by(
         Dispenser.site_id, state
     )
-    for site_id, state_name, count, low_count in session.execute(grouped):
+    for site_id, name, count, low_count in session.execute(by_state):
         entry = totals[site_id]
         entry.dispensers += int(count)
-        entry.states[str(state_name)] += int(count)
+        entry.states[name] += int(count)
         entry.low_paper += int(low_count or 0)
     alerts = (
         select(Dispenser.site_id, Alert.kind, func.count(Alert.id))
@@ -74,6 +78,19 @@ def site_totals(session: Db, settings: AlertSettings, *, now: datetime) -> list[
     for site_id, method, count in session.execute(recent):
         totals[site_id].dispenses_last_hour[method] += int(count)
     return sorted(totals.values(), key=lambda t: t.site)
+
+
+def _state_sql(settings: AlertSettings, now: datetime) -> ColumnElement[str]:
+    """dispenser_state() as SQL, so that states are counted by the database."""
+    return case(
+        (Dispenser.enabled.is_(False), literal("disabled")),
+        (Dispenser.last_heartbeat_at.is_(None), literal("new")),
+        (
+            Dispenser.last_heartbeat_at < literal(now - settings.offline_after, UTCDateTime()),
+            literal("offline"),
+        ),
+        else_=Dispenser.status,
+    )
 
 
 def event_totals(session: Db) -> Counter[tuple[str, str]]:

@@ -1,4 +1,12 @@
-"""Operator accounts: Argon2 passwords, TOTP second factor, throttled logins."""
+"""Operator accounts: Argon2 passwords, TOTP second factor, throttled logins.
+
+Every login attempt first claims a slot on the account with one conditional UPDATE
+(``WHERE locked_until IS NULL OR locked_until <= :now``) that counts it and, from the
+FREE_LOGIN_FAILURES-th attempt on, sets the lock in the same statement. Only a claimed
+attempt is evaluated, so no number of concurrent requests gets more than
+FREE_LOGIN_FAILURES wrong passwords checked. A right answer hands its slot back.
+A TOTP code is accepted by ``UPDATE ... WHERE last_totp_step < :step``: one code, one login.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +19,11 @@ from datetime import datetime, timedelta
 import pyotp
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, case, func, literal, null, or_, select, update
 
 from backend.errors import ConflictError, DomainError, InvalidInput
 from backend.models import Operator
+from backend.models.base import UTCDateTime
 from backend.models.operator import OPERATOR_ROLES
 from backend.services.sql import Db
 
@@ -44,6 +53,12 @@ class LoginFailed(DomainError):
 
     status = 401
     code = "login_failed"
+
+
+class TotpCodeReused(LoginFailed):
+    """The right TOTP code, but it already signed someone in: wait for the next one."""
+
+    code = "totp_code_reused"
 
 
 class LoginLocked(DomainError):
@@ -118,6 +133,17 @@ def create_operator(
     return NewOperator(operator, provisioning_uri(operator))
 
 
+def audit_name_for_login(session: Db, email: str) -> str:
+    """What the audit log may say a failed login named: an existing operator's e-mail, or
+    "unknown" (people type passwords into the e-mail field; that must not be stored)."""
+    try:
+        email = normalise_email(email)
+    except InvalidInput:
+        return "unknown"
+    known = session.scalar(select(Operator.email).where(Operator.email == email))
+    return known or "unknown"
+
+
 def count_admins(session: Db) -> int:
     """How many active admins exist."""
     return int(
@@ -134,19 +160,58 @@ def _lock_for(failures: int) -> timedelta:
     return min(MAX_LOCK, timedelta(seconds=30 * 2 ** (failures - FREE_LOGIN_FAILURES)))
 
 
-def _check_not_locked(operator: Operator, now: datetime) -> None:
-    if operator.locked_until and operator.locked_until > now:
-        wait = int((operator.locked_until - now).total_seconds()) + 1
+def _lock_after_this_attempt(now: datetime) -> ColumnElement[datetime | None]:
+    """SQL for the lock the claimed attempt sets, from the count before it (old value)."""
+    attempts = Operator.failed_logins + 1
+    # Only a handful of distinct lock lengths exist below the cap: one CASE branch each.
+    branches = []
+    failures = FREE_LOGIN_FAILURES
+    while _lock_for(failures) < MAX_LOCK:
+        failures += 1
+    for count in range(failures, FREE_LOGIN_FAILURES - 1, -1):
+        branches.append((attempts >= count, literal(now + _lock_for(count), UTCDateTime())))
+    return case(*branches, else_=null())
+
+
+def _claim_attempt(session: Db, operator: Operator, now: datetime) -> None:
+    """Count one login attempt on ``operator`` before it is evaluated, or raise LoginLocked.
+
+    One conditional UPDATE: concurrent attempts queue on the row, and each sees the
+    count and lock the previous one left.
+    """
+    claimed = session.execute(
+        update(Operator)
+        .where(
+            Operator.id == operator.id,
+            or_(Operator.locked_until.is_(None), Operator.locked_until <= now),
+        )
+        .values(
+            failed_logins=Operator.failed_logins + 1, locked_until=_lock_after_this_attempt(now)
+        )
+        .returning(Operator.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    session.refresh(operator)
+    if claimed is None:
+        locked_until = operator.locked_until or now
+        wait = int((locked_until - now).total_seconds()) + 1
         raise LoginLocked(
             f"too many failed attempts; try again in {wait} seconds", retry_after=wait
         )
 
 
-def _fail(operator: Operator, now: datetime) -> LoginFailed:
-    operator.failed_logins += 1
-    lock = _lock_for(operator.failed_logins)
-    if lock:
-        operator.locked_until = now + lock
+def _release_attempt(session: Db, operator: Operator) -> None:
+    """Give back the slot a right answer claimed (the row is still ours: we hold its lock)."""
+    session.execute(
+        update(Operator)
+        .where(Operator.id == operator.id, Operator.failed_logins > 0)
+        .values(failed_logins=Operator.failed_logins - 1, locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(operator)
+
+
+def _failed() -> LoginFailed:
     return LoginFailed("wrong e-mail, password or code")
 
 
@@ -158,14 +223,15 @@ def check_password(session: Db, email: str, password: str, *, now: datetime) -> 
     try:
         email = normalise_email(email)
     except InvalidInput:
-        raise LoginFailed("wrong e-mail, password or code") from None
+        raise _failed() from None
     operator = session.scalar(select(Operator).where(Operator.email == email))
     if operator is None or not operator.active:
         _verify(_DUMMY_HASH, password)
-        raise LoginFailed("wrong e-mail, password or code")
-    _check_not_locked(operator, now)
+        raise _failed()
+    _claim_attempt(session, operator, now)
     if not _verify(operator.password_hash, password):
-        raise _fail(operator, now)
+        raise _failed()
+    _release_attempt(session, operator)
     if _hasher.check_needs_rehash(operator.password_hash):
         operator.password_hash = hash_password(password)
     session.flush()
@@ -191,19 +257,32 @@ def _matching_step(secret: str, code: str, now: datetime) -> int | None:
 
 
 def check_totp(session: Db, operator: Operator, code: str, *, now: datetime) -> None:
-    """Second login step: accept a fresh TOTP code once, or raise LoginFailed/LoginLocked."""
-    _check_not_locked(operator, now)
+    """Second login step: accept a fresh TOTP code once.
+
+    Raises LoginLocked, LoginFailed (wrong code, counted), or TotpCodeReused (the right
+    code, already used: not counted as a failure).
+    """
+    _claim_attempt(session, operator, now)
     code = code.strip().replace(" ", "")
     step = _matching_step(operator.totp_secret, code, now) if code.isdigit() else None
-    if step is None or step <= operator.last_totp_step:
-        raise _fail(operator, now)
-    operator.last_totp_step = step
-    operator.failed_logins = 0
-    operator.locked_until = None
-    operator.last_login_at = now
-    if operator.totp_enrolled_at is None:
-        operator.totp_enrolled_at = now
-    session.flush()
+    if step is None:
+        raise _failed()
+    accepted = session.execute(
+        update(Operator)
+        .where(Operator.id == operator.id, Operator.last_totp_step < step)
+        .values(
+            last_totp_step=step,
+            failed_logins=0,
+            locked_until=None,
+            last_login_at=now,
+            totp_enrolled_at=func.coalesce(Operator.totp_enrolled_at, literal(now, UTCDateTime())),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not accepted.rowcount:  # type: ignore[attr-defined]
+        _release_attempt(session, operator)
+        raise TotpCodeReused("this code was just used: wait for the next one")
+    session.refresh(operator)
 
 
 def change_password(session: Db, operator: Operator, new_password: str) -> None:
@@ -221,6 +300,29 @@ def set_active(session: Db, operator: Operator, active: bool) -> None:
     operator.active = active
     operator.session_version += 1
     session.flush()
+
+
+def set_role(session: Db, operator: Operator, role: str) -> None:
+    """Change an operator's role; the change ends its sessions at once."""
+    if role not in OPERATOR_ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(OPERATOR_ROLES)}")
+    if role == operator.role:
+        return
+    if operator.role == "admin" and operator.active and count_admins(session) <= 1:
+        raise InvalidInput("the last active admin cannot lose the admin role")
+    operator.role = role
+    operator.session_version += 1
+    session.flush()
+
+
+def end_sessions(session: Db, operator_id: int) -> None:
+    """End every session of the operator, on every browser (one UPDATE of the generation)."""
+    session.execute(
+        update(Operator)
+        .where(Operator.id == operator_id)
+        .values(session_version=Operator.session_version + 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def new_initial_password() -> str:

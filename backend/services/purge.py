@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, delete, or_, select, update
 
 from backend.models import (
     AccessToken,
+    CodeSourceBudget,
     DailySecret,
     EnrollmentCode,
     PaperReading,
@@ -57,6 +58,10 @@ def purge_expired(session: Db, *, now: datetime, retention: timedelta) -> PurgeR
     counts["enrollment_code"] = _delete(session, EnrollmentCode, EnrollmentCode.expires_at < cutoff)
     yesterday = (now - timedelta(days=1)).date()
     counts["daily_secret"] = _delete(session, DailySecret, DailySecret.day < yesterday)
+    # Per-address code budgets are keyed by that day's secret: useless (and unlinkable) after.
+    counts["code_source_budget"] = _delete(
+        session, CodeSourceBudget, CodeSourceBudget.day < yesterday
+    )
     # Fleet records: paper readings, and vouchers used or expired.
     counts["paper_reading"] = _delete(session, PaperReading, PaperReading.read_at < cutoff)
     counts["voucher"] = _delete(

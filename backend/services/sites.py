@@ -16,6 +16,12 @@ from backend.services.secrets import grouped_code, normalise_grouped_code, sha25
 from backend.services.sql import Db
 from protocol.ids import new_dispenser_public_id
 
+# One portion per 20 s at one dispenser: a queue at a shared entrance dispenser moves no
+# faster (walk up, scan, take the paper: 15-20 s), and a dispenser inside a stall never
+# sees two visitors that close. It bounds a dispenser to 180 portions an hour whatever
+# the tokens minted (docs/tokens.md). Stall-only sites may raise it; 0 turns it off.
+DEFAULT_MIN_INTERVAL_SECONDS = 20
+
 
 @dataclass(frozen=True)
 class SitePolicy:
@@ -24,7 +30,7 @@ class SitePolicy:
     portion_cm: int = 60
     window_seconds: int = 540
     daily_cap: int = 8
-    min_interval_seconds: int = 0
+    min_interval_seconds: int = DEFAULT_MIN_INTERVAL_SECONDS
     presence_required: bool = False
     face_mode_allowed: bool = False
     unrestricted: bool = False

@@ -17,6 +17,7 @@ from backend.errors import (
 )
 from backend.models import AccessToken, Dispenser
 from backend.models.dispenser import NON_DISPENSING_STATUSES
+from backend.services.live_tokens import DEFAULT_LIVE_TOKEN_CAP, claim_live_token_slot
 from backend.services.quotas import consume_portion
 from backend.services.secrets import keyed_hash, numeric_code
 from backend.services.sql import Db
@@ -32,6 +33,7 @@ class TokenSettings:
     ttl: timedelta = timedelta(seconds=120)
     code_digits: int = 6
     clock_skew: timedelta = timedelta(seconds=30)
+    live_cap: int = DEFAULT_LIVE_TOKEN_CAP
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ def issue_token(
     check_presence(dispenser, presence_code, now=now)
     now = now.replace(microsecond=0)  # tokens carry whole seconds
     expires_at = now + settings.ttl
+    claim_live_token_slot(session, dispenser, cap=settings.live_cap, now=now, until=expires_at)
     token_id = secrets.token_bytes(TOKEN_ID_BYTES)
     code, hashed = _unused_code(session, code_key, dispenser, settings.code_digits, now)
     kid = key_id_for(ring.current.public_key())

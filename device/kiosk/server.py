@@ -102,6 +102,14 @@ CONSENT_BUTTONS = {
 }
 
 
+def loads(raw: bytes) -> Any:
+    """Parse a posted JSON body; too-deep nesting is a ValueError like any other bad JSON."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply") from None
+
+
 def parse_input(body: Any, *, simulation: bool) -> InputEvent:
     """Validate an input posted by the page; raises ValueError with a clear message."""
     if not isinstance(body, dict):
@@ -179,6 +187,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _state(self, query: dict[str, list[str]]) -> None:
         try:
             since = int(query.get("since", ["-1"])[0])
+            if not -1 <= since <= 2**31:
+                raise ValueError
         except ValueError:
             self._error(400, "since must be a number")
             return
@@ -191,7 +201,11 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length", "0"))
         except ValueError:
             length = -1
-        if not 0 < length <= MAX_BODY:
+        if length > MAX_BODY:
+            self.close_connection = True  # the unread body must not be taken for a request
+            self._error(413, f"a body has at most {MAX_BODY} bytes")
+            return None
+        if length <= 0:
             self._error(400, f"a body of 1 to {MAX_BODY} bytes is required")
             return None
         return self.rfile.read(length)
@@ -230,7 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(415, "send application/json")
             return
         try:
-            event = parse_input(json.loads(raw), simulation=self.kiosk.sim_camera is not None)
+            event = parse_input(loads(raw), simulation=self.kiosk.sim_camera is not None)
         except ValueError as exc:
             self._error(400, str(exc))
             return
@@ -274,7 +288,7 @@ class _Handler(BaseHTTPRequestHandler):
         content_type = self.headers.get("Content-Type", "")
         if content_type.startswith("application/json"):
             try:
-                payload = json.loads(raw)["payload"]
+                payload = loads(raw)["payload"]
                 if not isinstance(payload, str) or not payload.strip():
                     raise ValueError
             except (ValueError, KeyError, TypeError):
@@ -303,7 +317,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "only a simulated dispenser has a simulated camera")
             return
         try:
-            frames, fps = parse_scene(json.loads(raw))
+            frames, fps = parse_scene(loads(raw))
         except ValueError as exc:
             self._error(400, str(exc))
             return

@@ -78,14 +78,17 @@ def _issue(
         presence_code=None,
         ring=ring,
         code_key=CODE_KEY,
-        settings=TokenSettings(),
+        # These races are about quotas: the live-token cap (its own race test) stays out.
+        settings=TokenSettings(live_cap=4 * TRIALS),
         now=now or datetime.now(UTC),
     )
 
 
 def test_typed_code_race_never_redeems_twice(committing_postgres_app: Flask) -> None:
     app = committing_postgres_app
-    _, (dispenser_id,) = _setup(app, SitePolicy(window_seconds=0, daily_cap=1000), 1)
+    _, (dispenser_id,) = _setup(
+        app, SitePolicy(window_seconds=0, daily_cap=1000, min_interval_seconds=0), 1
+    )
     codes = []
     with app.app_context():
         for trial in range(TRIALS):
@@ -107,7 +110,9 @@ def test_typed_code_race_never_redeems_twice(committing_postgres_app: Flask) -> 
 
 def test_issuance_race_never_overshoots_the_window(committing_postgres_app: Flask) -> None:
     app = committing_postgres_app
-    _, dispenser_ids = _setup(app, SitePolicy(window_seconds=540, daily_cap=8), THREADS)
+    _, dispenser_ids = _setup(
+        app, SitePolicy(window_seconds=540, daily_cap=8, min_interval_seconds=0), THREADS
+    )
 
     def attempt(session: Session, trial: int) -> bool:
         # The same visitor on 8 dispensers of one site at once: exactly one portion.
@@ -121,7 +126,9 @@ def test_issuance_race_never_overshoots_the_window(committing_postgres_app: Flas
 
 def test_issuance_race_never_overshoots_the_daily_cap(committing_postgres_app: Flask) -> None:
     app = committing_postgres_app
-    _, (dispenser_id,) = _setup(app, SitePolicy(window_seconds=0, daily_cap=3), 1)
+    _, (dispenser_id,) = _setup(
+        app, SitePolicy(window_seconds=0, daily_cap=3, min_interval_seconds=0), 1
+    )
     start = datetime.now(UTC)
 
     def attempt(session: Session, trial: int) -> bool:

@@ -119,7 +119,7 @@ def test_app_chooses_the_secrets_manager_store_from_config(secret_id: str, tmp_p
 def test_tokens_signed_before_a_rotation_still_verify_on_devices(
     app: Flask, client: FlaskClient
 ) -> None:
-    dispenser = make_dispenser(make_site(window_seconds=0))
+    dispenser = make_dispenser(make_site(window_seconds=0, min_interval_seconds=0))
     key = enroll(client, dispenser)["device_key"]
     before = client.post(f"/api/v1/dispensers/{dispenser.public_id}/tokens").get_json()
     cached: CachedKeyRing = app.extensions["fairroll.keys"]

@@ -74,7 +74,7 @@ def test_unused_expired_token_can_be_renewed_but_a_redeemed_one_cannot(
     app.config["FAIRROLL_TOKEN_TTL_SECONDS"] = 10
     app.config["FAIRROLL_CLOCK_SKEW_SECONDS"] = 0
     try:
-        dispenser = make_dispenser(make_site())
+        dispenser = make_dispenser(make_site(min_interval_seconds=0))
         device = enroll(client, dispenser)
         _, first, _ = _issue(client, dispenser.public_id)
         token = db.session.query(AccessToken).one()
@@ -95,13 +95,13 @@ def test_unused_expired_token_can_be_renewed_but_a_redeemed_one_cannot(
 
 
 def test_daily_cap_holds_even_with_no_window(app: Flask, client: FlaskClient) -> None:
-    dispenser = make_dispenser(make_site(window_seconds=0, daily_cap=3))
+    dispenser = make_dispenser(make_site(window_seconds=0, daily_cap=3, min_interval_seconds=0))
     statuses = [_issue(client, dispenser.public_id)[0] for _ in range(5)]
     assert statuses == [201, 201, 201, 429, 429]
 
 
 def test_unrestricted_dispenser_has_no_quota(app: Flask, client: FlaskClient) -> None:
-    dispenser = make_dispenser(make_site(), unrestricted=True)
+    dispenser = make_dispenser(make_site(min_interval_seconds=0), unrestricted=True)
     assert [_issue(client, dispenser.public_id)[0] for _ in range(3)] == [201, 201, 201]
 
 
@@ -150,7 +150,7 @@ def test_unknown_or_malformed_dispenser_is_404(app: Flask, client: FlaskClient) 
 
 
 def test_bad_bodies_are_400_not_500(app: Flask, client: FlaskClient) -> None:
-    dispenser = make_dispenser(make_site())
+    dispenser = make_dispenser(make_site(min_interval_seconds=0))
     url = f"/api/v1/dispensers/{dispenser.public_id}/tokens"
     for kwargs in [
         {"data": "{not json", "content_type": "application/json"},

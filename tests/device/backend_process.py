@@ -46,6 +46,9 @@ class BackendProcess:
             "FAIRROLL_INSTANCE_PATH": str(instance),
             "FAIRROLL_PUBLIC_URL": self.url,
             "PYTHONPATH": str(ROOT),
+            # The decode test mints 100 tokens at one dispenser in seconds; the live-token
+            # cap (bounded minting) has tests of its own.
+            "FAIRROLL_LIVE_TOKEN_CAP": "1000",
         }
         self.process: subprocess.Popen[bytes] | None = None
         self.app = create_app(load_config(self.env, instance))
@@ -65,7 +68,9 @@ class BackendProcess:
     ) -> dict[str, Any]:
         """A dispenser at ``site`` (created if needed): public id and enrollment code."""
         if site not in self.cli("sites", "list"):
-            self.cli("sites", "create", site, *site_flags)
+            # These tests mint several tokens at one dispenser within seconds; the default
+            # minimum interval (bounded minting) has tests of its own. Later flags win.
+            self.cli("sites", "create", site, "--min-interval", "0", *site_flags)
         answer = self.cli("dispensers", "create", site, "--json", *flags)
         created: dict[str, Any] = json.loads(answer)
         return created

@@ -11,14 +11,13 @@ import cv2
 import numpy as np
 import pyotp
 import pytest
-from device.runtime import Mode
 
 from device import messages
 from device.hardware.camera import SimulatedCamera
 from device.hardware.inputs import InputEvent
 from device.kiosk.server import KioskServer
 from device.qr import decode_frame
-from device.runtime import Dispenser
+from device.runtime import Dispenser, Mode
 from tests.device.helpers import http, make_token, new_dispenser
 from tests.device.test_runtime import NEW_FACE, FakeFaceChecker, make_dispenser
 

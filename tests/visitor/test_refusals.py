@@ -150,7 +150,7 @@ def test_just_expired_code_waits_until_the_device_stops_accepting_it(
 def test_new_code_after_an_unused_one_expired_is_granted(app: Flask, client: FlaskClient) -> None:
     app.config["FAIRROLL_CLOCK_SKEW_SECONDS"] = 0
     try:
-        dispenser = make_dispenser(make_site(window_seconds=540))
+        dispenser = make_dispenser(make_site(window_seconds=540, min_interval_seconds=0))
         tap_get_paper(client, dispenser)
         old_code = code_from(token_page(client, dispenser).get_data(as_text=True))
         row = db.session.query(AccessToken).one()

@@ -1,0 +1,86 @@
+"""The cap on live tokens per dispenser, as one conditional write.
+
+Each dispenser has ``cap`` slot rows. Minting claims a free slot (``busy_until`` in the
+past) for the token's whole life with a single ``UPDATE ... WHERE busy_until <= :now``;
+on PostgreSQL the candidate slot is picked with ``FOR UPDATE SKIP LOCKED`` so concurrent
+mints take different slots. No interleaving can make more than ``cap`` tokens live at
+one dispenser: a token keeps its slot until it expires, redeemed or not (that keeps the
+rule one write; at the default 120 s life and cap 10 it still allows 300 tokens an hour).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from sqlalchemy import func, or_, select, update
+
+from backend.errors import DispenserBusy
+from backend.models import Dispenser, LiveTokenSlot
+from backend.services.sql import Db, insert_for
+
+DEFAULT_LIVE_TOKEN_CAP = 10
+
+
+def _claim(session: Db, dispenser: Dispenser, cap: int, *, now: datetime, until: datetime) -> bool:
+    free = or_(LiveTokenSlot.busy_until.is_(None), LiveTokenSlot.busy_until <= now)
+    pick = (
+        select(LiveTokenSlot.slot)
+        .where(LiveTokenSlot.dispenser_id == dispenser.id, LiveTokenSlot.slot < cap, free)
+        .order_by(LiveTokenSlot.slot)
+        .limit(1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    claimed = session.execute(
+        update(LiveTokenSlot)
+        .where(
+            LiveTokenSlot.dispenser_id == dispenser.id,
+            LiveTokenSlot.slot == pick.scalar_subquery(),
+            free,
+        )
+        .values(busy_until=until)
+        .returning(LiveTokenSlot.slot)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return claimed is not None
+
+
+def _ensure_slots(session: Db, dispenser: Dispenser, cap: int) -> bool:
+    """Make the dispenser's slot rows if it has fewer than ``cap``; True if any were made."""
+    have = session.scalar(
+        select(func.count()).where(
+            LiveTokenSlot.dispenser_id == dispenser.id, LiveTokenSlot.slot < cap
+        )
+    )
+    if have is not None and have >= cap:
+        return False
+    session.execute(
+        insert_for(session, LiveTokenSlot)
+        .values([{"dispenser_id": dispenser.id, "slot": n, "busy_until": None} for n in range(cap)])
+        .on_conflict_do_nothing(index_elements=["dispenser_id", "slot"])
+    )
+    return True
+
+
+def claim_live_token_slot(
+    session: Db, dispenser: Dispenser, *, cap: int, now: datetime, until: datetime
+) -> None:
+    """Hold one of the dispenser's ``cap`` live-token slots until ``until``, or raise
+    DispenserBusy (429) with the seconds until the first slot frees."""
+    if _claim(session, dispenser, cap, now=now, until=until):
+        return
+    if _ensure_slots(session, dispenser, cap) and _claim(
+        session, dispenser, cap, now=now, until=until
+    ):
+        return
+    first_free = session.scalar(
+        select(func.min(LiveTokenSlot.busy_until)).where(
+            LiveTokenSlot.dispenser_id == dispenser.id, LiveTokenSlot.slot < cap
+        )
+    )
+    wait = math.ceil((first_free - now).total_seconds()) if first_free else 1
+    raise DispenserBusy(
+        "many codes are waiting to be used at this dispenser; try again in a moment",
+        retry_after=max(1, wait),
+    )
