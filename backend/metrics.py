@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, Response, current_app, request
 
 from backend.extensions import db
-from protocol.events import EVENT_METHODS
 from backend.services.fleet import SiteTotals, event_totals, site_totals
 from backend.wiring import alert_settings
 from protocol.clock import utcnow
+from protocol.events import EVENT_METHODS
 
 if TYPE_CHECKING:
     from backend.fleet_job import FleetJobReport
