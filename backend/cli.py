@@ -187,7 +187,10 @@ def dispensers_enroll_bulk(csv_source: str, sheet_target: str) -> None:
         raise click.ClickException(f"cannot read {csv_source}: {error}") from None
     for item in enrolled:
         record_audit(db.session, "cli", "dispenser_created", now=now, target=item.public_id)
-    sheet = render_enrollment_sheet(enrolled, base_url=base_url, standalone=True)
+    server_url = current_app.config["FAIRROLL_DEVICE_URL"] or base_url
+    sheet = render_enrollment_sheet(
+        enrolled, base_url=base_url, server_url=server_url, standalone=True
+    )
     # The sheet first: dispensers whose codes nobody can read are never created.
     try:
         write_text(current_app, sheet_target, sheet, content_type="text/html; charset=utf-8")

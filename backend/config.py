@@ -129,6 +129,9 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "FAIRROLL_SIGNING_KEY_SECRET_ID": env.get("FAIRROLL_SIGNING_KEY_SECRET_ID", ""),
         "FAIRROLL_KEY_CACHE_SECONDS": _int(env, "FAIRROLL_KEY_CACHE_SECONDS", 60),
         "FAIRROLL_PUBLIC_URL": env.get("FAIRROLL_PUBLIC_URL", "").rstrip("/"),
+        # The server address dispensers are enrolled with, when it is not the public one
+        # (on AWS: their own load balancer, docs/operations.md). Empty: the public URL.
+        "FAIRROLL_DEVICE_URL": env.get("FAIRROLL_DEVICE_URL", "").rstrip("/"),
         "FAIRROLL_PROXY_HOPS": _int(env, "FAIRROLL_PROXY_HOPS", 0),
         # Requests queued longer than this get 503 + Retry-After (0: never shed).
         "FAIRROLL_SHED_AFTER_MS": _int(env, "FAIRROLL_SHED_AFTER_MS", 1000),

@@ -42,6 +42,12 @@ def public_base_url() -> str:
     return configured or request.host_url.rstrip("/")
 
 
+def device_base_url() -> str:
+    """The server address dispensers are enrolled with: configured, else the public one."""
+    configured: str = current_app.config["FAIRROLL_DEVICE_URL"]
+    return configured or public_base_url()
+
+
 def issue_visitor_token(
     dispenser: Dispenser, *, visitor_id: str, presence: str | None, now: datetime
 ) -> IssuedToken:

@@ -1,9 +1,21 @@
-"""The device API client (docs/device-api.md), on the standard library's urllib."""
+"""The device API client (docs/device-api.md), on the standard library's http.client.
+
+Each thread keeps one HTTP/1.1 connection open and reuses it: a new TLS connection per
+request would send the server's certificate chain (~4.5 KB) with every heartbeat, more
+than the request itself, and the backend's operator pays for every byte and every new
+connection at the load balancer (docs/operations.md, "Costs"). When a proxy is set in
+the environment (HTTPS_PROXY and friends), requests go through urllib as before.
+"""
 
 from __future__ import annotations
 
+import http.client
 import json
+import select
+import ssl
+import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
@@ -64,6 +76,16 @@ class DeviceApi:
         self.base = server.rstrip("/") + API_PREFIX
         self.device_key = device_key
         self.timeout = timeout
+        self._url = urllib.parse.urlsplit(self.base)
+        self._local = threading.local()  # this thread's open connection, if any
+        self._proxied = self._url.scheme in urllib.request.getproxies()
+
+    def close(self) -> None:
+        """Close the calling thread's open connection (the next call opens a new one)."""
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            connection.close()
 
     def _call(
         self,
@@ -71,15 +93,70 @@ class DeviceApi:
         path: str,
         body: Any = None,
         headers: dict[str, str] | None = None,
+        *,
+        retry_if_stale: bool = True,
     ) -> Response:
+        """Send one request; ``retry_if_stale`` may resend it once if a reused connection
+        turns out closed by the server (only for requests that are safe to repeat)."""
         data = None if body is None else json.dumps(body).encode("utf-8")
-        request = urllib.request.Request(self.base + path, data=data, method=method)  # noqa: S310 - http(s) checked in __init__
-        request.add_header("Accept", "application/json")
+        sent = {"Accept": "application/json"}
         if data is not None:
-            request.add_header("Content-Type", "application/json")
+            sent["Content-Type"] = "application/json"
         if self.device_key:
-            request.add_header("Authorization", f"Bearer {self.device_key}")
-        for name, value in (headers or {}).items():
+            sent["Authorization"] = f"Bearer {self.device_key}"
+        sent.update(headers or {})
+        if self._proxied:
+            return self._call_urllib(method, path, data, sent)
+        try:
+            status, raw, answer_headers = self._exchange(method, path, data, sent, retry_if_stale)
+        except (OSError, http.client.HTTPException) as error:
+            self.close()
+            raise Offline(str(error) or type(error).__name__) from error
+        return _decode(status, raw, answer_headers)
+
+    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        """This thread's connection and whether it was used before (may be stale)."""
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is not None and not _closed_by_server(connection):
+            return connection, True
+        self.close()
+        host, port = self._url.hostname or "", self._url.port
+        if self._url.scheme == "https":
+            connection = http.client.HTTPSConnection(
+                host, port, timeout=self.timeout, context=ssl.create_default_context()
+            )
+        else:
+            connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
+        self._local.connection = connection
+        return connection, False
+
+    def _exchange(
+        self, method: str, path: str, data: bytes | None, headers: dict[str, str], retry: bool
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """One request and its whole answer on this thread's (possibly reused) connection."""
+        connection, reused = self._connection()
+        try:
+            connection.request(method, self._url.path + path, body=data, headers=headers)
+            answer = connection.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # The server closed the idle connection before it read this request.
+            self.close()
+            if not (reused and retry):
+                raise
+            connection, _ = self._connection()
+            connection.request(method, self._url.path + path, body=data, headers=headers)
+            answer = connection.getresponse()
+        raw = answer.read()
+        if answer.will_close:
+            self.close()
+        return answer.status, raw, dict(answer.headers)
+
+    def _call_urllib(
+        self, method: str, path: str, data: bytes | None, headers: dict[str, str]
+    ) -> Response:
+        """The same request through urllib, which honours the environment's proxy."""
+        request = urllib.request.Request(self.base + path, data=data, method=method)  # noqa: S310 - http(s) checked in __init__
+        for name, value in headers.items():
             request.add_header(name, value)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310
@@ -102,7 +179,10 @@ class DeviceApi:
     def enroll(self, code: str) -> Enrollment:
         """Exchange a one-time enrollment code for an id, a device key and a config."""
         answer = self._call(
-            "POST", "/device/enroll", {"enrollment_code": code, "software_version": __version__}
+            "POST",
+            "/device/enroll",
+            {"enrollment_code": code, "software_version": __version__},
+            retry_if_stale=False,  # a one-time code: never sent twice
         )
         body = answer.body if isinstance(answer.body, dict) else {}
         try:
@@ -141,8 +221,39 @@ class DeviceApi:
 
     def verify_code(self, code: str) -> dict[str, Any]:
         """Ask the backend about a typed code (raises ApiError 422/429 when refused)."""
-        answer = self._call("POST", "/device/codes/verify", {"code": code})
+        # Never resent: a second delivery could be refused as a code already used.
+        answer = self._call("POST", "/device/codes/verify", {"code": code}, retry_if_stale=False)
         return answer.body if isinstance(answer.body, dict) else {}
+
+
+def _closed_by_server(connection: http.client.HTTPConnection) -> bool:
+    """Whether an idle connection was closed by the server (its idle timeout).
+
+    Nothing is due on an idle connection, so a readable socket means end of stream (or
+    an error): reusing it would lose the next request.
+    """
+    sock = connection.sock
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+def _decode(status: int, raw: bytes, headers: dict[str, str]) -> Response:
+    """An answer as a Response, or the exception its status stands for."""
+    if status < 300:
+        return _response(status, raw, headers)
+    if status == 304:
+        return Response(304, None, headers)
+    retry = _retry_after(headers)
+    if status == 503 and retry:
+        raise Busy(f"server busy, retry after {retry} s", retry)
+    if status >= 500:
+        raise Offline(f"server error {status}")
+    raise _api_error(status, raw, headers)
 
 
 def _response(status: int, raw: bytes, headers: dict[str, str]) -> Response:

@@ -43,6 +43,12 @@ class EnvironmentConfig:
     region: str
     domain_name: str
     certificate_arn: str
+    # The dispensers' own hostname: a second load balancer that routes only the device
+    # API and is not inspected (nor billed per request) by the web ACL. Empty: devices.
+    # followed by domain_name. Its certificate: device_certificate_arn, else the one
+    # above (which must then cover this name too, e.g. as a subject alternative name).
+    device_domain_name: str = ""
+    device_certificate_arn: str = ""
     # The image's base, pinned by digest (the Dockerfile's PYTHON_IMAGE build argument).
     base_image: str = ""
     account: str = ""
@@ -60,6 +66,10 @@ class EnvironmentConfig:
     db_backup_retention_days: int = 14
     deletion_protection: bool = True
     nat_gateways: int = 2
+    # ECS Container Insights: per-task CPU, memory and task counts, billed as about 80
+    # custom metrics (~US$25 a month). Off: the dashboard shows the load balancer's
+    # healthy targets and the free AWS/ECS service metrics instead.
+    container_insights: bool = False
     log_retention_days: int = 90
     purge_schedule_utc_hour: int = 3
     # The GitHub repository ("owner/name") whose deploy workflow may assume this
@@ -86,6 +96,16 @@ class EnvironmentConfig:
         return f"{base}-r{digest}"
 
     @property
+    def device_host(self) -> str:
+        """The hostname dispensers are enrolled with (their server address)."""
+        return self.device_domain_name or f"devices.{self.domain_name}"
+
+    @property
+    def device_certificate(self) -> str:
+        """The ACM certificate of the device hostname."""
+        return self.device_certificate_arn or self.certificate_arn
+
+    @property
     def needs_shared_counters(self) -> bool:
         """Whether more than one backend instance may run, so rate limits need Redis."""
         return self.max_tasks > 1
@@ -100,6 +120,18 @@ class EnvironmentConfig:
         if not self.domain_name or "." not in self.domain_name:
             raise ConfigError(f"{prefix} domain_name must be the backend's DNS name")
         self._validate_certificate(prefix)
+        if self.device_host == self.domain_name or "." not in self.device_host:
+            raise ConfigError(
+                f"{prefix} device_domain_name must be a DNS name other than domain_name"
+            )
+        if self.device_certificate_arn and (
+            not _CERTIFICATE_ARN.match(self.device_certificate_arn)
+            or self.device_certificate_arn.split(":")[3] != self.region
+        ):
+            raise ConfigError(
+                f"{prefix} device_certificate_arn must be the ARN of an ACM certificate "
+                f"for {self.device_host} in region {self.region}"
+            )
         self._validate_base_image(prefix)
         # The production database must survive an AZ outage and an accidental delete;
         # infra/nag.py relies on this when it accepts single-AZ for other environments.

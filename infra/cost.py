@@ -84,64 +84,100 @@ def _fargate_month(prices: dict[str, Any], vcpu: float, gb: float, hours: float)
 
 
 @dataclass(frozen=True)
-class Load:
-    """Monthly-average traffic of the whole fleet."""
+class Traffic:
+    """Monthly-average traffic of one kind of client (dispensers or phones and browsers)."""
 
-    device_rps: float
-    visitor_rps: float
+    rps: float
     new_connections_per_second: float
     in_gb_month: float
     out_gb_month: float
+
+
+@dataclass(frozen=True)
+class Load:
+    """Monthly-average traffic of the whole fleet."""
+
+    device: Traffic
+    visitor: Traffic
     token_issues_per_second: float
 
     @property
+    def device_rps(self) -> float:
+        """Dispenser requests per second."""
+        return self.device.rps
+
+    @property
+    def visitor_rps(self) -> float:
+        """Visitor (phone) requests per second."""
+        return self.visitor.rps
+
+    @property
     def rps(self) -> float:
-        """Requests per second reaching the load balancer."""
-        return self.device_rps + self.visitor_rps
+        """Requests per second reaching the load balancers."""
+        return self.device.rps + self.visitor.rps
+
+    @property
+    def out_gb_month(self) -> float:
+        """Bytes sent to the internet a month, in GB."""
+        return self.device.out_gb_month + self.visitor.out_gb_month
 
 
 def fleet_load(workload: dict[str, Any], dispensers: int) -> Load:
     """Scale the per-dispenser workload to the fleet."""
     device, visitor = workload["device"], workload["visitor"]
+    kb_to_gb_month = SECONDS_PER_MONTH / 1024 / 1024
     device_rps = dispensers * sum(
         device[k] for k in ("heartbeat", "config_poll", "redemption", "event_upload")
     )
+    device_connections = device_rps / device["requests_per_connection"]
     tokens = dispensers * visitor["token_issue"]
     visitor_rps = tokens * visitor["requests_per_token"]
-    device_connections = device_rps / device["requests_per_connection"]
     visitor_connections = visitor_rps / visitor["requests_per_connection"]
-    kb_to_gb_month = SECONDS_PER_MONTH / 1024 / 1024
-    out_kb = (
-        device_rps * device["response_kb"]
-        + device_connections * device["tls_handshake_kb"]
-        + visitor_rps * visitor["response_kb"]
-        + visitor_connections * device["tls_handshake_kb"]
-    )
-    in_kb = device_rps * device["request_kb"] + visitor_rps * visitor["request_kb"]
+    # Each new TLS connection sends the certificate chain (the same on both hostnames).
+    handshake_kb = device["tls_handshake_kb"]
     return Load(
-        device_rps=device_rps,
-        visitor_rps=visitor_rps,
-        new_connections_per_second=device_connections + visitor_connections,
-        in_gb_month=in_kb * kb_to_gb_month,
-        out_gb_month=out_kb * kb_to_gb_month,
+        device=Traffic(
+            rps=device_rps,
+            new_connections_per_second=device_connections,
+            in_gb_month=device_rps * device["request_kb"] * kb_to_gb_month,
+            out_gb_month=(device_rps * device["response_kb"] + device_connections * handshake_kb)
+            * kb_to_gb_month,
+        ),
+        visitor=Traffic(
+            rps=visitor_rps,
+            new_connections_per_second=visitor_connections,
+            in_gb_month=visitor_rps * visitor["request_kb"] * kb_to_gb_month,
+            out_gb_month=(visitor_rps * visitor["response_kb"] + visitor_connections * handshake_kb)
+            * kb_to_gb_month,
+        ),
         token_issues_per_second=tokens,
     )
 
 
-def custom_metric_count(sites: int, *, fleet_wide_only: bool = False) -> tuple[int, int]:
+def custom_metric_count() -> tuple[int, int]:
     """(distinct custom metrics, PutMetricData calls per publication) the backend sends.
 
-    Counted from the backend's own code for that many sites; ``fleet_wide_only`` keeps
-    only the metrics without dimensions (the design: per-site detail in the database).
+    Counted by calling the backend's own metric code on one fleet job report: the set is
+    fleet-wide and fixed, so it does not depend on the number of sites or dispensers.
     """
+    from backend.fleet_job import FleetJobReport
     from backend.metrics import cloudwatch_metric_data
-    from backend.services.fleet import SiteTotals
+    from backend.services.fleet_check import FleetFigures, Intake
 
-    data = cloudwatch_metric_data(
-        [SiteTotals(f"site {i}") for i in range(sites)], now=datetime.now(UTC)
+    figures = FleetFigures(
+        dispensers=0, offline=0, empty=0, low_paper=0, jammed=0, open_alerts=0, dispenses={}
     )
-    if fleet_wide_only:
-        data = [d for d in data if not d.get("Dimensions")]
+    report = FleetJobReport(
+        intake=Intake(known=0, heard=0),
+        offline_held=False,
+        changes=[],
+        readings=0,
+        forecasts=0,
+        hours=0,
+        figures=figures,
+        seconds=0.0,
+    )
+    data = cloudwatch_metric_data(report, now=datetime.now(UTC))
     names = {(d["MetricName"], json.dumps(d.get("Dimensions", []))) for d in data}
     return len(names), math.ceil(len(data) / 20)
 
@@ -249,13 +285,22 @@ def _network(
     """Load balancers (hours and LCUs), NAT gateways, public addresses, data out."""
     alb, net = prices["alb"], prices["network"]
     balancers = _resources(template, "AWS::ElasticLoadBalancingV2::LoadBalancer")
-    lcus = max(
-        load.new_connections_per_second / alb["lcu_new_connections_per_second"],
-        (load.in_gb_month + load.out_gb_month) / hours / alb["lcu_gb_per_hour"],
-        load.new_connections_per_second * 60 / alb["lcu_active_connections"],
-    )
     bill.add("Load balancing", len(balancers) * alb["hour"] * hours, f"{len(balancers)} ALB")
-    bill.add("Load balancing", lcus * alb["lcu_hour"] * hours, f"{lcus:,.1f} LCU on average")
+    # LCUs are counted per load balancer: with a device balancer, each carries its share.
+    shares = (
+        [("device", load.device), ("public", load.visitor)]
+        if _has_device_balancer(template)
+        else [("public", _sum(load.device, load.visitor))]
+    )
+    for name, traffic in shares:
+        lcus = max(
+            traffic.new_connections_per_second / alb["lcu_new_connections_per_second"],
+            (traffic.in_gb_month + traffic.out_gb_month) / hours / alb["lcu_gb_per_hour"],
+            traffic.new_connections_per_second * 60 / alb["lcu_active_connections"],
+        )
+        bill.add(
+            "Load balancing", lcus * alb["lcu_hour"] * hours, f"{lcus:,.1f} LCU ({name}) on average"
+        )
     nats = len(_resources(template, "AWS::EC2::NatGateway"))
     logs_gb = workload["logs"]["app_gb_month"]
     bill.add("NAT gateways", nats * prices["nat"]["hour"] * hours, f"{nats} NAT gateways")
@@ -293,6 +338,15 @@ def _waf(bill: Bill, template: dict[str, Any], prices: dict[str, Any], load: Loa
             bill.add("WAF", requests * waf["million_requests"], f"{requests:,.0f} M requests")
 
 
+def _sum(a: Traffic, b: Traffic) -> Traffic:
+    return Traffic(
+        rps=a.rps + b.rps,
+        new_connections_per_second=a.new_connections_per_second + b.new_connections_per_second,
+        in_gb_month=a.in_gb_month + b.in_gb_month,
+        out_gb_month=a.out_gb_month + b.out_gb_month,
+    )
+
+
 def _has_device_balancer(template: dict[str, Any]) -> bool:
     return any(
         "Device" in k for k in _resources(template, "AWS::ElasticLoadBalancingV2::LoadBalancer")
@@ -308,21 +362,20 @@ def _observability(
 ) -> None:
     """Custom metrics and their calls, Container Insights, alarms, dashboards, logs."""
     cw = prices["cloudwatch"]
-    metrics, calls = custom_metric_count(
-        sites, fleet_wide_only=bool(workload["cloudwatch"]["fleet_wide_only"])
-    )
+    metrics, calls = custom_metric_count()
     publishers = workload["cloudwatch"]["metric_publishers"]
-    bill.add(
-        "CloudWatch", metrics * cw["metric_month"], f"{metrics} custom metrics ({sites} sites)"
-    )
+    bill.add("CloudWatch", metrics * cw["metric_month"], f"{metrics} fleet-wide custom metrics")
     puts = calls * publishers * 730 * 60
     bill.add(
         "CloudWatch", puts / 1000 * cw["put_metric_data_per_1000"], f"{puts:,.0f} PutMetricData"
     )
-    families = len(_resources(template, "AWS::ECS::TaskDefinition"))
-    services = len(_resources(template, "AWS::ECS::Service"))
-    insights = _INSIGHTS_CLUSTER + _INSIGHTS_SERVICE * services + _INSIGHTS_FAMILY * families
-    bill.add("CloudWatch", insights * cw["metric_month"], f"~{insights} Container Insights metrics")
+    if _container_insights(template):
+        families = len(_resources(template, "AWS::ECS::TaskDefinition"))
+        services = len(_resources(template, "AWS::ECS::Service"))
+        insights = _INSIGHTS_CLUSTER + _INSIGHTS_SERVICE * services + _INSIGHTS_FAMILY * families
+        bill.add(
+            "CloudWatch", insights * cw["metric_month"], f"~{insights} Container Insights metrics"
+        )
     alarm_metrics = sum(
         max(1, sum(1 for m in a.get("Metrics", []) if "MetricStat" in m))
         for a in _resources(template, "AWS::CloudWatch::Alarm").values()
@@ -339,6 +392,15 @@ def _observability(
         "CloudWatch",
         ingest * (cw["logs_ingest_gb"] + logs["stored_months"] * cw["logs_store_gb_month"]),
         f"{ingest:,.1f} GB of logs a month",
+    )
+
+
+def _container_insights(template: dict[str, Any]) -> bool:
+    """Whether a cluster of the template has Container Insights switched on."""
+    return any(
+        setting.get("Name") == "containerInsights" and setting.get("Value") != "disabled"
+        for cluster in _resources(template, "AWS::ECS::Cluster").values()
+        for setting in cluster.get("ClusterSettings", [])
     )
 
 

@@ -151,6 +151,18 @@ def _tasks(stack: FairrollStack) -> None:
         stack.operator_tasks.create_admin_task,
         stack.operator_tasks.bulk_enroll_task,
     ]
+    if not stack.config.container_insights:
+        _suppress(
+            stack.cluster,
+            _rule(
+                "AwsSolutions-ECS4",
+                "Container Insights bills about 80 custom metrics (~US$25 a month) for per-task "
+                "detail nobody alarms on; CPU and memory per service come free from AWS/ECS, "
+                "task health from the load balancers, and an environment can switch it on "
+                "(container_insights = true in infra/environments.toml).",
+            ),
+            children=True,
+        )
     for definition in definitions:
         _suppress(
             definition,

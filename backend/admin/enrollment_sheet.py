@@ -28,9 +28,13 @@ class SheetCard:
 
 
 def render_enrollment_sheet(
-    enrolled: list[EnrolledDispenser], *, base_url: str, standalone: bool
+    enrolled: list[EnrolledDispenser], *, base_url: str, server_url: str, standalone: bool
 ) -> str:
-    """The sheet as one HTML page; ``standalone`` inlines its CSS (a file read outside the app)."""
+    """The sheet as one HTML page; ``standalone`` inlines its CSS (a file read outside the app).
+
+    ``base_url`` is where the stickers' QR codes point (visitors); ``server_url`` is the
+    address the technician enrolls each dispenser with (it may be another hostname).
+    """
     cards = []
     for item in enrolled:
         url = f"{base_url}/d/{item.public_id}"
@@ -51,7 +55,7 @@ def render_enrollment_sheet(
     template = current_app.jinja_env.get_template("admin/enrollment_sheet.html")
     return template.render(
         enrolled=cards,
-        base_url=base_url,
+        server_url=server_url,
         expires_at=expires_at,
         inline_css=_SHEET_CSS.read_text(encoding="utf-8") if standalone else None,
     )

@@ -22,7 +22,7 @@ from backend.services.bulk_enrollment import enroll_rows, parse_enrollment_csv
 from backend.services.devices import revoke_device_keys
 from backend.services.site_admin import update_dispenser, update_site
 from backend.services.sites import create_dispenser, create_site, issue_enrollment_code
-from backend.wiring import public_base_url
+from backend.wiring import device_base_url, public_base_url
 from protocol.clock import utcnow
 
 
@@ -104,7 +104,9 @@ def dispensers_bulk() -> ResponseReturnValue:
     for item in enrolled:
         record_audit(db.session, actor, "dispenser_created", now=now, target=item.public_id)
     db.session.commit()
-    return render_enrollment_sheet(enrolled, base_url=public_base_url(), standalone=False)
+    return render_enrollment_sheet(
+        enrolled, base_url=public_base_url(), server_url=device_base_url(), standalone=False
+    )
 
 
 @bp.route("/sites/<int:site_id>", methods=["GET", "POST"])
@@ -183,6 +185,7 @@ def _enrollment_page(dispenser: Dispenser) -> str:
         url=url,
         qr=qr_data_uri(url),
         code=code,
+        server_url=device_base_url(),
         expires_at=now + ttl,
     )
 

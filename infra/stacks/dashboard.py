@@ -21,21 +21,31 @@ def build_dashboard(
     service: ecs.FargateService,
     target_group: elbv2.ApplicationTargetGroup,
     alb: elbv2.IApplicationLoadBalancerMetrics,
+    device_alb: elbv2.IApplicationLoadBalancerMetrics,
     database: rds.DatabaseInstanceBase,
-    cluster: ecs.ICluster,
+    cluster: ecs.ICluster | None,
 ) -> cw.Dashboard:
-    """One page for the on-call engineer: traffic, errors, capacity, database, app."""
+    """One page for the on-call engineer: traffic, errors, capacity, database, app.
+
+    ``cluster`` is given only when Container Insights is on: then the task count graph
+    shows its RunningTaskCount beside the load balancer's healthy targets.
+    """
     tg = target_group.metrics
-    running = cw.Metric(
-        namespace="ECS/ContainerInsights",
-        metric_name="RunningTaskCount",
-        dimensions_map={
-            "ClusterName": cluster.cluster_name,
-            "ServiceName": service.service_name,
-        },
-        statistic="Average",
-        period=Duration.minutes(1),
-    )
+    tasks: list[cw.IMetric] = [tg.healthy_host_count(period=Duration.minutes(1))]
+    if cluster is not None:
+        tasks.insert(
+            0,
+            cw.Metric(
+                namespace="ECS/ContainerInsights",
+                metric_name="RunningTaskCount",
+                dimensions_map={
+                    "ClusterName": cluster.cluster_name,
+                    "ServiceName": service.service_name,
+                },
+                statistic="Average",
+                period=Duration.minutes(1),
+            ),
+        )
     app_metrics = cw.MathExpression(
         expression=f"SEARCH('Namespace=\"{METRICS_NAMESPACE}\"', 'Sum', 300)",
         using_metrics={},
@@ -45,7 +55,13 @@ def build_dashboard(
     dashboard = cw.Dashboard(scope, "Dashboard", dashboard_name=name)
     dashboard.add_widgets(cw.AlarmStatusWidget(title="Alarms", alarms=alarms, width=24, height=4))
     dashboard.add_widgets(
-        _graph("Requests", [alb.request_count(period=FIVE_MINUTES)]),
+        _graph(
+            "Requests (public, devices)",
+            [
+                alb.request_count(period=FIVE_MINUTES),
+                device_alb.request_count(period=FIVE_MINUTES),
+            ],
+        ),
         _graph(
             "Errors (5 min)",
             [
@@ -63,7 +79,7 @@ def build_dashboard(
         ),
     )
     dashboard.add_widgets(
-        _graph("Backend tasks", [running, tg.healthy_host_count(period=Duration.minutes(1))]),
+        _graph("Backend tasks", tasks),
         _graph(
             "Backend CPU and memory (%)",
             [

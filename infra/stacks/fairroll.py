@@ -59,7 +59,12 @@ class FairrollStack(Stack):
             self,
             "Cluster",
             vpc=self.network.vpc,
-            container_insights_v2=ecs.ContainerInsights.ENABLED,
+            # Billed as custom metrics; off unless the environment asks for it.
+            container_insights_v2=(
+                ecs.ContainerInsights.ENABLED
+                if config.container_insights
+                else ecs.ContainerInsights.DISABLED
+            ),
         )
         runtime = self._runtime(image or backend_image(config.base_image))
         roles = self._roles()
@@ -123,6 +128,8 @@ class FairrollStack(Stack):
             service=self.web.service,
             load_balancer=self.web.load_balancer,
             target_group=self.web.target_group,
+            device_load_balancer=self.web.device_load_balancer,
+            device_target_group=self.web.device_target_group,
             database=self.data.database,
             cluster=self.cluster,
             job_families=self.jobs.task_families + self.operator_tasks.task_families,
@@ -138,6 +145,8 @@ class FairrollStack(Stack):
         environment = {
             "FAIRROLL_ENV": "production",  # requires SECRET_KEY, secure cookies
             "FAIRROLL_PUBLIC_URL": f"https://{self.config.domain_name}",
+            # The server address dispensers are enrolled with (the device load balancer).
+            "FAIRROLL_DEVICE_URL": f"https://{self.config.device_host}",
             # The root file system is read-only; this is the task's writable volume.
             "FAIRROLL_INSTANCE_PATH": f"{WRITABLE_PATH}/instance",
             "AWS_REGION": self.region,
@@ -249,6 +258,8 @@ class FairrollStack(Stack):
         """What an operator needs after a deploy: DNS target, names for the CLI commands."""
         outputs = {
             "LoadBalancerDns": self.web.load_balancer.load_balancer_dns_name,
+            "DeviceLoadBalancerDns": self.web.device_load_balancer.load_balancer_dns_name,
+            "DeviceServerUrl": f"https://{self.config.device_host}",
             "ClusterName": self.cluster.cluster_name,
             "ServiceName": self.web.service.service_name,
             "PurgeScheduleRule": self.jobs.purge_schedule.rule_name,

@@ -86,6 +86,8 @@ class Monitoring(Construct):
         service: ecs.FargateService,
         load_balancer: elbv2.ApplicationLoadBalancer,
         target_group: elbv2.ApplicationTargetGroup,
+        device_load_balancer: elbv2.ApplicationLoadBalancer,
+        device_target_group: elbv2.ApplicationTargetGroup,
         database: rds.DatabaseInstanceBase,
         cluster: ecs.ICluster,
         job_families: list[str],
@@ -95,6 +97,7 @@ class Monitoring(Construct):
         self._prefix = f"fairroll-{config.name}"
         tg = target_group.metrics
         alb = load_balancer.metrics
+        device_tg, device_alb = device_target_group.metrics, device_load_balancer.metrics
         self.alarms = [
             self._alarm(
                 "Target5xx",
@@ -107,6 +110,20 @@ class Monitoring(Construct):
                 alb.http_code_elb(elbv2.HttpCodeElb.ELB_5XX_COUNT, period=FIVE_MINUTES),
                 10,
                 "Load balancer answered 5xx (no healthy backend?)",
+            ),
+            self._alarm(
+                "DeviceTarget5xx",
+                device_tg.http_code_target(
+                    elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=FIVE_MINUTES
+                ),
+                10,
+                "Backend answered dispensers 5xx more than 10 times in 5 min",
+            ),
+            self._alarm(
+                "DeviceAlb5xx",
+                device_alb.http_code_elb(elbv2.HttpCodeElb.ELB_5XX_COUNT, period=FIVE_MINUTES),
+                10,
+                "Device load balancer answered 5xx (no healthy backend?)",
             ),
             self._alarm(
                 "Latency",
@@ -178,8 +195,9 @@ class Monitoring(Construct):
             service=service,
             target_group=target_group,
             alb=alb,
+            device_alb=device_alb,
             database=database,
-            cluster=cluster,
+            cluster=cluster if config.container_insights else None,
         )
 
     def _fleet_alarms(self, config: EnvironmentConfig) -> list[cw.Alarm]:

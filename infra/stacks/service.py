@@ -19,10 +19,23 @@ READINESS_PATH = "/readyz"
 # Served by the backend for scrapers inside the VPC only (with a bearer token); the
 # public listener answers 404 for it before any task sees the request.
 PRIVATE_PATHS = ["/metrics", "/metrics/*"]
+# The only paths the device load balancer forwards: the dispensers' API. Everything else
+# there (visitor pages, admin, /metrics) is answered 404 by the load balancer itself.
+DEVICE_PATHS = ["/api/v1/device/*"]
+# Longer than the dispenser's heartbeat interval (60 s), so a dispenser that keeps its
+# connection open reuses it instead of paying a new TLS handshake every minute.
+DEVICE_IDLE_TIMEOUT_SECONDS = 120
 
 
 class WebService(Construct):
-    """Backend tasks in private subnets; only the load balancer is reachable from outside."""
+    """Backend tasks in private subnets, reached through two internet-facing load balancers.
+
+    The public one (visitor pages, visitor API, admin UI) sits behind the web ACL
+    (infra/stacks/firewall.py). The device one serves only the device API, on its own
+    hostname, without a web ACL: WAF bills every request it inspects, two thirds of a
+    city's requests are dispenser heartbeats and polls, and each of those is already
+    authenticated by its device key and limited per dispenser by the backend.
+    """
 
     def __init__(
         self,
@@ -62,6 +75,8 @@ class WebService(Construct):
         )
         self.load_balancer = self._load_balancer(config, network, logs_bucket)
         self.target_group = self._listeners(config, network)
+        self.device_load_balancer = self._device_load_balancer(config, network, logs_bucket)
+        self.device_target_group = self._device_listener(config, network)
         self._autoscale(config)
 
     def _load_balancer(
@@ -86,24 +101,7 @@ class WebService(Construct):
         self, config: EnvironmentConfig, network: Network
     ) -> elbv2.ApplicationTargetGroup:
         """HTTPS (TLS 1.2+) to the tasks; plain HTTP only redirects to HTTPS."""
-        target_group = elbv2.ApplicationTargetGroup(
-            self,
-            "Targets",
-            vpc=network.vpc,
-            port=APP_PORT,
-            protocol=elbv2.ApplicationProtocol.HTTP,
-            target_type=elbv2.TargetType.IP,
-            targets=[self.service],
-            deregistration_delay=Duration.seconds(30),
-            health_check=elbv2.HealthCheck(
-                path=READINESS_PATH,
-                healthy_http_codes="200",
-                interval=Duration.seconds(15),
-                timeout=Duration.seconds(5),
-                healthy_threshold_count=2,
-                unhealthy_threshold_count=3,
-            ),
-        )
+        target_group = self._target_group("Targets", network)
         listener = self.load_balancer.add_listener(
             "Https",
             port=443,
@@ -123,11 +121,91 @@ class WebService(Construct):
                 404, content_type="text/plain", message_body="Not Found"
             ),
         )
+        # Dispensers use their own hostname (the device load balancer, not inspected by the
+        # web ACL); here the device API is refused, so none is billed through the ACL.
+        listener.add_action(
+            "DevicesElsewhere",
+            priority=2,
+            conditions=[elbv2.ListenerCondition.path_patterns(DEVICE_PATHS)],
+            action=elbv2.ListenerAction.fixed_response(
+                421,
+                content_type="text/plain",
+                message_body=f"Dispensers use https://{config.device_host}\n",
+            ),
+        )
         self.load_balancer.add_redirect(source_port=80, target_port=443, open=False)
         return target_group
 
+    def _target_group(self, construct_id: str, network: Network) -> elbv2.ApplicationTargetGroup:
+        """The web tasks as targets, health-checked on their readiness path."""
+        return elbv2.ApplicationTargetGroup(
+            self,
+            construct_id,
+            vpc=network.vpc,
+            port=APP_PORT,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            target_type=elbv2.TargetType.IP,
+            targets=[self.service],
+            deregistration_delay=Duration.seconds(30),
+            health_check=elbv2.HealthCheck(
+                path=READINESS_PATH,
+                healthy_http_codes="200",
+                interval=Duration.seconds(15),
+                timeout=Duration.seconds(5),
+                healthy_threshold_count=2,
+                unhealthy_threshold_count=3,
+            ),
+        )
+
+    def _device_load_balancer(
+        self, config: EnvironmentConfig, network: Network, logs_bucket: s3.IBucket
+    ) -> elbv2.ApplicationLoadBalancer:
+        """The dispensers' load balancer (no web ACL), with access logs like the public one."""
+        alb = elbv2.ApplicationLoadBalancer(
+            self,
+            "DeviceLoadBalancer",
+            vpc=network.vpc,
+            internet_facing=True,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+            security_group=network.alb_security_group,
+            drop_invalid_header_fields=True,
+            deletion_protection=config.deletion_protection,
+            idle_timeout=Duration.seconds(DEVICE_IDLE_TIMEOUT_SECONDS),
+        )
+        alb.log_access_logs(logs_bucket, prefix="device-alb")
+        return alb
+
+    def _device_listener(
+        self, config: EnvironmentConfig, network: Network
+    ) -> elbv2.ApplicationTargetGroup:
+        """HTTPS only (dispensers never use plain HTTP); forwards the device API, 404 else."""
+        target_group = self._target_group("DeviceTargets", network)
+        listener = self.device_load_balancer.add_listener(
+            "DeviceHttps",
+            port=443,
+            protocol=elbv2.ApplicationProtocol.HTTPS,
+            certificates=[
+                acm.Certificate.from_certificate_arn(
+                    self, "DeviceCertificate", config.device_certificate
+                )
+            ],
+            ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+            default_action=elbv2.ListenerAction.fixed_response(
+                404, content_type="text/plain", message_body="Not Found"
+            ),
+            open=False,  # the security group already admits the internet
+        )
+        listener.add_action(
+            "DeviceApi",
+            priority=1,
+            conditions=[elbv2.ListenerCondition.path_patterns(DEVICE_PATHS)],
+            action=elbv2.ListenerAction.forward([target_group]),
+        )
+        return target_group
+
     def _autoscale(self, config: EnvironmentConfig) -> None:
-        """Scale out on CPU and on requests per task, whichever asks for more tasks."""
+        """Scale out on CPU and on requests per task (on either load balancer), whichever
+        asks for more tasks."""
         scaling = self.service.auto_scale_task_count(
             min_capacity=config.min_tasks, max_capacity=config.max_tasks
         )
@@ -141,6 +219,13 @@ class WebService(Construct):
             "Requests",
             requests_per_target=config.requests_per_target_per_minute,
             target_group=self.target_group,
+            scale_in_cooldown=Duration.minutes(5),
+            scale_out_cooldown=Duration.minutes(1),
+        )
+        scaling.scale_on_request_count(
+            "DeviceRequests",
+            requests_per_target=config.requests_per_target_per_minute,
+            target_group=self.device_target_group,
             scale_in_cooldown=Duration.minutes(5),
             scale_out_cooldown=Duration.minutes(1),
         )

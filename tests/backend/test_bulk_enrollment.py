@@ -87,6 +87,22 @@ def test_cli_enrolls_a_csv_and_writes_the_sheet_not_the_codes(
     assert enrolled.get_json()["dispenser_id"] == stall.public_id
 
 
+def test_the_sheet_names_the_device_server_and_the_stickers_the_public_one(
+    app: Flask, runner: FlaskCliRunner, client: FlaskClient, tmp_path: Path
+) -> None:
+    app.config["FAIRROLL_DEVICE_URL"] = "https://devices.fairroll.test"
+    source, sheet = tmp_path / "fleet.csv", tmp_path / "sheet.html"
+    source.write_text(CSV, encoding="utf-8")
+    result = runner.invoke(args=["dispensers", "enroll-bulk", str(source), str(sheet)])
+    assert result.exit_code == 0, result.output
+    html = sheet.read_text(encoding="utf-8")
+    assert "the server address <code>https://devices.fairroll.test</code>" in html
+    assert "http://fairroll.test/d/" in html and "devices.fairroll.test/d/" not in html
+    sign_in(client, make_operator())
+    page = _upload(client, "site,label\nHill,Gate\n").get_data(as_text=True)
+    assert "the server address <code>https://devices.fairroll.test</code>" in page
+
+
 def test_cli_creates_nothing_when_a_line_is_bad(
     app: Flask, runner: FlaskCliRunner, tmp_path: Path
 ) -> None:

@@ -56,10 +56,13 @@ def test_traffic_scales_with_the_fleet() -> None:
 
 
 def test_keeping_connections_open_cuts_the_data_sent() -> None:
+    # The committed figure (kept-alive connections) against one connection per request.
     workload = _workload()
-    before = fleet_load(workload, 10_000).out_gb_month
-    set_figure(workload, "device.requests_per_connection=60")
-    assert fleet_load(workload, 10_000).out_gb_month < before / 2
+    kept = fleet_load(workload, 10_000)
+    set_figure(workload, "device.requests_per_connection=1")
+    each = fleet_load(workload, 10_000)
+    assert kept.out_gb_month < each.out_gb_month / 2
+    assert kept.device.new_connections_per_second < each.device.new_connections_per_second / 5
 
 
 def test_a_wrong_override_is_refused() -> None:
@@ -89,7 +92,7 @@ def _docs() -> str:
     ("changes", "label"),
     [
         ([], "as committed"),
-        (["cloudwatch.fleet_wide_only=1", "device.requests_per_connection=60"], "with both"),
+        (["device.requests_per_connection=1"], "a connection per dispenser request"),
     ],
 )
 def test_docs_quote_the_models_figures(

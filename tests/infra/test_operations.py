@@ -80,7 +80,12 @@ def test_autoscaling_on_cpu_and_requests(synthesis: Synthesis, env_name: str) ->
         ]["PredefinedMetricType"]
         for p in resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy").values()
     )
-    assert metrics == ["ALBRequestCountPerTarget", "ECSServiceAverageCPUUtilization"]
+    # Requests per task on each load balancer's target group (public, devices), and CPU.
+    assert metrics == [
+        "ALBRequestCountPerTarget",
+        "ALBRequestCountPerTarget",
+        "ECSServiceAverageCPUUtilization",
+    ]
 
 
 def test_alarms_cover_errors_latency_health_and_database(template: dict[str, Any]) -> None:
@@ -137,7 +142,9 @@ def test_alerts_are_mailed_to_the_configured_address(template: dict[str, Any]) -
 def test_dashboard_shows_aggregate_app_metrics(template: dict[str, Any]) -> None:
     body = dump(only(template, "AWS::CloudWatch::Dashboard")["DashboardBody"])
     assert "SEARCH(" in body and "fairroll" in body
-    assert "RunningTaskCount" in body
+    assert "HealthyHostCount" in body
+    # Container Insights (billed as custom metrics) is off, so its task count is not shown.
+    assert "RunningTaskCount" not in body
 
 
 def test_logs_expire(synthesis: Synthesis, env_name: str) -> None:

@@ -24,19 +24,38 @@ def test_scheduled_jobs_wait_for_the_migration_of_their_release(
         assert migration_id in template["Resources"][rule]["DependsOn"]
 
 
+def _rules_of(template: dict[str, Any], balancer_prefix: str) -> list[dict[str, Any]]:
+    """The listener rules of the HTTPS listener of the balancer whose id has this prefix."""
+    (listener_id,) = [
+        lid
+        for lid, lsn in resources(template, "AWS::ElasticLoadBalancingV2::Listener").items()
+        if lsn["Properties"]["Port"] == 443 and lid.startswith(balancer_prefix)
+    ]
+    return [
+        rule["Properties"]
+        for rule in resources(template, "AWS::ElasticLoadBalancingV2::ListenerRule").values()
+        if rule["Properties"]["ListenerArn"] == {"Ref": listener_id}
+    ]
+
+
 def test_metrics_is_not_routed_from_the_public_load_balancer(template: dict[str, Any]) -> None:
-    (rule,) = resources(template, "AWS::ElasticLoadBalancingV2::ListenerRule").values()
-    props = rule["Properties"]
-    assert props["Priority"] == 1
+    rules = {rule["Priority"]: rule for rule in _rules_of(template, "WebLoadBalancer")}
+    props = rules[1]
     (condition,) = props["Conditions"]
     assert condition["PathPatternConfig"]["Values"] == ["/metrics", "/metrics/*"]
     (action,) = props["Actions"]
     assert action["Type"] == "fixed-response"
     assert action["FixedResponseConfig"]["StatusCode"] == "404"
-    # No other listener rule forwards anything to the tasks ahead of it.
-    listeners = resources(template, "AWS::ElasticLoadBalancingV2::Listener").values()
-    https = [lsn for lsn in listeners if lsn["Properties"]["Port"] == 443]
-    assert len(https) == 1
+    # No other rule of the public listener forwards anything to the tasks.
+    assert all(a["Type"] == "fixed-response" for r in rules.values() for a in r["Actions"])
+    # The device load balancer forwards only the device API, which excludes /metrics.
+    forwarded = [
+        value
+        for rule in _rules_of(template, "WebDeviceLoadBalancer")
+        for condition in rule["Conditions"]
+        for value in condition["PathPatternConfig"]["Values"]
+    ]
+    assert forwarded == ["/api/v1/device/*"]
 
 
 def test_waf_rate_limits_visitors_and_admins_on_their_own_paths(
@@ -56,7 +75,11 @@ def test_waf_rate_limits_visitors_and_admins_on_their_own_paths(
     # The device API is never rate-limited by address (a site's dispensers share one).
     assert "/api/v1/device" not in dump(acl)
     association = only(template, "AWS::WAFv2::WebACLAssociation")
-    (alb_id,) = resources(template, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    (alb_id,) = [
+        lb
+        for lb in resources(template, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+        if lb.startswith("WebLoadBalancer")
+    ]
     assert association["ResourceArn"] == {"Ref": alb_id}
 
 

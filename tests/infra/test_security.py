@@ -73,35 +73,41 @@ def test_tasks_run_without_public_addresses(template: dict[str, Any]) -> None:
 
 
 def test_https_with_modern_tls_and_http_only_redirects(template: dict[str, Any]) -> None:
-    listeners = {
-        props["Port"]: props
-        for props in (
-            r["Properties"]
-            for r in resources(template, "AWS::ElasticLoadBalancingV2::Listener").values()
-        )
-    }
-    assert set(listeners) == {80, 443}
-    https = listeners[443]
-    assert https["Protocol"] == "HTTPS"
-    assert https["SslPolicy"].startswith("ELBSecurityPolicy-TLS13")
-    assert https["Certificates"][0]["CertificateArn"].startswith("arn:aws:acm:")
-    (redirect,) = listeners[80]["DefaultActions"]
+    listeners = resources(template, "AWS::ElasticLoadBalancingV2::Listener").values()
+    by_port: dict[int, list[dict[str, Any]]] = {}
+    for listener in listeners:
+        by_port.setdefault(listener["Properties"]["Port"], []).append(listener["Properties"])
+    assert set(by_port) == {80, 443}
+    assert len(by_port[443]) == 2  # the public load balancer and the device one
+    for https in by_port[443]:
+        assert https["Protocol"] == "HTTPS"
+        assert https["SslPolicy"].startswith("ELBSecurityPolicy-TLS13")
+        assert https["Certificates"][0]["CertificateArn"].startswith("arn:aws:acm:")
+    # Plain HTTP only on the public one (browsers), and only as a redirect.
+    (http,) = by_port[80]
+    assert "WebLoadBalancer" in dump(http["LoadBalancerArn"])
+    (redirect,) = http["DefaultActions"]
     assert redirect["Type"] == "redirect"
     assert redirect["RedirectConfig"]["Protocol"] == "HTTPS"
 
 
 def test_load_balancer_drops_invalid_headers_and_logs_access(template: dict[str, Any]) -> None:
-    alb = only(template, "AWS::ElasticLoadBalancingV2::LoadBalancer")
-    attributes = {a["Key"]: a["Value"] for a in alb["LoadBalancerAttributes"]}
-    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
-    assert attributes["access_logs.s3.enabled"] == "true"
-    assert alb["Scheme"] == "internet-facing"
+    balancers = resources(template, "AWS::ElasticLoadBalancingV2::LoadBalancer").values()
+    assert len(balancers) == 2
+    for alb in balancers:
+        props = alb["Properties"]
+        attributes = {a["Key"]: a["Value"] for a in props["LoadBalancerAttributes"]}
+        assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+        assert attributes["access_logs.s3.enabled"] == "true"
+        assert props["Scheme"] == "internet-facing"
 
 
 def test_readiness_checks_the_database_path(template: dict[str, Any]) -> None:
-    target_group = only(template, "AWS::ElasticLoadBalancingV2::TargetGroup")
-    assert target_group["HealthCheckPath"] == "/readyz"
-    assert target_group["TargetType"] == "ip"
+    groups = resources(template, "AWS::ElasticLoadBalancingV2::TargetGroup").values()
+    assert len(groups) == 2  # one per load balancer (public, devices), the same tasks
+    for target_group in groups:
+        assert target_group["Properties"]["HealthCheckPath"] == "/readyz"
+        assert target_group["Properties"]["TargetType"] == "ip"
 
 
 def test_buckets_are_encrypted_private_and_tls_only(template: dict[str, Any]) -> None:
