@@ -208,12 +208,13 @@ def test_long_values_wrap_in_the_audit_table(live_app: Flask, base_url: str, pag
     operator = _operator(live_app, "audit@city.example")
     # A failed login is audited with the e-mail only when it names an operator: one with a
     # very long address, which must wrap in the table, not stretch it.
-    typed = "s" * 60 + "@" + "very-long-domain-" * 9 + "example"
+    typed = "s" * 60 + "@" + "very-long-domain." * 9 + "example"
     _operator(live_app, typed)
     page.goto(f"{base_url}/admin/")
     page.fill("#email", typed)
     page.fill("#password", "wrong password")
     page.click("button:has-text('Continue')")
+    page.wait_for_selector(".error")  # the refusal (and its audit row) is in
     _sign_in(page, base_url, operator)
     page.click("a:has-text('Audit log')")
     assert typed[:40] in page.inner_text("#audit")

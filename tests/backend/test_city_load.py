@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -90,7 +91,10 @@ def test_the_city_mix_on_gunicorn_loses_nothing_and_counts_nothing_twice(tmp_pat
                     fleet.keys[index] = answer.json()["device_key"]
                 await _drive(server.port, CityMix(client, fleet, stats, ledger), 4.0)
 
-            asyncio.run(run())
+            # A loop of its own in a thread of its own: a page test that ran earlier in this
+            # worker leaves Playwright's event loop running on the main thread.
+            with ThreadPoolExecutor(1) as pool:
+                pool.submit(asyncio.run, run()).result()
         after = tally(app)
         with app.app_context():
             db.engine.dispose()

@@ -91,13 +91,21 @@ class FaceKiosk:
             view = self.view()
         return view
 
-    def visit(self, scene: bytes) -> dict[str, Any]:
-        """Use face, agree, turn the head before the camera; the result view."""
-        self.press("use_face")
-        self.wait_for(lambda v: v["mode"] == "consent")
-        self.press("consent_yes")
-        self.post("/api/sim/play", scene)
-        view: dict[str, Any] = self.wait_for(lambda v: v["mode"] == "result")
+    def visit(self, scene: bytes, tries: int = 3) -> dict[str, Any]:
+        """Use face, agree, turn the head before the camera once the scan has started; the
+        result view. A scan that decided nothing (the screen asks for another try: on a
+        loaded CPU a 2-second scan may see too few frames of the turn) is tried again,
+        as a visitor would."""
+        for _ in range(tries):
+            self.press("use_face")
+            self.wait_for(lambda v: v["mode"] == "consent")
+            self.press("consent_yes")
+            self.wait_for(lambda v: v["mode"] == "face")
+            self.post("/api/sim/play", scene)
+            view: dict[str, Any] = self.wait_for(lambda v: v["mode"] == "result")
+            if view["outcome"]:
+                break
+            self.wait_for(lambda v: v["mode"] != "result")
         return view
 
     def stop(self) -> None:

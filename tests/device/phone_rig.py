@@ -142,7 +142,7 @@ def backend_and_dispenser(folder: Path) -> Iterator[Rig]:
 
     flask("db", "upgrade")
     # One portion a second: every fresh phone gets paper at once.
-    flask("sites", "create", "Bench Park", "--window", "1")
+    flask("sites", "create", "Bench Park", "--window", "1", "--min-interval", "0")
     created = json.loads(flask("dispensers", "create", "Bench Park", "--json"))
     command = [sys.executable, "-m", "flask", "--app", "app", "run", "--host", "127.0.0.1",
                "--port", str(port), "--no-reload", "--no-debugger"]  # fmt: skip

@@ -29,7 +29,8 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackendProcess
 
 @pytest.fixture(scope="module")
 def rig(backend: BackendProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    backend.cli("sites", "create", "Follow Park", "--window", "1")
+    # One portion a second and no minimum interval: each test is a fresh phone at once.
+    backend.cli("sites", "create", "Follow Park", "--window", "1", "--min-interval", "0")
     created = backend.create_dispenser("Follow Park")
     backend.start()
     state = tmp_path_factory.mktemp("dispenser") / "state"

@@ -7,6 +7,7 @@ synthesised stacks.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tests.infra.conftest import dump, resources
@@ -45,4 +46,7 @@ def test_every_app_container_gets_the_metrics_token_from_secrets_manager(
     for container in containers:
         secrets = {s["Name"]: s["ValueFrom"] for s in container.get("Secrets", [])}
         assert "FAIRROLL_METRICS_TOKEN" in secrets, container.get("Name")
-        assert "Secret" in dump(secrets["FAIRROLL_METRICS_TOKEN"])
+        source = secrets["FAIRROLL_METRICS_TOKEN"]
+        # The whole secret (a Ref), or one of its JSON keys (a Fn::Join on the Ref).
+        (logical_id,) = set(re.findall(r'"Ref": "([^"]+)"', dump(source)))
+        assert template["Resources"][logical_id]["Type"] == "AWS::SecretsManager::Secret"
