@@ -90,6 +90,9 @@ def server_env(database_url: str, key_dir: str, args: argparse.Namespace) -> dic
         "FAIRROLL_INSTANCE_PATH": key_dir,
         "FAIRROLL_NOTIFIER": "log",
         "FAIRROLL_METRICS": "prometheus",
+        # As behind the AWS load balancer: one proxy hop, so each request's address is the
+        # one the generator names in X-Forwarded-For (each site's own router).
+        "FAIRROLL_PROXY_HOPS": "1",
     }
     if args.workers:
         env["WEB_CONCURRENCY"] = str(args.workers)

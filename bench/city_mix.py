@@ -51,6 +51,17 @@ class Ledger:
     code_reissued: int = 0
 
 
+def device_headers(fleet: Fleet, index: int) -> dict[str, str]:
+    """Dispenser ``index``'s headers: its key, and its site's network address (dispenser
+    ``n`` is in site ``n % sites``; a site's dispensers share its router's address), passed
+    as the load balancer passes it. The address is only a header: nothing is sent to it."""
+    site = index % max(1, len(fleet.public_ids) // 10)
+    return {
+        "Authorization": f"Bearer {fleet.keys[index]}",
+        "X-Forwarded-For": f"10.{site >> 8 & 255}.{site & 255}.1",
+    }
+
+
 class CityMix:
     """Simulated dispensers and phones: their keys, ETags, codes and outboxes."""
 
@@ -72,7 +83,11 @@ class CityMix:
         self._counter = itertools.count()
 
     def _auth(self, index: int) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.fleet.keys[index]}"}
+        """A device's headers: its key, and its site's network address (dispenser ``n`` is in
+        site ``n % sites``; a site's dispensers share its router's address, as in a city),
+        passed as the load balancer would. The address is only a header: nothing is sent
+        to it."""
+        return device_headers(self.fleet, index)
 
     async def _call(self, kind: str, due: float, expect: tuple[int, ...], **kwargs: Any) -> Any:
         """Send, time from the due moment, record; the answer if its status was expected."""

@@ -16,6 +16,7 @@ import pyotp
 from flask import Flask
 
 from bench.city_http import Client, percentile
+from bench.city_mix import device_headers
 from bench.city_setup import Fleet, Tally
 
 P99_GOAL_MS = 100.0
@@ -70,7 +71,7 @@ async def token_pair_rate(port: int, fleet: Fleet, seconds: float = 5.0) -> floa
                 "POST",
                 "/api/v1/device/codes/verify",
                 body={"code": issued.json()["code"]},
-                headers={"Authorization": f"Bearer {fleet.keys[index]}"},
+                headers=device_headers(fleet, index),
             )
             done += 1 + (redeemed.status == 200)
 

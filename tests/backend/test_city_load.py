@@ -78,6 +78,7 @@ def test_the_city_mix_on_gunicorn_loses_nothing_and_counts_nothing_twice(tmp_pat
             "FAIRROLL_INSTANCE_PATH": str(tmp_path),
             # Correctness, not capacity: a busy test machine must not shed requests here.
             "FAIRROLL_SHED_AFTER_MS": "0",
+            "FAIRROLL_PROXY_HOPS": "1",  # the mix names each site's address, as the LB does
         }
         with Server("app:app", env, tmp_path / "server.log") as server:
             stats, ledger = Stats(), Ledger()
