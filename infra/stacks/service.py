@@ -75,26 +75,41 @@ class WebService(Construct):
         )
         self.load_balancer = self._load_balancer(config, network, logs_bucket)
         self.target_group = self._listeners(config, network)
-        self.device_load_balancer = self._device_load_balancer(config, network, logs_bucket)
+        self.device_load_balancer = self._load_balancer(
+            config,
+            network,
+            logs_bucket,
+            name="DeviceLoadBalancer",
+            idle_seconds=DEVICE_IDLE_TIMEOUT_SECONDS,
+            log_prefix="device-alb",
+        )
         self.device_target_group = self._device_listener(config, network)
         self._autoscale(config)
 
     def _load_balancer(
-        self, config: EnvironmentConfig, network: Network, logs_bucket: s3.IBucket
+        self,
+        config: EnvironmentConfig,
+        network: Network,
+        logs_bucket: s3.IBucket,
+        *,
+        name: str = "LoadBalancer",
+        idle_seconds: int = 60,
+        log_prefix: str = "alb",
     ) -> elbv2.ApplicationLoadBalancer:
-        """The internet-facing load balancer in the public subnets, with access logs."""
+        """An internet-facing load balancer in the public subnets, with access logs (the
+        public one, and the dispensers' one, which has no web ACL)."""
         alb = elbv2.ApplicationLoadBalancer(
             self,
-            "LoadBalancer",
+            name,
             vpc=network.vpc,
             internet_facing=True,
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
             security_group=network.alb_security_group,
             drop_invalid_header_fields=True,
             deletion_protection=config.deletion_protection,
-            idle_timeout=Duration.seconds(60),
+            idle_timeout=Duration.seconds(idle_seconds),
         )
-        alb.log_access_logs(logs_bucket, prefix="alb")
+        alb.log_access_logs(logs_bucket, prefix=log_prefix)
         return alb
 
     def _listeners(
@@ -156,24 +171,6 @@ class WebService(Construct):
                 unhealthy_threshold_count=3,
             ),
         )
-
-    def _device_load_balancer(
-        self, config: EnvironmentConfig, network: Network, logs_bucket: s3.IBucket
-    ) -> elbv2.ApplicationLoadBalancer:
-        """The dispensers' load balancer (no web ACL), with access logs like the public one."""
-        alb = elbv2.ApplicationLoadBalancer(
-            self,
-            "DeviceLoadBalancer",
-            vpc=network.vpc,
-            internet_facing=True,
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
-            security_group=network.alb_security_group,
-            drop_invalid_header_fields=True,
-            deletion_protection=config.deletion_protection,
-            idle_timeout=Duration.seconds(DEVICE_IDLE_TIMEOUT_SECONDS),
-        )
-        alb.log_access_logs(logs_bucket, prefix="device-alb")
-        return alb
 
     def _device_listener(
         self, config: EnvironmentConfig, network: Network
