@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -17,19 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.device.backend_process import BackendProcess, free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("FAIRROLL_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update"]  # fmt: skip
 PHONE = {"width": 390, "height": 844}
 GET_PAPER = {"en": "Get paper", "zh": "取纸"}
-
-
-def free_port() -> int:
-    """A port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_for(url: str, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
@@ -122,38 +116,27 @@ def visit(page: Any, rig: Rig, lang: str = "en", timeout_ms: float = 30_000) -> 
 
 
 @contextmanager
+def enrolled_dispenser(backend: BackendProcess, state_dir: Path) -> Iterator[Rig]:
+    """On ``backend`` (started here): a site of one portion a second and no minimum
+    interval, so every fresh phone gets paper at once, and the dispenser program enrolled
+    at it."""
+    backend.cli("sites", "create", "Follow Park", "--window", "1", "--min-interval", "0")
+    created = backend.create_dispenser("Follow Park")
+    backend.start()
+    with dispenser_program(
+        backend.url, backend.env, created["enrollment_code"], state_dir
+    ) as kiosk:
+        yield Rig(backend.url, kiosk, created["public_id"])
+
+
+@contextmanager
 def backend_and_dispenser(folder: Path) -> Iterator[Rig]:
     """Start the backend and an enrolled dispenser program; stop both afterwards."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DB_HOST")},
-        "FAIRROLL_INSTANCE_PATH": str(folder),
-        "FAIRROLL_PUBLIC_URL": url,
-        "PYTHONPATH": str(ROOT),
-    }
-
-    def flask(*args: str) -> str:
-        command = [sys.executable, "-m", "flask", "--app", "app", *args]
-        done = subprocess.run(  # noqa: S603 - fixed command
-            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True
-        )
-        return done.stdout
-
-    flask("db", "upgrade")
-    # One portion a second: every fresh phone gets paper at once.
-    flask("sites", "create", "Bench Park", "--window", "1", "--min-interval", "0")
-    created = json.loads(flask("dispensers", "create", "Bench Park", "--json"))
-    command = [sys.executable, "-m", "flask", "--app", "app", "run", "--host", "127.0.0.1",
-               "--port", str(port), "--no-reload", "--no-debugger"]  # fmt: skip
-    log = (folder / "server.log").open("wb")
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)  # noqa: S603
+    (folder / "backend").mkdir()
+    (folder / "dispenser").mkdir()
+    backend = BackendProcess(folder / "backend")
     try:
-        _wait_for(url + "/healthz", server)
-        state = folder / "dispenser"
-        with dispenser_program(url, env, created["enrollment_code"], state) as kiosk:
-            yield Rig(url, kiosk, created["public_id"])
+        with enrolled_dispenser(backend, folder / "dispenser" / "state") as rig:
+            yield rig
     finally:
-        server.terminate()
-        server.wait(timeout=15)
-        log.close()
+        backend.stop()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.device.backend_process import BackendProcess
-from tests.device.phone_rig import Rig, dispenser_program, visit
+from tests.device.phone_rig import Rig, enrolled_dispenser, visit
 from tests.visitor.phone import phone
 
 GENEROUS_SECONDS = 15
@@ -29,13 +29,9 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackendProcess
 
 @pytest.fixture(scope="module")
 def rig(backend: BackendProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    # One portion a second and no minimum interval: each test is a fresh phone at once.
-    backend.cli("sites", "create", "Follow Park", "--window", "1", "--min-interval", "0")
-    created = backend.create_dispenser("Follow Park")
-    backend.start()
     state = tmp_path_factory.mktemp("dispenser") / "state"
-    with dispenser_program(backend.url, backend.env, created["enrollment_code"], state) as kiosk:
-        yield Rig(backend.url, kiosk, created["public_id"])
+    with enrolled_dispenser(backend, state) as started:
+        yield started
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
