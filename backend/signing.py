@@ -44,12 +44,21 @@ class KeyStoreEmpty(KeyStoreError):
     """The key store holds no key yet: `flask keys rotate` makes the first one."""
 
 
+# Enough for a city's dispensers (about 300 bytes each).
+_DOCUMENT_CACHE_SIZE = 50_000
+
+
 @dataclass(frozen=True)
 class KeyRing:
     """The current signing key and the previous one (kept for tokens still alive)."""
 
     current: Ed25519PrivateKey
     previous: tuple[Ed25519PrivateKey, ...] = field(default=())
+    # Dispenser id -> its token key documents: derived once per ring (every heartbeat's
+    # config ETag needs them). A reloaded or rotated ring is a new object, with a new cache.
+    _documents: dict[bytes, list[dict[str, str]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def public_keys(self) -> dict[bytes, Ed25519PublicKey]:
         """Key id -> public key, for every key whose tokens still verify."""
@@ -62,7 +71,12 @@ class KeyRing:
 
     def token_key_documents(self, dispenser_id: bytes) -> list[dict[str, str]]:
         """One dispenser's token MAC keys for its device config, current first."""
-        return [encode_token_key(k, dispenser_id) for k in (self.current, *self.previous)]
+        documents = self._documents.get(dispenser_id)
+        if documents is None:
+            documents = [encode_token_key(k, dispenser_id) for k in (self.current, *self.previous)]
+            if len(self._documents) < _DOCUMENT_CACHE_SIZE:
+                self._documents[dispenser_id] = documents
+        return [dict(d) for d in documents]
 
     def rotated(self) -> KeyRing:
         """A new ring: a fresh current key; the old current becomes the only previous."""

@@ -112,6 +112,15 @@ def build_fleet(app: Flask, dispensers: int, *, sample: int, now: datetime) -> F
             )
         if rows:
             session.execute(insert(DeviceCredential), rows)
+        # A city in its steady state: every dispenser has issued tokens before, so its
+        # live-token slot rows exist (a new dispenser's first token makes them, once).
+        session.execute(
+            text(
+                "INSERT INTO live_token_slot (dispenser_id, slot)"
+                " SELECT d.id, s FROM dispenser AS d, generate_series(0, :cap - 1) AS s"
+            ),
+            {"cap": app.config["FAIRROLL_LIVE_TOKEN_CAP"]},
+        )
         session.commit()
         session.execute(text("ANALYZE"))
         session.commit()

@@ -12,17 +12,18 @@ refills the budget.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import BigInteger, bindparam, case, select, update
 
 from backend.errors import InvalidInput, TooManyAttempts
 from backend.models import CodeAttemptThrottle, CodeSourceBudget, Dispenser
 from backend.services.quotas import daily_secret
 from backend.services.secrets import keyed_hash
-from backend.services.sql import Db, insert_for
+from backend.services.sql import Db, built_once, insert_for_dialect
 from backend.services.tokens import redeem_by_code
 from backend.services.vouchers import VOUCHER_DIGITS, redeem_voucher
 
@@ -65,39 +66,74 @@ def _epoch_ms(now: datetime) -> int:
     return int(now.timestamp() * 1000)
 
 
+def _build_claim(model: Any, key_columns: tuple[str, ...]) -> Callable[[str], Any]:
+    def build(dialect: str) -> Any:
+        table = model.__table__
+        tat = table.c.tat_ms
+        now_ms = bindparam("now_ms", type_=BigInteger)
+        return (
+            insert_for_dialect(dialect, table)
+            .values(
+                **{name: bindparam(name) for name in key_columns},
+                tat_ms=now_ms + bindparam("step", type_=BigInteger),
+            )
+            .on_conflict_do_update(
+                index_elements=[key_columns[0]],
+                set_={
+                    "tat_ms": case((tat > now_ms, tat), else_=now_ms)
+                    + bindparam("step", type_=BigInteger)
+                },
+                where=tat <= now_ms + bindparam("tolerance", type_=BigInteger),
+            )
+            .returning(tat)
+        )
+
+    return build
+
+
+def _build_give_back(model: Any, key_column: str) -> Any:
+    table = model.__table__
+    return (
+        update(table)
+        .where(table.c[key_column] == bindparam("key"))
+        .values(tat_ms=table.c.tat_ms - bindparam("step", type_=BigInteger))
+    )
+
+
+# Built once (backend.services.sql.built_once): each typed code runs them.
+_CLAIMS = {
+    CodeSourceBudget: built_once(_build_claim(CodeSourceBudget, ("source_hash", "day"))),
+    CodeAttemptThrottle: built_once(_build_claim(CodeAttemptThrottle, ("dispenser_id",))),
+}
+_GIVE_BACKS = {
+    CodeSourceBudget: _build_give_back(CodeSourceBudget, "source_hash"),
+    CodeAttemptThrottle: _build_give_back(CodeAttemptThrottle, "dispenser_id"),
+}
+
+
 def _claim(session: Db, model: Any, key: dict[str, Any], budget: Budget, now: datetime) -> None:
     """Claim one slot of ``budget`` on the row ``key`` of ``model``, or raise TooManyAttempts."""
-    table = model.__table__
     now_ms = _epoch_ms(now)
     step = budget.interval_ms
     tolerance = (budget.burst - 1) * step
-    tat = table.c.tat_ms
     claimed = session.execute(
-        insert_for(session, model)
-        .values(**key, tat_ms=now_ms + step)
-        .on_conflict_do_update(
-            index_elements=list(key)[:1],
-            set_={"tat_ms": case((tat > now_ms, tat), else_=now_ms) + step},
-            where=tat <= now_ms + tolerance,
-        )
-        .returning(tat)
+        _CLAIMS[model](session), {**key, "now_ms": now_ms, "step": step, "tolerance": tolerance}
     ).first()
     if claimed is not None:
         return
+    table = model.__table__
     first_key = next(iter(key))
-    current = session.scalar(select(tat).where(table.c[first_key] == key[first_key])) or now_ms
+    current = (
+        session.scalar(select(table.c.tat_ms).where(table.c[first_key] == key[first_key])) or now_ms
+    )
     wait = max(1, math.ceil((current - tolerance - now_ms) / 1000))
     raise TooManyAttempts("too many wrong codes here; please wait", retry_after=wait)
 
 
 def _give_back(session: Db, model: Any, key: dict[str, Any], budget: Budget) -> None:
     """Return the slot a right code claimed (its own only: earlier failures stay counted)."""
-    table = model.__table__
-    first_key = next(iter(key))
     session.execute(
-        update(table)
-        .where(table.c[first_key] == key[first_key])
-        .values(tat_ms=table.c.tat_ms - budget.interval_ms)
+        _GIVE_BACKS[model], {"key": next(iter(key.values())), "step": budget.interval_ms}
     )
 
 

@@ -12,36 +12,50 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 
 from backend.errors import DispenserBusy
 from backend.models import Dispenser, LiveTokenSlot
-from backend.services.sql import Db, insert_for
+from backend.services.sql import Db, built_once, insert_for
 
 DEFAULT_LIVE_TOKEN_CAP = 10
 
 
-def _claim(session: Db, dispenser: Dispenser, cap: int, *, now: datetime, until: datetime) -> bool:
-    free = or_(LiveTokenSlot.busy_until.is_(None), LiveTokenSlot.busy_until <= now)
+def _build_claim(dialect: str) -> Any:
+    slots = LiveTokenSlot.__table__
+    free = or_(slots.c.busy_until.is_(None), slots.c.busy_until <= bindparam("now"))
     pick = (
-        select(LiveTokenSlot.slot)
-        .where(LiveTokenSlot.dispenser_id == dispenser.id, LiveTokenSlot.slot < cap, free)
-        .order_by(LiveTokenSlot.slot)
-        .limit(1)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    claimed = session.execute(
-        update(LiveTokenSlot)
+        select(slots.c.slot)
         .where(
-            LiveTokenSlot.dispenser_id == dispenser.id,
-            LiveTokenSlot.slot == pick.scalar_subquery(),
+            slots.c.dispenser_id == bindparam("dispenser"),
+            slots.c.slot < bindparam("cap"),
             free,
         )
-        .values(busy_until=until)
-        .returning(LiveTokenSlot.slot)
-        .execution_options(synchronize_session=False)
+        .order_by(slots.c.slot)
+        .limit(1)
+    )
+    if dialect == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    return (
+        update(slots)
+        .where(
+            slots.c.dispenser_id == bindparam("dispenser"),
+            slots.c.slot == pick.scalar_subquery(),
+            free,
+        )
+        .values(busy_until=bindparam("until"))
+        .returning(slots.c.slot)
+    )
+
+
+_CLAIM = built_once(_build_claim)
+
+
+def _claim(session: Db, dispenser: Dispenser, cap: int, *, now: datetime, until: datetime) -> bool:
+    claimed = session.execute(
+        _CLAIM(session), {"dispenser": dispenser.id, "cap": cap, "now": now, "until": until}
     ).first()
     return claimed is not None
 

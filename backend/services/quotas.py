@@ -10,13 +10,48 @@ from __future__ import annotations
 import secrets
 import zoneinfo
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from backend.errors import QuotaExhausted
 from backend.models import AccessToken, DailySecret, QuotaUsage, Site
 from backend.services.secrets import keyed_hash
-from backend.services.sql import Db, insert_for
+from backend.services.sql import Db, built_once, insert_for, insert_for_dialect
+
+_DAILY_SECRET = select(DailySecret.__table__.c.secret).where(
+    DailySecret.__table__.c.day == bindparam("day")
+)
+
+
+def _build_take_portion(dialect: str) -> Any:
+    """The day's first portion, or one more if the window passed and the cap allows."""
+    table = QuotaUsage.__table__
+    return (
+        insert_for_dialect(dialect, table)
+        .values(
+            site_id=bindparam("site_id"),
+            visitor_hash=bindparam("visitor_hash"),
+            day=bindparam("day"),
+            portions=1,
+            last_portion_at=bindparam("now"),
+            last_token_id=bindparam("token_id"),
+        )
+        .on_conflict_do_update(
+            index_elements=["site_id", "visitor_hash", "day"],
+            set_={
+                "portions": table.c.portions + 1,
+                "last_portion_at": bindparam("now"),
+                "last_token_id": bindparam("token_id"),
+            },
+            where=(table.c.last_portion_at <= bindparam("window_start"))
+            & (table.c.portions < bindparam("daily_cap")),
+        )
+        .returning(table.c.id)
+    )
+
+
+_TAKE_PORTION = built_once(_build_take_portion)
 
 
 def local_day(site: Site, now: datetime) -> date:
@@ -36,7 +71,7 @@ def daily_secret(session: Db, day: date, *, now: datetime) -> bytes:
 
     Read first: only the day's first issuance pays for the insert.
     """
-    found = session.scalar(select(DailySecret.secret).where(DailySecret.day == day))
+    found = session.scalar(_DAILY_SECRET, {"day": day})
     if found is not None:
         return bytes(found)
     session.execute(
@@ -72,21 +107,19 @@ def consume_portion(
     """
     day, vhash = visitor_hash(session, site, visitor_id, now=now)
     window_start = now - timedelta(seconds=site.window_seconds)
-    table = QuotaUsage.__table__
-    stmt = insert_for(session, QuotaUsage).values(
-        site_id=site.id,
-        visitor_hash=vhash,
-        day=day,
-        portions=1,
-        last_portion_at=now,
-        last_token_id=token_id,
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["site_id", "visitor_hash", "day"],
-        set_={"portions": table.c.portions + 1, "last_portion_at": now, "last_token_id": token_id},
-        where=(table.c.last_portion_at <= window_start) & (table.c.portions < site.daily_cap),
-    ).returning(table.c.id)
-    if session.execute(stmt).first() is not None:
+    taken = session.execute(
+        _TAKE_PORTION(session),
+        {
+            "site_id": site.id,
+            "visitor_hash": vhash,
+            "day": day,
+            "now": now,
+            "token_id": token_id,
+            "window_start": window_start,
+            "daily_cap": site.daily_cap,
+        },
+    ).first()
+    if taken is not None:
         return
     if _renew_unused_portion(
         session, site, vhash, day, token_id=token_id, now=now, skew=clock_skew

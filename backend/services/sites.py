@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from backend.errors import ConflictError, DispenserNotFound, InvalidInput, NotFound
@@ -114,13 +114,17 @@ def create_dispenser(
     return dispenser
 
 
+# Built once: every visitor request runs it (backend.services.sql.built_once says why).
+_DISPENSER_BY_PUBLIC_ID = (
+    select(Dispenser)
+    .options(joinedload(Dispenser.site, innerjoin=True))
+    .where(Dispenser.public_id == bindparam("public_id"))
+)
+
+
 def find_dispenser(session: Db, public_id: str) -> Dispenser:
     """Look a dispenser up by its public id."""
-    dispenser = session.scalar(
-        select(Dispenser)
-        .options(joinedload(Dispenser.site, innerjoin=True))
-        .where(Dispenser.public_id == public_id)
-    )
+    dispenser = session.scalar(_DISPENSER_BY_PUBLIC_ID, {"public_id": public_id})
     if dispenser is None:
         raise DispenserNotFound("no dispenser has that id")
     return dispenser

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 
 from backend.errors import (
     DispenserBusy,
@@ -24,6 +24,31 @@ from backend.services.sql import Db
 from backend.signing import KeyRing
 from protocol.ids import dispenser_id_to_bytes
 from protocol.token import TOKEN_ID_BYTES, TokenClaims, key_id_for, sign_token, token_ref
+
+# The hot statements, built once (backend.services.sql.built_once explains why).
+_TOKENS = AccessToken.__table__
+_LIVE_CODE = (
+    (_TOKENS.c.dispenser_id == bindparam("dispenser"))
+    & (_TOKENS.c.code_hash == bindparam("hashed"))
+    & _TOKENS.c.redeemed_at.is_(None)
+    & (_TOKENS.c.expires_at > bindparam("now"))
+)
+_CODE_CLASH = select(_TOKENS.c.id).where(_LIVE_CODE).limit(1)
+_INSERT_TOKEN = insert(_TOKENS).returning(_TOKENS.c.id)
+_REDEEM_BY_CODE = (
+    update(_TOKENS)
+    .where(
+        _TOKENS.c.id
+        == select(_TOKENS.c.id)
+        .where(_LIVE_CODE)
+        .order_by(_TOKENS.c.id.desc())
+        .limit(1)
+        .scalar_subquery(),
+        _LIVE_CODE,
+    )
+    .values(redeemed_at=bindparam("now"), method="code")
+    .returning(_TOKENS.c.token_ref, _TOKENS.c.expires_at)
+)
 
 
 @dataclass(frozen=True)
@@ -102,12 +127,7 @@ def _unused_code(
         code = numeric_code(digits)
         hashed = code_hash(code_key, dispenser, code)
         clash = session.scalar(
-            select(AccessToken.id).where(
-                AccessToken.dispenser_id == dispenser.id,
-                AccessToken.code_hash == hashed,
-                AccessToken.redeemed_at.is_(None),
-                AccessToken.expires_at > now,
-            )
+            _CODE_CLASH, {"dispenser": dispenser.id, "hashed": hashed, "now": now}
         )
         if clash is None:
             return code, hashed
@@ -134,21 +154,23 @@ def issue_token(
     token_id = secrets.token_bytes(TOKEN_ID_BYTES)
     code, hashed = _unused_code(session, code_key, dispenser, settings.code_digits, now)
     kid = key_id_for(ring.current.public_key())
-    row = AccessToken(
-        token_ref=token_ref(token_id),
-        dispenser_id=dispenser.id,
-        site_id=dispenser.site_id,
-        key_id=kid.hex(),
-        code_hash=hashed,
-        issued_at=now,
-        expires_at=expires_at,
-    )
-    session.add(row)
-    session.flush()
+    ref = token_ref(token_id)
+    row_id = session.execute(
+        _INSERT_TOKEN,
+        {
+            "token_ref": ref,
+            "dispenser_id": dispenser.id,
+            "site_id": dispenser.site_id,
+            "key_id": kid.hex(),
+            "code_hash": hashed,
+            "issued_at": now,
+            "expires_at": expires_at,
+        },
+    ).scalar_one()
     site = dispenser.site
     if not (site.unrestricted or dispenser.unrestricted):
         consume_portion(
-            session, site, visitor_id, token_id=row.id, now=now, clock_skew=settings.clock_skew
+            session, site, visitor_id, token_id=row_id, now=now, clock_skew=settings.clock_skew
         )
     _claim_interval(session, dispenser, now=now)
     claims = TokenClaims(
@@ -162,7 +184,7 @@ def issue_token(
         token=sign_token(claims, ring.current),
         code=code,
         expires_at=expires_at,
-        token_ref=row.token_ref,
+        token_ref=ref,
     )
 
 
@@ -185,19 +207,8 @@ def redeem_by_code(
     if not code.isdigit():
         raise InvalidInput("a typed code has digits only")
     hashed = code_hash(code_key, dispenser, code)
-    live = (
-        (AccessToken.dispenser_id == dispenser.id)
-        & (AccessToken.code_hash == hashed)
-        & AccessToken.redeemed_at.is_(None)
-        & (AccessToken.expires_at > now)
-    )
-    candidate = select(AccessToken.id).where(live).order_by(AccessToken.id.desc()).limit(1)
     row = session.execute(
-        update(AccessToken)
-        .where(AccessToken.id == candidate.scalar_subquery(), live)
-        .values(redeemed_at=now, method="code")
-        .returning(AccessToken.token_ref, AccessToken.expires_at)
-        .execution_options(synchronize_session=False)
+        _REDEEM_BY_CODE, {"dispenser": dispenser.id, "hashed": hashed, "now": now}
     ).first()
     if row is None:
         return None
