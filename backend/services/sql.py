@@ -45,16 +45,3 @@ def insert_for_dialect(dialect: str, table: Any) -> Any:
 def insert_for(session: Db, table: Any) -> Any:
     """An INSERT that supports ON CONFLICT for the session's database."""
     return insert_for_dialect(session.get_bind().dialect.name, table)
-
-
-def relax_durability(session: Db) -> None:
-    """Let this transaction's commit return before its WAL reaches the disk (PostgreSQL).
-
-    For writes that the next one replaces anyway (a heartbeat): a crash may lose the last
-    fraction of a second of them, never corrupt anything, and the commit skips the wait
-    for the disk (and for the standby, on a Multi-AZ database).
-    """
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        # Straight to the driver: nothing to compile or cache for a fixed statement.
-        connection.exec_driver_sql("SET LOCAL synchronous_commit = off")

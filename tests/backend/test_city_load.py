@@ -22,7 +22,14 @@ from backend.extensions import db
 from bench.city_http import Client, Stats, run_open_loop, schedule
 from bench.city_mix import CityMix, Ledger, city_rates
 from bench.city_server import Server
-from bench.city_setup import build_fleet, fresh_database, make_app, statement_counts, tally
+from bench.city_setup import (
+    build_fleet,
+    fresh_database,
+    make_app,
+    new_event,
+    statement_counts,
+    tally,
+)
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.require import unavailable
 
@@ -107,3 +114,70 @@ def test_the_city_mix_on_gunicorn_loses_nothing_and_counts_nothing_twice(tmp_pat
     assert ledger.codes_redeemed_twice == 0
     assert after.redeemed_by_code - baseline.redeemed_by_code == ledger.codes_redeemed
     assert after.tokens - baseline.tokens == ledger.tokens_issued
+
+
+def test_only_a_heartbeat_commits_without_waiting_for_the_disk() -> None:
+    """A heartbeat's commit skips the wait for the WAL (the next one replaces it); a
+    token, a typed code and an event batch are durable (PostgreSQL's setting, read at
+    each commit on the request's own connection)."""
+    from sqlalchemy import event
+
+    with tempfile.TemporaryDirectory() as folder, fresh_database(_admin_url()) as url:
+        app = make_app(url, folder)
+        fleet = build_fleet(app, 20, sample=0, now=datetime.now(UTC))
+        seen: list[str] = []
+
+        def at_commit(connection: object) -> None:
+            seen.append(connection.exec_driver_sql("SHOW synchronous_commit").scalar())  # type: ignore[attr-defined]
+
+        with app.app_context():
+            engine = db.engine
+        event.listen(engine, "commit", at_commit)
+        client = app.test_client()
+        auth = {"Authorization": f"Bearer {fleet.keys[3]}"}
+        outcomes: dict[str, list[str]] = {}
+        try:
+            for kind, call in (
+                (
+                    "heartbeat",
+                    lambda: client.post(
+                        "/api/v1/device/heartbeat",
+                        json={"paper_level": 50, "status": "ok"},
+                        headers=auth,
+                    ),
+                ),
+                (
+                    "token",
+                    lambda: client.post(
+                        f"/api/v1/dispensers/{fleet.public_ids[3]}/tokens", json={}
+                    ),
+                ),
+            ):
+                seen.clear()
+                answer = call()
+                assert answer.status_code in (200, 201), answer.get_data()
+                outcomes[kind] = list(seen)
+            seen.clear()
+            code = client.post(f"/api/v1/dispensers/{fleet.public_ids[3]}/tokens", json={})
+            seen.clear()
+            verified = client.post(
+                "/api/v1/device/codes/verify", json={"code": code.get_json()["code"]}, headers=auth
+            )
+            assert verified.status_code == 200, verified.get_data()
+            outcomes["typed code"] = list(seen)
+            seen.clear()
+            moment = datetime.now(UTC).isoformat()
+            batch = {"events": [new_event(n, moment) for n in range(3)]}
+            stored = client.post("/api/v1/device/events", json=batch, headers=auth)
+            assert stored.status_code == 200, stored.get_data()
+            outcomes["events"] = list(seen)
+        finally:
+            event.remove(engine, "commit", at_commit)
+            with app.app_context():
+                db.engine.dispose()
+    assert outcomes == {
+        "heartbeat": ["off"],
+        "token": ["on"],
+        "typed code": ["on"],
+        "events": ["on"],
+    }
