@@ -71,7 +71,7 @@ def test_keeping_connections_open_cuts_the_data_sent() -> None:
     kept = fleet_load(workload, 10_000)
     set_figure(workload, "device.requests_per_connection=1")
     each = fleet_load(workload, 10_000)
-    assert kept.out_gb_month < each.out_gb_month / 2
+    assert kept.device.out_gb_month < each.device.out_gb_month / 2
     assert kept.device.new_connections_per_second < each.device.new_connections_per_second / 5
 
 
