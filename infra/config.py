@@ -65,6 +65,8 @@ class EnvironmentConfig:
     db_max_allocated_storage_gib: int = 100
     db_backup_retention_days: int = 14
     deletion_protection: bool = True
+    # 0: no NAT gateway; the tasks run in the public subnets with a public address each
+    # (their security groups admit only the load balancers), docs/operations.md, "Costs".
     nat_gateways: int = 2
     # ECS Container Insights: per-task CPU, memory and task counts, billed as about 80
     # custom metrics (~US$25 a month). Off: the dashboard shows the load balancer's
@@ -106,6 +108,11 @@ class EnvironmentConfig:
         return self.device_certificate_arn or self.certificate_arn
 
     @property
+    def tasks_in_public_subnets(self) -> bool:
+        """Whether tasks reach AWS's APIs through their own public address (no NAT)."""
+        return self.nat_gateways == 0
+
+    @property
     def needs_shared_counters(self) -> bool:
         """Whether more than one backend instance may run, so rate limits need Redis."""
         return self.max_tasks > 1
@@ -133,10 +140,13 @@ class EnvironmentConfig:
                 f"for {self.device_host} in region {self.region}"
             )
         self._validate_base_image(prefix)
-        # The production database must survive an AZ outage and an accidental delete;
-        # infra/nag.py relies on this when it accepts single-AZ for other environments.
-        if self.name == "production" and not (self.db_multi_az and self.deletion_protection):
-            raise ConfigError(f"{prefix} needs db_multi_az and deletion_protection")
+        # The production database must survive an accidental delete. Single-AZ is a
+        # priced choice (docs/operations.md, "Costs"): then point-in-time recovery must
+        # reach back at least a week, besides the AWS Backup copies in a second region.
+        if self.name == "production" and not self.deletion_protection:
+            raise ConfigError(f"{prefix} needs deletion_protection")
+        if self.name == "production" and not self.db_multi_az and self.db_backup_retention_days < 7:
+            raise ConfigError(f"{prefix} single-AZ needs db_backup_retention_days of at least 7")
         if self.alarm_email and "@" not in self.alarm_email:
             raise ConfigError(f"{prefix} alarm_email {self.alarm_email!r} is not an address")
         memory = _FARGATE_MEMORY.get(self.task_cpu)
@@ -163,8 +173,8 @@ class EnvironmentConfig:
             )
         if not 1 <= self.db_backup_retention_days <= 35:
             raise ConfigError(f"{prefix} db_backup_retention_days must be 1..35 (RDS limits)")
-        if not 1 <= self.nat_gateways <= 2:
-            raise ConfigError(f"{prefix} nat_gateways must be 1 or 2 (two availability zones)")
+        if not 0 <= self.nat_gateways <= 2:
+            raise ConfigError(f"{prefix} nat_gateways must be 0, 1 or 2 (two availability zones)")
         if not 0 <= self.purge_schedule_utc_hour <= 23:
             raise ConfigError(f"{prefix} purge_schedule_utc_hour must be 0..23")
         if self.github_repository and not _GITHUB_REPOSITORY.match(self.github_repository):

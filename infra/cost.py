@@ -72,15 +72,29 @@ def _runs_per_month(expression: str) -> float:
     raise ValueError(f"cannot price the schedule {expression!r}")
 
 
-def _task_size(template: dict[str, Any], ref: Any) -> tuple[float, float]:
-    """(vCPU, GB) of the task definition a Ref points at."""
+@dataclass(frozen=True)
+class TaskSize:
+    """What Fargate bills a task definition by."""
+
+    vcpu: float
+    gb: float
+    arm: bool
+
+    def __str__(self) -> str:
+        return f"{self.vcpu:g} vCPU / {self.gb:g} GB{' ARM' if self.arm else ''}"
+
+
+def _task_size(template: dict[str, Any], ref: Any) -> TaskSize:
+    """The size and CPU architecture of the task definition a Ref points at."""
     props = template["Resources"][ref["Ref"]]["Properties"]
-    return int(props["Cpu"]) / 1024, int(props["Memory"]) / 1024
+    arch = props.get("RuntimePlatform", {}).get("CpuArchitecture", "X86_64")
+    return TaskSize(int(props["Cpu"]) / 1024, int(props["Memory"]) / 1024, arch == "ARM64")
 
 
-def _fargate_month(prices: dict[str, Any], vcpu: float, gb: float, hours: float) -> float:
-    rate = vcpu * float(prices["fargate"]["vcpu_hour"]) + gb * float(prices["fargate"]["gb_hour"])
-    return rate * hours
+def _fargate_month(prices: dict[str, Any], size: TaskSize, hours: float) -> float:
+    fargate, prefix = prices["fargate"], "arm_" if size.arm else ""
+    rate = size.vcpu * float(fargate[f"{prefix}vcpu_hour"])
+    return (rate + size.gb * float(fargate[f"{prefix}gb_hour"])) * hours
 
 
 @dataclass(frozen=True)
@@ -199,12 +213,8 @@ def price(
     return bill
 
 
-def _compute(
-    bill: Bill, template: dict[str, Any], prices: dict[str, Any], load: Load, hours: float
-) -> None:
-    """Fargate: the autoscaled web tasks and every scheduled task run."""
-    (service,) = _resources(template, "AWS::ECS::Service").values()
-    vcpu, gb = _task_size(template, service["TaskDefinition"])
+def _web_tasks(template: dict[str, Any], load: Load) -> int:
+    """The web tasks the autoscaling keeps running for the load (a monthly average)."""
     (target,) = _resources(template, "AWS::ApplicationAutoScaling::ScalableTarget").values()
     per_task = [
         p["TargetTrackingScalingPolicyConfiguration"]["TargetValue"]
@@ -212,22 +222,40 @@ def _compute(
         if "ALBRequestCount" in json.dumps(p["TargetTrackingScalingPolicyConfiguration"])
     ]
     wanted = math.ceil(load.rps * 60 / per_task[0]) if per_task else target["MinCapacity"]
-    tasks = min(max(wanted, target["MinCapacity"]), target["MaxCapacity"])
+    return int(min(max(wanted, target["MinCapacity"]), target["MaxCapacity"]))
+
+
+def _scheduled_task_hours(template: dict[str, Any]) -> float:
+    """Hours a month that scheduled tasks run (each run billed as _JOB_MINUTES)."""
+    return sum(
+        _runs_per_month(rule["ScheduleExpression"]) * len(rule.get("Targets", []))
+        for rule in _resources(template, "AWS::Events::Rule").values()
+        if "ScheduleExpression" in rule
+    ) * (_JOB_MINUTES / 60)
+
+
+def _compute(
+    bill: Bill, template: dict[str, Any], prices: dict[str, Any], load: Load, hours: float
+) -> None:
+    """Fargate: the autoscaled web tasks and every scheduled task run."""
+    (service,) = _resources(template, "AWS::ECS::Service").values()
+    size = _task_size(template, service["TaskDefinition"])
+    tasks = _web_tasks(template, load)
     bill.add(
         "Fargate",
-        tasks * _fargate_month(prices, vcpu, gb, hours),
-        f"{tasks} web tasks of {vcpu:g} vCPU / {gb:g} GB ({load.rps:,.0f} req/s)",
+        tasks * _fargate_month(prices, size, hours),
+        f"{tasks} web tasks of {size} ({load.rps:,.0f} req/s)",
     )
     for rule in _resources(template, "AWS::Events::Rule").values():
         if "ScheduleExpression" not in rule:
             continue
         runs = _runs_per_month(rule["ScheduleExpression"])
         for job in rule.get("Targets", []):
-            vcpu, gb = _task_size(template, job["EcsParameters"]["TaskDefinitionArn"])
+            size = _task_size(template, job["EcsParameters"]["TaskDefinitionArn"])
             task_hours = runs * _JOB_MINUTES / 60
             bill.add(
                 "Fargate",
-                _fargate_month(prices, vcpu, gb, task_hours),
+                _fargate_month(prices, size, task_hours),
                 f"{runs:,.0f} scheduled runs ({rule['ScheduleExpression']})",
             )
 
@@ -303,14 +331,32 @@ def _network(
         )
     nats = len(_resources(template, "AWS::EC2::NatGateway"))
     logs_gb = workload["logs"]["app_gb_month"]
-    bill.add("NAT gateways", nats * prices["nat"]["hour"] * hours, f"{nats} NAT gateways")
-    bill.add(
-        "NAT gateways",
-        (logs_gb + 5) * prices["nat"]["gb_processed"],
-        "AWS API traffic (logs, metrics, secrets; image layers use the S3 endpoint)",
-    )
+    # Without NAT the tasks reach AWS's regional endpoints directly: no processing charge.
+    if nats:
+        bill.add("NAT gateways", nats * prices["nat"]["hour"] * hours, f"{nats} NAT gateways")
+        bill.add(
+            "NAT gateways",
+            (logs_gb + 5) * prices["nat"]["gb_processed"],
+            "AWS API traffic (logs, metrics, secrets; image layers use the S3 endpoint)",
+        )
     addresses = 2 * len(balancers) + len(_resources(template, "AWS::EC2::EIP"))
-    bill.add("Public IPv4", addresses * net["public_ipv4_hour"] * hours, f"{addresses} addresses")
+    bill.add(
+        "Public IPv4",
+        addresses * net["public_ipv4_hour"] * hours,
+        f"{addresses} addresses (load balancers, NAT gateways)",
+    )
+    # Tasks without NAT hold a public address each while they run.
+    if _tasks_have_public_addresses(template):
+        web = _web_tasks(template, load)
+        bill.add(
+            "Public IPv4", web * net["public_ipv4_hour"] * hours, f"{web} web tasks' addresses"
+        )
+        job_hours = _scheduled_task_hours(template)
+        bill.add(
+            "Public IPv4",
+            job_hours * net["public_ipv4_hour"],
+            f"scheduled tasks' addresses ({job_hours:,.0f} task-hours)",
+        )
     billable = max(0.0, load.out_gb_month - net["internet_out_free_gb"])
     bill.add(
         "Data transfer out",
@@ -345,6 +391,13 @@ def _sum(a: Traffic, b: Traffic) -> Traffic:
         in_gb_month=a.in_gb_month + b.in_gb_month,
         out_gb_month=a.out_gb_month + b.out_gb_month,
     )
+
+
+def _tasks_have_public_addresses(template: dict[str, Any]) -> bool:
+    """Whether the web service runs its tasks with public addresses (no NAT gateways)."""
+    (service,) = _resources(template, "AWS::ECS::Service").values()
+    network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
+    return bool(network.get("AssignPublicIp") == "ENABLED")
 
 
 def _has_device_balancer(template: dict[str, Any]) -> bool:

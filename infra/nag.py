@@ -99,13 +99,16 @@ def _network_and_data(stack: FairrollStack) -> None:
             "and its security group admits only the backend tasks.",
         )
     ]
-    # config.validate() refuses both of these for production.
+    # config.validate() refuses production without deletion protection, and single-AZ
+    # production without a week of point-in-time recovery.
     if not config.db_multi_az:
         database_rules.append(
             _rule(
                 "AwsSolutions-RDS3",
                 f"The {config.name} environment is single-AZ by its configuration to halve "
-                "the database cost; production is always Multi-AZ.",
+                "the database cost (docs/operations.md, Costs): point-in-time recovery and "
+                "AWS Backup copies in a second region instead of a standby; dispensers "
+                "serve QR codes offline while the database is restored.",
             )
         )
     if not config.deletion_protection:

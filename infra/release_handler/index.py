@@ -38,7 +38,8 @@ def on_event(event: dict[str, Any], _context: object, ecs: Any = None) -> dict[s
             "awsvpcConfiguration": {
                 "subnets": props["Subnets"],
                 "securityGroups": props["SecurityGroups"],
-                "assignPublicIp": "DISABLED",
+                # ENABLED when the stack runs its tasks without NAT (public subnets).
+                "assignPublicIp": props.get("AssignPublicIp", "DISABLED"),
             }
         },
     )

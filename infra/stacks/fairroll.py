@@ -270,7 +270,12 @@ class FairrollStack(Stack):
             "BulkEnrollTaskDefinition": self.operator_tasks.bulk_enroll_task.family,
             "OperatorBucket": self.data.operator_bucket.bucket_name,
             "OperatorHandoffSecret": self.data.handoff_secret.secret_arn,
-            "JobSubnets": ",".join(s.subnet_id for s in self.network.vpc.private_subnets),
+            "JobSubnets": ",".join(
+                self.network.vpc.select_subnets(
+                    subnet_type=self.network.task_subnets.subnet_type
+                ).subnet_ids
+            ),
+            "JobPublicIp": "ENABLED" if self.network.tasks_public else "DISABLED",
             "JobSecurityGroup": self.network.jobs_security_group.security_group_id,
             "DatabaseEndpoint": self.data.database.db_instance_endpoint_address,
             "ExportsBucket": self.data.exports_bucket.bucket_name,

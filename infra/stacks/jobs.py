@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aws_cdk import Duration
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -62,11 +61,9 @@ class Jobs(Construct):
                 cluster=cluster,
                 task_definition=task,
                 launch_type=ecs.LaunchType.FARGATE,
-                subnet_selection=ec2.SubnetSelection(
-                    subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS
-                ),
+                subnet_selection=network.task_subnets,
                 security_groups=[network.jobs_security_group],
-                assign_public_ip=False,
+                assign_public_ip=network.tasks_public,
                 retry_attempts=2,
             )
 

@@ -16,10 +16,21 @@ REDIS_PORT = 6379
 
 
 class Network(Construct):
-    """Public subnets for the load balancer, private ones for tasks, isolated ones for data."""
+    """Public subnets for the load balancers, private ones for tasks (behind NAT gateways)
+    or, with ``nat_gateways = 0``, tasks in the public subnets; isolated ones for data."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
         super().__init__(scope, construct_id)
+        # Without NAT gateways the tasks take the public subnets and a public address of
+        # their own: their security groups admit only the load balancers, and outbound
+        # calls (ECR, logs, secrets, metrics) go straight to AWS's public endpoints. The
+        # app subnets' address range stays reserved, so the data subnets keep theirs.
+        self.tasks_public = config.tasks_in_public_subnets
+        self.task_subnets = ec2.SubnetSelection(
+            subnet_type=ec2.SubnetType.PUBLIC
+            if self.tasks_public
+            else ec2.SubnetType.PRIVATE_WITH_EGRESS
+        )
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
@@ -31,7 +42,12 @@ class Network(Construct):
                     name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24
                 ),
                 ec2.SubnetConfiguration(
-                    name="app", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=20
+                    name="app",
+                    subnet_type=ec2.SubnetType.PRIVATE_ISOLATED
+                    if self.tasks_public
+                    else ec2.SubnetType.PRIVATE_WITH_EGRESS,
+                    cidr_mask=20,
+                    reserved=self.tasks_public,
                 ),
                 ec2.SubnetConfiguration(
                     name="data", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24
@@ -39,7 +55,7 @@ class Network(Construct):
             ],
         )
         # Image layers come from S3: a gateway endpoint is free and keeps that traffic
-        # off the (metered) NAT gateways.
+        # off the (metered) NAT gateways and inside the VPC.
         self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
         flow_logs = logs.LogGroup(
             self,

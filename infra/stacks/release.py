@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -78,7 +77,7 @@ class Release(Construct):
             disable_waiter_state_machine_logging=True,
         )
         self.provider = provider
-        subnets = network.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+        subnets = network.vpc.select_subnets(subnet_type=network.task_subnets.subnet_type)
         self.resource = CustomResource(
             self,
             "Migration",
@@ -89,6 +88,7 @@ class Release(Construct):
                 "TaskDefinition": self.task_definition.task_definition_arn,
                 "Subnets": subnets.subnet_ids,
                 "SecurityGroups": [network.jobs_security_group.security_group_id],
+                "AssignPublicIp": "ENABLED" if network.tasks_public else "DISABLED",
             },
         )
 

@@ -28,7 +28,8 @@ DEVICE_IDLE_TIMEOUT_SECONDS = 120
 
 
 class WebService(Construct):
-    """Backend tasks in private subnets, reached through two internet-facing load balancers.
+    """Backend tasks (private subnets, or public ones without NAT, never reachable but
+    through the load balancers), reached through two internet-facing load balancers.
 
     The public one (visitor pages, visitor API, admin UI) sits behind the web ACL
     (infra/stacks/firewall.py). The device one serves only the device API, on its own
@@ -63,9 +64,9 @@ class WebService(Construct):
             cluster=cluster,
             task_definition=self.task_definition,
             desired_count=config.min_tasks,
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            vpc_subnets=network.task_subnets,
             security_groups=[network.app_security_group],
-            assign_public_ip=False,
+            assign_public_ip=network.tasks_public,
             # A new version that never becomes healthy is rolled back automatically.
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
             min_healthy_percent=100,

@@ -30,9 +30,12 @@ def test_committed_file_defines_staging_and_production() -> None:
     assert set(committed_configs()) == {"staging", "production"}
 
 
-def test_committed_production_is_multi_az_protected_and_scales_out() -> None:
+def test_committed_production_is_protected_recoverable_and_scales_out() -> None:
+    # Single-AZ is a priced choice (docs/operations.md, "Costs"); a week of point-in-time
+    # recovery and the second region's backup copies are not.
     production = committed_configs()["production"]
-    assert production.db_multi_az and production.deletion_protection
+    assert production.deletion_protection and production.db_backup_retention_days >= 7
+    assert production.backup_copy_region != production.region
     assert production.min_tasks >= 2 and production.needs_shared_counters
 
 
@@ -83,7 +86,7 @@ def test_unknown_environment_names_the_choices() -> None:
         ({"task_cpu": 256, "task_memory_mib": 4096}, "does not fit task_cpu"),
         ({"min_tasks": 3, "max_tasks": 2}, "min_tasks <= max_tasks"),
         ({"db_backup_retention_days": 0}, "1..35"),
-        ({"nat_gateways": 3}, "nat_gateways must be 1 or 2"),
+        ({"nat_gateways": 3}, "nat_gateways must be 0, 1 or 2"),
         ({"log_retention_days": 10}, "log_retention_days must be one of"),
         ({"alarm_email": "ops"}, "is not an address"),
         ({"account": "12345"}, "12 digits"),
@@ -103,9 +106,16 @@ def test_missing_required_setting_is_named() -> None:
         parse_environments({"staging": settings})
 
 
-def test_production_must_be_multi_az_and_protected() -> None:
-    config = parse_environments({"production": _valid(db_multi_az=False)})["production"]
-    with pytest.raises(ConfigError, match="needs db_multi_az and deletion_protection"):
+def test_production_must_be_protected() -> None:
+    config = parse_environments({"production": _valid(deletion_protection=False)})["production"]
+    with pytest.raises(ConfigError, match="needs deletion_protection"):
+        config.validate()
+
+
+def test_single_az_production_needs_a_week_of_point_in_time_recovery() -> None:
+    settings = _valid(db_multi_az=False, db_backup_retention_days=3)
+    config = parse_environments({"production": settings})["production"]
+    with pytest.raises(ConfigError, match="single-AZ needs db_backup_retention_days"):
         config.validate()
 
 

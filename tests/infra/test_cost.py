@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from infra.cost import PRICES_PATH, WORKLOAD_PATH, fleet_load, main, price, set_figure
-from tests.infra.conftest import Synthesis, only
+from tests.infra.conftest import Synthesis, only, resources
 
 PRICES = tomllib.loads(PRICES_PATH.read_text(encoding="utf-8"))
 
@@ -28,13 +28,23 @@ def test_every_provisioned_service_has_a_line(synthesis: Synthesis, env_name: st
         "RDS PostgreSQL",
         "Fargate",
         "Load balancing",
-        "NAT gateways",
+        "Public IPv4",
         "CloudWatch",
         "KMS",
         "Secrets Manager",
         "Data transfer out",
     } <= set(bill.lines)
     assert all(amount >= 0 for amount in bill.lines.values())
+    nats = resources(synthesis.templates[env_name], "AWS::EC2::NatGateway")
+    assert ("NAT gateways" in bill.lines) == bool(nats)
+
+
+def test_tasks_without_nat_pay_for_their_public_addresses(synthesis: Synthesis) -> None:
+    # Production runs its tasks in the public subnets: no NAT gateway, an address per task.
+    template = synthesis.templates["production"]
+    assert not resources(template, "AWS::EC2::NatGateway")
+    notes = " ".join(price(template, _workload(), PRICES, 10_000).notes["Public IPv4"])
+    assert "web tasks' addresses" in notes and "scheduled tasks' addresses" in notes
 
 
 def test_the_database_line_follows_the_template(synthesis: Synthesis) -> None:
@@ -61,7 +71,7 @@ def test_keeping_connections_open_cuts_the_data_sent() -> None:
     kept = fleet_load(workload, 10_000)
     set_figure(workload, "device.requests_per_connection=1")
     each = fleet_load(workload, 10_000)
-    assert kept.out_gb_month < each.out_gb_month / 2
+    assert kept.device.out_gb_month < each.device.out_gb_month / 2
     assert kept.device.new_connections_per_second < each.device.new_connections_per_second / 5
 
 

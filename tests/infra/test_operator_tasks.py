@@ -74,4 +74,5 @@ def test_stack_outputs_name_what_the_runbook_commands_need(template: dict[str, A
         "ClusterName",
         "JobSubnets",
         "JobSecurityGroup",
+        "JobPublicIp",
     } <= set(template["Outputs"])

@@ -28,9 +28,11 @@ def test_database_refuses_unencrypted_connections(template: dict[str, Any]) -> N
     assert parameters["rds.force_ssl"] == "1"
 
 
-def test_production_database_is_multi_az_and_protected(synthesis: Synthesis) -> None:
+def test_production_database_is_protected_and_recoverable(synthesis: Synthesis) -> None:
     db = only(synthesis.templates["production"], "AWS::RDS::DBInstance")
-    assert db["MultiAZ"] is True
+    # Single-AZ by the committed configuration (docs/operations.md, "Costs"): a week or
+    # more of point-in-time recovery instead of a standby.
+    assert db["MultiAZ"] is False and db["BackupRetentionPeriod"] >= 7
     assert db["DeletionProtection"] is True
     resource = next(
         iter(resources(synthesis.templates["production"], "AWS::RDS::DBInstance").values())
@@ -65,11 +67,39 @@ def test_only_the_load_balancer_is_open_to_the_internet(template: dict[str, Any]
     assert next(iter(open_groups)).startswith("NetworkAlbSecurityGroup")
 
 
-def test_tasks_run_without_public_addresses(template: dict[str, Any]) -> None:
-    service = only(template, "AWS::ECS::Service")
+def test_tasks_behind_nat_run_without_public_addresses(synthesis: Synthesis) -> None:
+    service = only(synthesis.templates["staging"], "AWS::ECS::Service")
     network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
     assert network["AssignPublicIp"] == "DISABLED"
     assert "appSubnet" in dump(network["Subnets"])
+
+
+def test_tasks_without_nat_are_reachable_only_from_the_load_balancers(
+    synthesis: Synthesis,
+) -> None:
+    template = synthesis.templates["production"]
+    service = only(template, "AWS::ECS::Service")
+    network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert network["AssignPublicIp"] == "ENABLED"
+    assert "publicSubnet" in dump(network["Subnets"])
+    for rule in resources(template, "AWS::EC2::SecurityGroupIngress").values():
+        target = dump(rule["Properties"]["GroupId"])
+        if "AppSecurityGroup" in target or "JobsSecurityGroup" in target:
+            assert "AlbSecurityGroup" in dump(rule["Properties"]["SourceSecurityGroupId"])
+    groups = resources(template, "AWS::EC2::SecurityGroup")
+    for logical_id, group in groups.items():
+        if logical_id.startswith(("NetworkAppSecurityGroup", "NetworkJobsSecurityGroup")):
+            assert not group["Properties"].get("SecurityGroupIngress")
+    # The data subnets keep the address ranges (and ids) they have behind NAT gateways.
+    assert _data_subnets(template) == _data_subnets(synthesis.templates["staging"])
+
+
+def _data_subnets(template: dict[str, Any]) -> dict[str, str]:
+    return {
+        k: s["Properties"]["CidrBlock"]
+        for k, s in resources(template, "AWS::EC2::Subnet").items()
+        if "dataSubnet" in k
+    }
 
 
 def test_https_with_modern_tls_and_http_only_redirects(template: dict[str, Any]) -> None:

@@ -118,6 +118,7 @@ def test_outputs_give_the_operator_what_the_guide_uses(template: dict[str, Any])
         "MigrateTaskDefinition",
         "JobSubnets",
         "JobSecurityGroup",
+        "JobPublicIp",
         "AlertsTopic",
         "DashboardName",
     } <= set(template["Outputs"])
