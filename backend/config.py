@@ -176,6 +176,12 @@ def fleet_settings(env: Mapping[str, str], production: bool) -> dict[str, Any]:
         "FAIRROLL_LOG_FORMAT": _choice(
             env, "FAIRROLL_LOG_FORMAT", "json" if production else "text", {"json", "text"}
         ),
+        # Which requests get an access line: "all", or "problems" (an error answer or a
+        # slow one). Production logs problems only: the load balancers' access logs in S3
+        # hold every request, and a line per request in CloudWatch would cost by the byte.
+        "FAIRROLL_ACCESS_LOG": _choice(
+            env, "FAIRROLL_ACCESS_LOG", "problems" if production else "all", {"all", "problems"}
+        ),
         "FAIRROLL_ADMIN_SESSION_HOURS": _int(env, "FAIRROLL_ADMIN_SESSION_HOURS", 8, minimum=1),
         # Shared login-attempt counters when several backend instances run (ElastiCache).
         "FAIRROLL_REDIS_URL": _redis_url(env),

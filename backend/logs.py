@@ -20,6 +20,8 @@ from flask import Flask, Response, g, has_request_context, request
 from backend.metrics import request_counter
 
 access_log = logging.getLogger("fairroll.access")
+# With FAIRROLL_ACCESS_LOG=problems, a request this slow is logged even when it succeeded.
+SLOW_SECONDS = 1.0
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 # Attributes every LogRecord has; anything else was passed in ``extra=`` and is logged.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -70,11 +72,15 @@ def init_app(app: Flask) -> None:
         g.request_id = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
         g.request_started = time.perf_counter()
 
+    every_request = app.config["FAIRROLL_ACCESS_LOG"] == "all"
+
     @app.after_request
     def _finish(response: Response) -> Response:
         response.headers["X-Request-Id"] = g.get("request_id", "")
         counter.add(_area(request.path), response.status_code)
         elapsed = time.perf_counter() - g.get("request_started", time.perf_counter())
+        if not every_request and response.status_code < 400 and elapsed < SLOW_SECONDS:
+            return response
         access_log.info(
             "%s %s %s",
             request.method,

@@ -10,10 +10,12 @@ Timing goals live in bench/city_load.py.
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.exc import OperationalError
@@ -63,6 +65,17 @@ def test_no_request_sends_more_statements_in_a_bigger_fleet() -> None:
     assert large["heartbeat"] <= 3 and large["config 304"] <= 2 and large["events (20)"] <= 3
 
 
+def _access_lines(log: Path) -> list[dict[str, Any]]:
+    """The JSON access lines the server wrote."""
+    lines = []
+    for text in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if text.startswith("{"):
+            line = json.loads(text)
+            if line.get("logger") == "fairroll.access":
+                lines.append(line)
+    return lines
+
+
 async def _drive(port: int, mix: CityMix, seconds: float) -> None:
     rates = {**city_rates(1000, 1.0), "events resent": 1.0}  # enough resends in a short run
     plan = schedule(rates, seconds)
@@ -98,6 +111,14 @@ def test_the_city_mix_on_gunicorn_loses_nothing_and_counts_nothing_twice(tmp_pat
                     assert answer.status == 201
                     fleet.keys[index] = answer.json()["device_key"]
                 await _drive(server.port, CityMix(client, fleet, stats, ledger), 4.0)
+                refused = await client.request(
+                    "POST",
+                    "/api/v1/device/heartbeat",
+                    body={"paper_level": 50, "status": "ok"},
+                    headers={"Authorization": "Bearer not-a-device-key"},
+                )
+                assert refused.status == 401
+                await client.close()
 
             # A loop of its own in a thread of its own: a page test that ran earlier in this
             # worker leaves Playwright's event loop running on the main thread.
@@ -106,7 +127,14 @@ def test_the_city_mix_on_gunicorn_loses_nothing_and_counts_nothing_twice(tmp_pat
         after = tally(app)
         with app.app_context():
             db.engine.dispose()
+        access = _access_lines(tmp_path / "server.log")
     assert stats.total_errors() == 0, dict(stats.errors)
+    # Production logs problems only (the load balancers' S3 logs hold every request):
+    # the refused device key, never the hundreds of answered heartbeats.
+    assert any(
+        line["status"] == 401 and "/device/heartbeat" in line["message"] for line in access
+    ), access
+    assert all(line["status"] >= 400 or line["duration_ms"] >= 1000 for line in access)
     for kind in ("heartbeat", "config", "token", "typed code", "events", "events resent"):
         assert stats.latencies[kind], f"no {kind} answered"
     assert ledger.events and after.events - baseline.events == len(ledger.events)
