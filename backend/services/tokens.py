@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, exists, insert, or_, select, update
 
 from backend.errors import (
     DispenserBusy,
@@ -33,8 +33,29 @@ _LIVE_CODE = (
     & _TOKENS.c.redeemed_at.is_(None)
     & (_TOKENS.c.expires_at > bindparam("now"))
 )
-_CODE_CLASH = select(_TOKENS.c.id).where(_LIVE_CODE).limit(1)
-_INSERT_TOKEN = insert(_TOKENS).returning(_TOKENS.c.id)
+_NEW_TOKEN_COLUMNS = (
+    "token_ref",
+    "dispenser_id",
+    "site_id",
+    "key_id",
+    "code_hash",
+    "issued_at",
+    "expires_at",
+)
+# INSERT ... SELECT <the values> WHERE NOT EXISTS (a live token with this code here).
+_INSERT_TOKEN_UNLESS_CLASH = (
+    insert(_TOKENS)
+    .from_select(
+        list(_NEW_TOKEN_COLUMNS),
+        select(
+            *(
+                bindparam(name, type_=_TOKENS.c[name].type).label(name)
+                for name in _NEW_TOKEN_COLUMNS
+            )
+        ).where(~exists().where(_LIVE_CODE)),
+    )
+    .returning(_TOKENS.c.id)
+)
 _REDEEM_BY_CODE = (
     update(_TOKENS)
     .where(
@@ -119,18 +140,20 @@ def _claim_interval(session: Db, dispenser: Dispenser, *, now: datetime) -> None
         )
 
 
-def _unused_code(
-    session: Db, code_key: bytes, dispenser: Dispenser, digits: int, now: datetime
-) -> tuple[str, str]:
-    """A typed code no live token of this dispenser has (collisions are rare; retry)."""
+def _insert_with_unused_code(
+    session: Db, code_key: bytes, dispenser: Dispenser, digits: int, row: dict[str, object]
+) -> tuple[str, int]:
+    """Insert the token with a typed code no live token of this dispenser has: one
+    conditional INSERT per try (collisions are rare); the code and the row id."""
     for _ in range(8):
         code = numeric_code(digits)
         hashed = code_hash(code_key, dispenser, code)
-        clash = session.scalar(
-            _CODE_CLASH, {"dispenser": dispenser.id, "hashed": hashed, "now": now}
-        )
-        if clash is None:
-            return code, hashed
+        row_id = session.execute(
+            _INSERT_TOKEN_UNLESS_CLASH,
+            {**row, "code_hash": hashed, "dispenser": dispenser.id, "hashed": hashed},
+        ).scalar()
+        if row_id is not None:
+            return code, row_id
     raise DispenserBusy("too many codes are live at this dispenser; try again", retry_after=5)
 
 
@@ -152,21 +175,23 @@ def issue_token(
     expires_at = now + settings.ttl
     claim_live_token_slot(session, dispenser, cap=settings.live_cap, now=now, until=expires_at)
     token_id = secrets.token_bytes(TOKEN_ID_BYTES)
-    code, hashed = _unused_code(session, code_key, dispenser, settings.code_digits, now)
     kid = key_id_for(ring.current.public_key())
     ref = token_ref(token_id)
-    row_id = session.execute(
-        _INSERT_TOKEN,
+    code, row_id = _insert_with_unused_code(
+        session,
+        code_key,
+        dispenser,
+        settings.code_digits,
         {
             "token_ref": ref,
             "dispenser_id": dispenser.id,
             "site_id": dispenser.site_id,
             "key_id": kid.hex(),
-            "code_hash": hashed,
+            "now": now,
             "issued_at": now,
             "expires_at": expires_at,
         },
-    ).scalar_one()
+    )
     site = dispenser.site
     if not (site.unrestricted or dispenser.unrestricted):
         consume_portion(

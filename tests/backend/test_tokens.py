@@ -6,6 +6,7 @@ import time
 from datetime import datetime, timedelta
 
 import pyotp
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -168,3 +169,23 @@ def test_forged_visitor_cookie_is_replaced_not_trusted(app: Flask, client: Flask
     client.set_cookie("fr_visitor", "forged.value")
     status, _, headers = _issue(client, dispenser.public_id)
     assert status == 201 and "fr_visitor=" in headers["Set-Cookie"]
+
+
+def test_a_new_token_never_gets_a_code_live_at_its_dispenser(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The code is drawn again while a live token of the dispenser has it (the check and
+    the insert are one conditional INSERT); only an endless run of clashes refuses."""
+    from backend.services import tokens
+
+    site = make_site(window_seconds=0, min_interval_seconds=0)
+    dispenser = make_dispenser(site)
+    draws = iter(["111111", "111111", "222222", *["111111"] * 8])
+    monkeypatch.setattr(tokens, "numeric_code", lambda _digits: next(draws))
+    first = client.post(f"/api/v1/dispensers/{dispenser.public_id}/tokens", json={})
+    second = client.post(f"/api/v1/dispensers/{dispenser.public_id}/tokens", json={})
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert (first.get_json()["code"], second.get_json()["code"]) == ("111111", "222222")
+    third = client.post(f"/api/v1/dispensers/{dispenser.public_id}/tokens", json={})
+    assert third.status_code == 429 and third.headers["Retry-After"] == "5"
+    assert db.session.query(AccessToken).count() == 2
