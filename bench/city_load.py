@@ -3,6 +3,7 @@
 Usage:
     .venv/bin/python bench/city_load.py --dispensers 10000 --seconds 60 \\
         --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres [--steps] [--growth]
+        [--scales 1,2] [--workers N] [--threads N]
 
 Creates a fresh database on that server (dropped afterwards), builds N dispensers in N/10
 sites through the services, serves the backend with gunicorn and backend/gunicorn_conf.py,
@@ -12,9 +13,9 @@ errors, server / PostgreSQL / generator CPU, statements per request, the anchors
 durable commits on 1 and 4 connections, a trivial Flask endpoint under the same gunicorn
 settings, token issue + redeem throughput as a share of the raw commit rate), one run of
 the fleet job, the fleet view's answer time, and the exactly-once counts. --steps runs
-0.5x, 1x, 2x and 4x the mix; --growth repeats 1x on fleets of 100 and 1,000 too;
---day-of-events first stores a past day of dispense events (N/500 a second: 1.7 million
-at 10,000) and times the fleet view before and after the fleet job's first run.
+0.5x, 1x, 2x and 4x the mix (--scales picks others); --growth repeats 1x on fleets of 100
+and 1,000 too; --day-of-events first stores a past day of dispense events (N/500 a
+second: 1.7 million at 10,000) and times the fleet view before and after the fleet job's first run.
 The last line is one summary.
 """
 
@@ -166,7 +167,7 @@ async def _tick_later(delay: float, env: dict[str, str]) -> float | None:
 
 
 async def city(
-    args: argparse.Namespace, dispensers: int, *, anchors: bool, steps: bool
+    args: argparse.Namespace, dispensers: int, *, anchors: bool, scales: tuple[float, ...]
 ) -> dict[str, Any]:
     """Set up a city of ``dispensers``, run the mix (and the anchors); return the figures."""
     figures: dict[str, Any] = {"dispensers": dispensers}
@@ -199,7 +200,6 @@ async def city(
             print(f"enrolled {sample} dispensers through POST /api/v1/device/enroll")
             ledger = Ledger()
             mix = CityMix(client, fleet, Stats(), ledger)
-            scales = (0.5, 1.0, 2.0, 4.0) if steps else (1.0,)
             steps = []
             for scale in scales:
                 result, job_seconds = await run_step(server, mix, scale, args, env)
@@ -231,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--database-url", required=True, help="an admin URL of the server")
     parser.add_argument("--steps", action="store_true", help="run 0.5x, 1x, 2x and 4x the mix")
+    parser.add_argument(
+        "--scales",
+        type=lambda text: tuple(float(part) for part in text.split(",")),
+        default=(),
+        help="run these multiples of the mix instead, e.g. 1,2",
+    )
     parser.add_argument("--growth", action="store_true", help="also fleets of 100 and 1,000")
     parser.add_argument(
         "--day-of-events",
@@ -244,12 +250,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from bench.city_report import print_summary
 
-    main_figures = asyncio.run(city(args, args.dispensers, anchors=True, steps=args.steps))
+    scales = args.scales or ((0.5, 1.0, 2.0, 4.0) if args.steps else (1.0,))
+    main_figures = asyncio.run(city(args, args.dispensers, anchors=True, scales=scales))
     growth = []
     if args.growth:
         for size in (100, 1_000):
             if size < args.dispensers:
-                growth.append(asyncio.run(city(args, size, anchors=False, steps=False)))
+                growth.append(asyncio.run(city(args, size, anchors=False, scales=(1.0,))))
     growth.append(main_figures)
     return print_summary(args, main_figures, growth)
 

@@ -153,6 +153,11 @@ def exactly_once(figures: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _one_x(steps: list[tuple[Any, float | None]]) -> Any:
+    """The step at 1x the mix, else the first one run (--scales without 1)."""
+    return next((r for r, _ in steps if r.scale == 1.0), steps[0][0])
+
+
 def print_summary(
     args: argparse.Namespace, main: dict[str, Any], growth: list[dict[str, Any]]
 ) -> int:
@@ -182,7 +187,7 @@ def print_summary(
     )
     print("\nheartbeat p99 by fleet size (1x the same mix):")
     for figures in growth:
-        result = next(r for r, _ in figures["steps"] if r.scale == 1.0)
+        result = _one_x(figures["steps"])
         print(
             f"  {figures['dispensers']:>6} dispensers: "
             f"{percentile(result.stats.latencies['heartbeat'], 0.99):.1f} ms"
@@ -198,17 +203,18 @@ def print_summary(
         f"{ledger.code_reissued}" + ("" if not problems else f"; FAILED: {'; '.join(problems)}")
     )
     steps = main["steps"]
-    one = next(r for r, _ in steps if r.scale == 1.0)
+    one = _one_x(steps)
     held = [r.scale for r, _ in steps if r.holds()]
     jobs = [s for _, s in steps if s is not None]
     saturation = ""
-    if args.steps:
+    if args.steps or args.scales:
         best = f"{max(held):g}x" if held else "none"
         saturation = f", highest step holding p99 <= 100 ms with no errors: {best}"
         print(f"\nsteps holding p99 <= {P99_GOAL_MS:.0f} ms with no errors: {held or 'none'}")
     job = max(jobs, default=float("nan"))
+    label = "city mix" if one.scale == 1.0 else f"city mix ({one.scale:g}x)"
     print(
-        f"city mix at {main['dispensers']} dispensers: worst p99 {one.worst_p99():.0f} ms, "
+        f"{label} at {main['dispensers']} dispensers: worst p99 {one.worst_p99():.0f} ms, "
         f"{one.stats.total_errors()} errors{saturation}, token issue + redeem "
         f"{pair / raw1 * 100:.0f} % of raw commits, fleet job {job:.2f} s, "
         f"fleet view {views['/admin/']:.0f} ms, exactly once: {'yes' if not problems else 'NO'}"
