@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
 from backend.models import Alert, Dispenser
 from backend.services.sql import Db, insert_for
@@ -59,6 +59,27 @@ def active_conditions(
     if dispenser.status == "camera_fault":
         conditions["camera_fault"] = "camera not working"
     return conditions
+
+
+def condition_filters(settings: AlertSettings, *, now: datetime) -> dict[str, ColumnElement[bool]]:
+    """active_conditions() as SQL predicates on dispensers, for counting in the database
+    (the fleet job's figures): the same rules, so metrics and alerts agree. Each holds
+    only for an enabled dispenser."""
+    d = Dispenser
+    level = func.coalesce(d.paper_level, -1)  # no reading yet: neither empty nor low
+    empty = or_(d.status == "empty", level == 0)
+    low = and_(~empty, or_(d.status == "low", level.between(0, settings.low_paper_percent)))
+    offline = and_(
+        d.last_heartbeat_at.is_not(None), d.last_heartbeat_at < now - settings.offline_after
+    )
+    conditions = {
+        "offline": offline,
+        "empty": empty,
+        "low_paper": low,
+        "jam": d.status == "jam",
+        "camera_fault": d.status == "camera_fault",
+    }
+    return {kind: and_(d.enabled.is_(True), rule) for kind, rule in conditions.items()}
 
 
 def _change(

@@ -18,7 +18,7 @@ from backend.errors import DeviceKeyInvalid, EnrollmentCodeInvalid, InvalidInput
 from backend.models import DeviceCredential, Dispenser, EnrollmentCode
 from backend.models.dispenser import DEVICE_STATUSES
 from backend.services.secrets import normalise_grouped_code, sha256_hex
-from backend.services.sql import Db, built_once
+from backend.services.sql import Db, built_once, table_of
 from protocol.device_config import Policy, Presence, config_document
 
 
@@ -95,7 +95,7 @@ def authenticate_device(session: Db, device_key: str | None, *, relaxed: bool = 
     if not device_key or len(device_key) > 200:
         raise DeviceKeyInvalid("send the device key as 'Authorization: Bearer <key>'")
     statement = (_DISPENSER_BY_KEY_RELAXED if relaxed else _DISPENSER_BY_KEY)(session)
-    dispenser = session.scalar(statement, {"key_hash": sha256_hex(device_key)})
+    dispenser: Dispenser | None = session.scalar(statement, {"key_hash": sha256_hex(device_key)})
     if dispenser is None:
         raise DeviceKeyInvalid("the device key is unknown or revoked; enroll the device again")
     return dispenser
@@ -192,7 +192,7 @@ def record_heartbeat(
         set_committed_value(dispenser, "software_version", software_version)
 
 
-_DISPENSERS = Dispenser.__table__
+_DISPENSERS = table_of(Dispenser)
 _HEARTBEAT = (
     update(_DISPENSERS)
     .where(_DISPENSERS.c.id == bindparam("dispenser_id"))

@@ -25,7 +25,7 @@ from backend.models import (
 )
 from backend.models.base import UTCDateTime
 from backend.services.aggregates import bucket_time, hour_of
-from backend.services.alerts import AlertChange, AlertSettings
+from backend.services.alerts import AlertChange, AlertSettings, condition_filters
 from backend.services.forecast import LOOKBACK, MIN_SPAN
 from backend.services.sql import Db, insert_for
 
@@ -252,19 +252,17 @@ class FleetFigures:
 def fleet_figures(
     session: Db, settings: AlertSettings, *, now: datetime, since: datetime
 ) -> FleetFigures:
-    """Fleet-wide counts (three aggregate queries), dispenses by method in [since, now)."""
-    d = Dispenser
-    level = d.paper_level
+    """Fleet-wide counts (three aggregate queries), dispenses by method in [since, now).
+
+    A dispenser counts under each alert condition that holds for it (the rules of
+    active_conditions, as SQL: condition_filters), so the figures match the alerts.
+    """
+    held = condition_filters(settings, now=now)
     row = session.execute(
         select(
-            func.count(),
-            func.count().filter(
-                d.last_heartbeat_at.is_not(None), d.last_heartbeat_at < now - settings.offline_after
-            ),
-            func.count().filter(or_(d.status == "empty", level == 0)),
-            func.count().filter(level <= settings.low_paper_percent),
-            func.count().filter(d.status == "jam"),
-        ).where(d.enabled)
+            func.count().filter(Dispenser.enabled.is_(True)),
+            *(func.count().filter(held[kind]) for kind in ("offline", "empty", "low_paper", "jam")),
+        )
     ).one()
     open_alerts = session.scalar(select(func.count()).where(Alert.is_open.is_(True)))
     by_method = session.execute(

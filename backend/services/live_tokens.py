@@ -18,13 +18,13 @@ from sqlalchemy import bindparam, func, or_, select, update
 
 from backend.errors import DispenserBusy
 from backend.models import Dispenser, LiveTokenSlot
-from backend.services.sql import Db, built_once, insert_for
+from backend.services.sql import Db, built_once, insert_for, table_of
 
 DEFAULT_LIVE_TOKEN_CAP = 10
 
 
 def _build_claim(dialect: str) -> Any:
-    slots = LiveTokenSlot.__table__
+    slots = table_of(LiveTokenSlot)
     free = or_(slots.c.busy_until.is_(None), slots.c.busy_until <= bindparam("now"))
     pick = (
         select(slots.c.slot)

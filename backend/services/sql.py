@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar, cast
 
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, scoped_session
 
@@ -12,6 +13,11 @@ from sqlalchemy.orm import Session, scoped_session
 Db: TypeAlias = Session | scoped_session[Any]
 
 Built = TypeVar("Built")
+
+
+def table_of(model: Any) -> Table:
+    """A mapped class's table, for Core statements that skip the ORM's per-row work."""
+    return cast(Table, model.__table__)
 
 
 def built_once(build: Callable[[str], Built]) -> Callable[[Db], Built]:

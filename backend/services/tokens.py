@@ -20,13 +20,13 @@ from backend.models.dispenser import NON_DISPENSING_STATUSES
 from backend.services.live_tokens import DEFAULT_LIVE_TOKEN_CAP, claim_live_token_slot
 from backend.services.quotas import consume_portion
 from backend.services.secrets import keyed_hash, numeric_code
-from backend.services.sql import Db
+from backend.services.sql import Db, table_of
 from backend.signing import KeyRing
 from protocol.ids import dispenser_id_to_bytes
 from protocol.token import TOKEN_ID_BYTES, TokenClaims, key_id_for, sign_token, token_ref
 
 # The hot statements, built once (backend.services.sql.built_once explains why).
-_TOKENS = AccessToken.__table__
+_TOKENS = table_of(AccessToken)
 _LIVE_CODE = (
     (_TOKENS.c.dispenser_id == bindparam("dispenser"))
     & (_TOKENS.c.code_hash == bindparam("hashed"))

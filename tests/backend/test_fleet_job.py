@@ -152,8 +152,45 @@ def test_figures_count_states_and_dispenses_by_method(app: Flask) -> None:
     db.session.commit()
     figures = _run(app, at).figures
     assert (figures.dispensers, figures.empty, figures.jammed) == (3, 1, 1)
-    assert figures.low_paper == 2  # 0 % and 10 %
+    assert figures.low_paper == 1  # 10 % (the one at 0 % is empty, as its alert says)
     assert figures.dispenses == {"qr": 2, "face": 1}
+
+
+def test_figures_count_what_the_alert_rules_say(app: Flask) -> None:
+    """The fleet job's figures are the alert conditions counted in SQL: for every kind of
+    dispenser they equal what active_conditions() says of each, one by one."""
+    from backend.services.alerts import active_conditions
+    from backend.wiring import alert_settings
+
+    at = now()
+    site = make_site()
+    long_ago = at - timedelta(hours=2)
+    for enabled in (True, False):
+        for status in ("ok", "low", "empty", "jam", "camera_fault", "unknown"):
+            for level in (None, 0, 5, 20, 21, 100):
+                for seen in (None, at, long_ago):
+                    make_dispenser(
+                        site,
+                        enabled=enabled,
+                        status=status,
+                        paper_level=level,
+                        last_heartbeat_at=seen,
+                    )
+    settings = alert_settings(app)
+    expected = {"offline": 0, "empty": 0, "low_paper": 0, "jam": 0}
+    for dispenser in db.session.scalars(select(Dispenser)):
+        for kind in active_conditions(dispenser, settings, now=at):
+            if kind in expected:
+                expected[kind] += 1
+    figures = _run(app, at).figures
+    counted = {
+        "offline": figures.offline,
+        "empty": figures.empty,
+        "low_paper": figures.low_paper,
+        "jam": figures.jammed,
+    }
+    assert counted == expected
+    assert figures.dispensers == 6 * 6 * 3
 
 
 def _committed_fleet(app: Flask, count: int) -> None:
