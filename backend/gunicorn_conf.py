@@ -10,6 +10,7 @@ FAIRROLL_TRUST_REQUEST_START=1 (keep a proxy's own X-Request-Start).
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from typing import Any
@@ -26,6 +27,14 @@ timeout = 30
 graceful_timeout = 30
 accesslog = "-" if os.environ.get("GUNICORN_ACCESS_LOG") == "1" else None
 errorlog = "-"
+
+
+def post_worker_init(worker: Any) -> None:
+    """Once the worker has loaded the app: put every object it holds so far (modules, the
+    app, SQLAlchemy's metadata: about 110,000) out of the garbage collector's reach. A
+    full collection then no longer walks them: it took about 38 ms, a pause for every
+    request of the worker, and a 99th percentile of its own."""
+    gc.freeze()
 
 
 # Keep an X-Request-Start set by a proxy in front (nginx can); an AWS load balancer sets
