@@ -42,6 +42,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from backend import security_headers
 
     security_headers.init_app(app)
+    from backend import static_files
+
+    static_files.init_app(app)
 
     from backend import api, cli, health
 

@@ -31,12 +31,25 @@ HEADERS = {
 
 def add_security_headers(response: Response) -> Response:
     """Set the headers a response lacks (a policy set by its blueprint stays)."""
+    if is_not_modified(response):
+        return response
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
     if "Content-Security-Policy" not in response.headers:
         html = response.mimetype == "text/html"
         response.headers["Content-Security-Policy"] = ERROR_PAGE_CSP if html else STRICT_CSP
     return response
+
+
+def is_not_modified(response: Response) -> bool:
+    """True for a 304, which needs none of the security headers.
+
+    A 304 has no body: it tells the browser to reuse the response it stored, whose headers
+    stay in force (a cache replaces only the fields a 304 carries, RFC 9111 section 4.3.4).
+    The 200 that was stored had them all, so repeating them would only add bytes: about
+    two thirds of each answer to the phone's status poll while its code is unchanged.
+    """
+    return response.status_code == 304
 
 
 def init_app(app: Flask) -> None:

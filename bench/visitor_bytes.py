@@ -6,10 +6,12 @@ Usage:
 Serves the real app (embedded SQLite, temp folder) on 127.0.0.1 and drives Debian's
 chromium as a fresh phone (no cache, no cookies): open /d/<id>, tap "Get paper", stay on
 the token screen for the given time (the design's ~20 s until the code is used, so about
-ten status polls at 2 s). Prints each request with its status and its bytes on the wire
-(headers and body, as Chromium counts them), then the totals that infra/workload.toml's
-[visitor] figures come from. TLS and HTTP/2 framing are not included (the handshake is
-priced separately).
+ten status polls at 2 s). Then the same phone comes back: cookies expired, browser cache
+kept. For each visit, prints every request that went on the wire with its status and its
+bytes (headers and body, as Chromium counts them over HTTP/1.1), then the totals that
+infra/workload.toml's [visitor] figures come from; static files the browser's cache
+answered are counted apart (the server never sees them). TLS and HTTP/2 framing are not
+included (the handshake is priced separately; HTTP/2 would compress repeated headers).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import tempfile
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -27,7 +30,7 @@ os.environ.setdefault("FAIRROLL_INSTANCE_PATH", tempfile.mkdtemp(prefix="fairrol
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 
 from flask_migrate import upgrade  # noqa: E402
-from playwright.sync_api import Request, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, Request, sync_playwright  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from backend import create_app  # noqa: E402
@@ -37,8 +40,55 @@ from backend.services.sites import SitePolicy, create_dispenser, create_site  # 
 CHROMIUM = os.environ.get("FAIRROLL_CHROMIUM", "/usr/bin/chromium")
 
 
+class HitCounter:
+    """WSGI wrapper counting the requests that reach the server (cache hits never do)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app, self.hits = app, 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        self.hits += 1
+        return self.app(environ, start_response)
+
+
+def visit(page: Page, origin: str, public_id: str, seconds: float) -> list[Request]:
+    """Open the dispenser page, tap "Get paper", stay on the token screen; the requests."""
+    finished: list[Request] = []
+
+    def record(request: Request) -> None:
+        finished.append(request)
+
+    page.on("requestfinished", record)
+    page.goto(f"{origin}/d/{public_id}")
+    page.get_by_role("button", name="Get paper").click()
+    page.locator("svg.qr").wait_for()
+    page.wait_for_timeout(seconds * 1000)
+    page.remove_listener("requestfinished", record)
+    return finished
+
+
+def report(title: str, origin: str, finished: list[Request], hits: int) -> None:
+    """Print each request that went on the wire, then the visit's totals."""
+    print(title)
+    sent = received = count = cached = 0
+    for request in finished:
+        sizes, response = request.sizes(), request.response()
+        up = sizes["requestHeadersSize"] + sizes["requestBodySize"]
+        down = sizes["responseHeadersSize"] + sizes["responseBodySize"]
+        if down <= 0:
+            cached += 1  # answered by the browser's cache: nothing sent, nothing billed
+            continue
+        sent, received, count = sent + up, received + down, count + 1
+        status = response.status if response else "-"
+        path = request.url.removeprefix(origin)
+        print(f"{request.method:<5} {status!s:<4} {up:>6} B up {down:>6} B down  {path}")
+    print(f"{cached} static files from the browser's cache; the server saw {hits} requests")
+    print(f"{count} requests; {sent:,} B up ({sent / count / 1024:.2f} KB a request), ", end="")
+    print(f"{received:,} B down ({received / count / 1024:.2f} KB a request)")
+
+
 def main(seconds: float) -> None:
-    """One fresh phone's visit; print every request and the totals."""
+    """A fresh phone's visit, then the same phone back later; print both."""
     folder = Path(os.environ["FAIRROLL_INSTANCE_PATH"])
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'bench.db'}"})
     with app.app_context():
@@ -46,11 +96,12 @@ def main(seconds: float) -> None:
         now = datetime.now(UTC)
         site = create_site(db.session, "Bench Park", now=now, policy=SitePolicy(window_seconds=1))
         public_id = create_dispenser(db.session, site, now=now, label="Lobby").public_id
+        other_id = create_dispenser(db.session, site, now=now, label="Gate").public_id
         db.session.commit()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    counter = HitCounter(app)
+    server = make_server("127.0.0.1", 0, counter, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     origin = f"http://127.0.0.1:{server.server_port}"
-    finished: list[Request] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
@@ -59,25 +110,17 @@ def main(seconds: float) -> None:
             viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
         )
         page = context.new_page()
-        page.on("requestfinished", lambda request: finished.append(request))
-        page.goto(f"{origin}/d/{public_id}")
-        page.get_by_role("button", name="Get paper").click()
-        page.locator("svg.qr").wait_for()
-        page.wait_for_timeout(seconds * 1000)
-        sent = received = 0
-        for request in finished:
-            sizes, response = request.sizes(), request.response()
-            up = sizes["requestHeadersSize"] + sizes["requestBodySize"]
-            down = sizes["responseHeadersSize"] + sizes["responseBodySize"]
-            sent, received = sent + up, received + down
-            status = response.status if response else "-"
-            path = request.url.removeprefix(origin)
-            print(f"{request.method:<5} {status!s:<4} {up:>6} B up {down:>6} B down  {path}")
+        first = visit(page, origin, public_id, seconds)
+        report("First visit (a fresh phone):", origin, first, counter.hits)
+        # Back another day, at another dispenser: cookies expired, browser cache kept.
+        page.goto("about:blank")
+        context.clear_cookies()
+        counter.hits = 0
+        again = visit(page, origin, other_id, seconds)
+        print()
+        report("Returning phone (cache kept, cookies expired):", origin, again, counter.hits)
         browser.close()
     server.shutdown()
-    count = len(finished)
-    print(f"{count} requests; {sent:,} B up ({sent / count / 1024:.2f} KB a request), ", end="")
-    print(f"{received:,} B down ({received / count / 1024:.2f} KB a request)")
 
 
 if __name__ == "__main__":

@@ -186,7 +186,7 @@ def token_status(public_id: str) -> Response:
         }
     else:
         body = follow_context(dispenser, held, now)
-    raw = json.dumps(body, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    raw = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
     etag = hashlib.sha256(raw).hexdigest()[:16]
     if request.if_none_match.contains(etag):
         response = current_app.response_class(status=304)
