@@ -4,7 +4,8 @@ Threaded workers (a request waiting on PostgreSQL leaves the CPU to another), on
 per core by default, and a worker class that stamps each request with the time it was
 queued, so the app can shed requests that waited too long (backend/shedding.py).
 Tunable through the environment: WEB_CONCURRENCY (workers), GUNICORN_THREADS,
-FAIRROLL_BIND, GUNICORN_ACCESS_LOG=1 (the app already logs each request),
+GUNICORN_SWITCH_INTERVAL_MS (the interpreter's thread switch interval), FAIRROLL_BIND,
+GUNICORN_ACCESS_LOG=1 (a line per request; the app logs only problems in production),
 FAIRROLL_TRUST_REQUEST_START=1 (keep a proxy's own X-Request-Start).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 import time
 from typing import Any
 
@@ -29,12 +31,21 @@ accesslog = "-" if os.environ.get("GUNICORN_ACCESS_LOG") == "1" else None
 errorlog = "-"
 
 
+# How long a thread may hold the interpreter before another may run (Python's default
+# is 5 ms). A request waits for PostgreSQL several times; each time its answer arrives,
+# the thread must get the interpreter back from whichever thread is computing. At the
+# default, those waits made requests queue at twice the city's load while the server
+# used half its CPU (docs/operations.md, "City scale"); at 0.5 ms they do not.
+SWITCH_INTERVAL_SECONDS = float(os.environ.get("GUNICORN_SWITCH_INTERVAL_MS", "0.5")) / 1000
+
+
 def post_worker_init(worker: Any) -> None:
     """Once the worker has loaded the app: put every object it holds so far (modules, the
-    app, SQLAlchemy's metadata: about 110,000) out of the garbage collector's reach. A
-    full collection then no longer walks them: it took about 38 ms, a pause for every
-    request of the worker, and a 99th percentile of its own."""
+    app, SQLAlchemy's metadata: about 110,000) out of the garbage collector's reach (a
+    full collection walked them all: about 38 ms, a pause for every request of the
+    worker); and hand the interpreter between threads sooner."""
     gc.freeze()
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 
 
 # Keep an X-Request-Start set by a proxy in front (nginx can); an AWS load balancer sets

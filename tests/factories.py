@@ -17,6 +17,14 @@ from backend.models import Dispenser, Site
 from backend.services.sites import SitePolicy, create_dispenser, create_site, issue_enrollment_code
 
 
+def midday_timezone() -> str:
+    """A fixed-offset zone where it is about noon now: a test that reads "your next portion
+    at HH:MM" minutes ahead never meets the local midnight ("tomorrow at HH:MM")."""
+    offset = 12 - datetime.now(UTC).hour  # -11 .. +12 hours
+    # The Etc zones' signs are inverted: Etc/GMT-5 is five hours ahead of UTC.
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"
+
+
 def now() -> datetime:
     """The wall clock, as services expect it."""
     return datetime.now(UTC)

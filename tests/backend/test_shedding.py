@@ -119,3 +119,29 @@ def test_gunicorn_replaces_a_queue_start_sent_by_the_client(gunicorn: int) -> No
     )
     assert _read_status(sock) == 401  # processed: the client's ancient start was ignored
     sock.close()
+
+
+def test_each_worker_freezes_its_startup_objects_and_switches_threads_sooner() -> None:
+    """gunicorn runs the hook after the worker loaded the app (its setting of that name)."""
+    import gc
+
+    from gunicorn.app.base import Application  # type: ignore[import-untyped]
+
+    class Loaded(Application):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.load_config_from_module_name_or_filename("python:backend.gunicorn_conf")
+
+        def load(self) -> None:  # pragma: no cover - never serves
+            raise AssertionError
+
+    from backend import gunicorn_conf
+
+    assert Loaded().cfg.post_worker_init is gunicorn_conf.post_worker_init
+    before = sys.getswitchinterval()
+    try:
+        gunicorn_conf.post_worker_init(None)
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
+        sys.setswitchinterval(before)

@@ -112,7 +112,14 @@ class Place:
     dispensers: list[str]
 
 
-def make_place(app: Flask, name: str, *, dispensers: int = 1, **policy: Any) -> Place:
+def make_place(
+    app: Flask,
+    name: str,
+    *,
+    dispensers: int = 1,
+    timezone: str = "Asia/Shanghai",
+    **policy: Any,
+) -> Place:
     """A committed site with dispensers in the live app's database."""
     labels = ["Lobby, left of the sinks", "Entrance, by the door", "Accessible stall"]
     with app.app_context():
@@ -120,7 +127,7 @@ def make_place(app: Flask, name: str, *, dispensers: int = 1, **policy: Any) -> 
             db.session,
             name,
             now=datetime.now(UTC),
-            timezone="Asia/Shanghai",
+            timezone=timezone,
             policy=SitePolicy(**policy),
             contact="privacy@city.example",
         )

@@ -13,7 +13,7 @@ from backend.extensions import db
 from backend.models import AccessToken, Dispenser
 from backend.visitor.follow import held_ref
 from backend.visitor.token_cookie import load_token
-from tests.factories import auth, enroll, make_dispenser, make_site, now
+from tests.factories import auth, enroll, make_dispenser, make_site, midday_timezone, now
 from tests.visitor.helpers import code_from, csrf_from, landing, tap_get_paper, token_page
 
 
@@ -77,7 +77,7 @@ def test_a_live_code_is_live_and_the_poll_never_carries_the_code(
 def test_a_typed_code_redemption_turns_the_screen_to_paper_given_with_the_next_time(
     app: Flask, client: FlaskClient
 ) -> None:
-    dispenser = make_dispenser(make_site(window_seconds=540))
+    dispenser = make_dispenser(make_site(window_seconds=540, timezone=midday_timezone()))
     device = enroll(client, dispenser)
     code = _get_code(client, dispenser)
     _type_code(client, device["device_key"], code)
@@ -95,7 +95,7 @@ def test_a_typed_code_redemption_turns_the_screen_to_paper_given_with_the_next_t
 def test_asking_again_after_the_dispense_gets_the_refusal_with_the_next_time_at_once(
     app: Flask, client: FlaskClient
 ) -> None:
-    dispenser = make_dispenser(make_site(window_seconds=540))
+    dispenser = make_dispenser(make_site(window_seconds=540, timezone=midday_timezone()))
     device = enroll(client, dispenser)
     _type_code(client, device["device_key"], _get_code(client, dispenser))
     # A second scan of the sticker shows "paper given", never the spent code.
@@ -114,7 +114,7 @@ def test_asking_again_after_the_dispense_gets_the_refusal_with_the_next_time_at_
 def test_a_qr_redemption_reported_by_the_device_is_seen_in_chinese(
     app: Flask, client: FlaskClient
 ) -> None:
-    dispenser = make_dispenser(make_site(window_seconds=540))
+    dispenser = make_dispenser(make_site(window_seconds=540, timezone=midday_timezone()))
     device = enroll(client, dispenser)
     _get_code(client, dispenser)
     ref = _held_ref(app, client, dispenser)
@@ -154,7 +154,7 @@ def test_an_expired_unused_code_is_expired_and_polled_until_no_longer_accepted(
 def test_at_an_offline_dispenser_an_expired_code_may_have_been_used(
     app: Flask, client: FlaskClient
 ) -> None:
-    dispenser = make_dispenser(make_site(window_seconds=540))
+    dispenser = make_dispenser(make_site(window_seconds=540, timezone=midday_timezone()))
     _get_code(client, dispenser)
     ref = _held_ref(app, client, dispenser)
     dispenser.last_heartbeat_at = now() - timedelta(hours=1)

@@ -18,6 +18,7 @@ from backend.extensions import db
 from backend.models import Dispenser
 from backend.services.tokens import mark_redeemed_by_qr, note_refusal
 from protocol.token import parse_token, token_ref
+from tests.factories import midday_timezone
 from tests.visitor.phone import Phone, axe_violations, make_place, phone, update_dispenser
 
 cv2 = pytest.importorskip("cv2", reason="OpenCV comes with the device extra")
@@ -195,7 +196,9 @@ def test_a_refusal_at_another_dispenser_is_explained_on_the_live_code(
 def test_without_javascript_a_reload_shows_paper_given(
     browser: Any, live_url: str, live_app: Flask, screenshots: Path
 ) -> None:
-    public_id = make_place(live_app, "No Script Follow Park", window_seconds=540).dispensers[0]
+    public_id = make_place(
+        live_app, "No Script Follow Park", window_seconds=540, timezone=midday_timezone()
+    ).dispensers[0]
     with phone(browser, live_url, "en", javascript=False) as tab:
         tab.goto(f"/d/{public_id}")
         tab.page.get_by_role("button", name="Get paper").click()

@@ -15,7 +15,7 @@ from backend.models import AccessToken
 from backend.services.tokens import code_hash
 from backend.visitor.token_cookie import COOKIE_NAME, HeldToken, save_token
 from backend.wiring import code_key
-from tests.factories import make_dispenser, make_site, now
+from tests.factories import make_dispenser, make_site, midday_timezone, now
 from tests.visitor.helpers import (
     code_from,
     csrf_from,
@@ -29,7 +29,9 @@ from tests.visitor.helpers import (
 def test_quota_reached_says_when_and_offers_the_staff_voucher(
     app: Flask, client: FlaskClient
 ) -> None:
-    site = make_site_with_contact("Quota Park", "help@quota.example", window_seconds=540)
+    site = make_site_with_contact(
+        "Quota Park", "help@quota.example", window_seconds=540, timezone=midday_timezone()
+    )
     first, second = make_dispenser(site), make_dispenser(site)
     assert tap_get_paper(client, first).status_code == 303
     # At another dispenser of the same site (its code cookie is not sent there).
