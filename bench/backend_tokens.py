@@ -57,6 +57,8 @@ def main() -> None:
             "SQLALCHEMY_DATABASE_URI": url,
             "SECRET_KEY": "b" * 40,
             "FAIRROLL_SIGNING_KEY_DIR": tempfile.mkdtemp(),
+            # One dispenser mints every token here: lift its live-token cap (10 by default).
+            "FAIRROLL_LIVE_TOKEN_CAP": REQUESTS,
         }
     )
     with app.app_context():
@@ -66,7 +68,7 @@ def main() -> None:
             db.session,
             f"bench {now.timestamp()}",
             now=now,
-            policy=SitePolicy(window_seconds=0, daily_cap=1000),
+            policy=SitePolicy(window_seconds=0, daily_cap=1000, min_interval_seconds=0),
         )
         dispenser = create_dispenser(db.session, site, now=now)
         code = issue_enrollment_code(db.session, dispenser, now=now, ttl=timedelta(hours=1))
