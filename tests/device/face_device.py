@@ -58,6 +58,8 @@ class FaceKiosk:
 
     running: Running
     thread: threading.Thread
+    # When the scene played last is over: until then the camera still shows that visitor.
+    scene_over_at: float = 0.0
 
     @property
     def url(self) -> str:
@@ -97,11 +99,15 @@ class FaceKiosk:
         loaded CPU a 2-second scan may see too few frames of the turn) is tried again,
         as a visitor would."""
         for _ in range(tries):
+            # The previous visitor steps away first: a scan may decide before their scene
+            # has played out, and the next scan must not see the rest of it.
+            time.sleep(max(0.0, self.scene_over_at - time.monotonic()))
             self.press("use_face")
             self.wait_for(lambda v: v["mode"] == "consent")
             self.press("consent_yes")
             self.wait_for(lambda v: v["mode"] == "face")
             self.post("/api/sim/play", scene)
+            self.scene_over_at = time.monotonic() + SCENE_FRAMES / FPS + 0.1
             view: dict[str, Any] = self.wait_for(lambda v: v["mode"] == "result")
             if view["outcome"]:
                 break

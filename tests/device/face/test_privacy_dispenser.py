@@ -178,6 +178,8 @@ class Visitor:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        # When the scene played last is over: until then the camera still shows it.
+        self.scene_over_at = 0.0
 
     def view(self) -> dict[str, Any]:
         status, raw = http(self.url + "/api/state")
@@ -201,11 +203,16 @@ class Visitor:
     def use_face(self, scene: bytes) -> dict[str, Any]:
         """Use face, agree, turn the head before the camera; the result screen."""
         self.wait_for(lambda v: v["mode"] == "idle" and "use_face" in v["buttons"])
+        # The previous visitor steps away first: a scan may decide before their scene has
+        # played out, and the next scan must not see the rest of it.
+        time.sleep(max(0.0, self.scene_over_at - time.monotonic()))
         self.press("use_face")
         self.wait_for(lambda v: v["mode"] == "consent")
         self.press("consent_yes")
         self.wait_for(lambda v: v["mode"] == "face")
         assert http(self.url + "/api/sim/play", scene)[0] == 202
+        played = json.loads(scene)
+        self.scene_over_at = time.monotonic() + len(played["frames"]) / played["fps"] + 0.1
         view: dict[str, Any] = self.wait_for(lambda v: v["mode"] == "result")
         return view
 
