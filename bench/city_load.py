@@ -13,9 +13,11 @@ errors, server / PostgreSQL / generator CPU, statements per request, the anchors
 durable commits on 1 and 4 connections, a trivial Flask endpoint under the same gunicorn
 settings, token issue + redeem throughput as a share of the raw commit rate), one run of
 the fleet job, the fleet view's answer time, and the exactly-once counts. --steps runs
-0.5x, 1x, 2x and 4x the mix (--scales picks others); --growth repeats 1x on fleets of 100
-and 1,000 too; --day-of-events first stores a past day of dispense events (N/500 a
-second: 1.7 million at 10,000) and times the fleet view before and after the fleet job's first run.
+0.5x, 1x, 2x and 4x the mix (--scales picks others); --growth then runs 1x on fleets of
+100, 1,000 and N, twice each in the order A B C C B A (so a steady drift of the machine
+cancels), and compares the mean p99 of each size; --day-of-events first stores a past
+day of dispense events (N/500 a second: 1.7 million at 10,000) and times the fleet view
+before and after the fleet job's first run.
 The last line is one summary.
 """
 
@@ -237,7 +239,11 @@ def main(argv: list[str] | None = None) -> int:
         default=(),
         help="run these multiples of the mix instead, e.g. 1,2",
     )
-    parser.add_argument("--growth", action="store_true", help="also fleets of 100 and 1,000")
+    parser.add_argument(
+        "--growth",
+        action="store_true",
+        help="1x on fleets of 100, 1,000 and N, twice each (A B C C B A)",
+    )
     parser.add_argument(
         "--day-of-events",
         action="store_true",
@@ -252,12 +258,13 @@ def main(argv: list[str] | None = None) -> int:
 
     scales = args.scales or ((0.5, 1.0, 2.0, 4.0) if args.steps else (1.0,))
     main_figures = asyncio.run(city(args, args.dispensers, anchors=True, scales=scales))
-    growth = []
+    growth = [main_figures]
     if args.growth:
-        for size in (100, 1_000):
-            if size < args.dispensers:
-                growth.append(asyncio.run(city(args, size, anchors=False, scales=(1.0,))))
-    growth.append(main_figures)
+        # Each size twice, in the order A B C C B A: a machine that slows down (or speeds
+        # up) steadily during the runs then weighs on every size alike.
+        sizes = [size for size in (100, 1_000) if size < args.dispensers] + [args.dispensers]
+        for size in [*sizes, *reversed(sizes)]:
+            growth.append(asyncio.run(city(args, size, anchors=False, scales=(1.0,))))
     return print_summary(args, main_figures, growth)
 
 

@@ -158,6 +158,29 @@ def _one_x(steps: list[tuple[Any, float | None]]) -> Any:
     return next((r for r, _ in steps if r.scale == 1.0), steps[0][0])
 
 
+def _print_growth(growth: list[dict[str, Any]]) -> float | None:
+    """Heartbeat p99 at 1x by fleet size; the spread of the sizes' means (max/min - 1),
+    or None when only the main run was made."""
+    by_size: dict[int, list[float]] = {}
+    runs = growth[1:] or growth  # with --growth, the paired runs; else the main one
+    for figures in runs:
+        result = _one_x(figures["steps"])
+        p99 = percentile(result.stats.latencies["heartbeat"], 0.99)
+        by_size.setdefault(figures["dispensers"], []).append(p99)
+    print("\nheartbeat p99 by fleet size (1x the same mix; with --growth each size twice):")
+    means = {}
+    for size in sorted(by_size):
+        values = by_size[size]
+        means[size] = sum(values) / len(values)
+        listed = ", ".join(f"{v:.1f}" for v in values)
+        print(f"  {size:>6} dispensers: {listed} ms (mean {means[size]:.1f} ms)")
+    if len(means) < 2:
+        return None
+    spread = max(means.values()) / min(means.values()) - 1
+    print(f"  the largest mean is {spread * 100:.0f} % above the smallest (goal: within 25 %)")
+    return spread
+
+
 def print_summary(
     args: argparse.Namespace, main: dict[str, Any], growth: list[dict[str, Any]]
 ) -> int:
@@ -185,13 +208,7 @@ def print_summary(
         f"fleet view {views['/admin/']:.0f} ms, refill list {views['/admin/refills']:.0f} ms "
         f"(median, in-process, {main['dispensers']} dispensers)"
     )
-    print("\nheartbeat p99 by fleet size (1x the same mix):")
-    for figures in growth:
-        result = _one_x(figures["steps"])
-        print(
-            f"  {figures['dispensers']:>6} dispensers: "
-            f"{percentile(result.stats.latencies['heartbeat'], 0.99):.1f} ms"
-        )
+    growth_spread = _print_growth(growth)
     problems = exactly_once(main)
     baseline, after, ledger = main["tally"]
     print(
@@ -212,6 +229,8 @@ def print_summary(
         saturation = f", highest step holding p99 <= 100 ms with no errors: {best}"
         print(f"\nsteps holding p99 <= {P99_GOAL_MS:.0f} ms with no errors: {held or 'none'}")
     job = max(jobs, default=float("nan"))
+    if growth_spread is not None:
+        saturation += f", heartbeat p99 growth {growth_spread * 100:.0f} %"
     label = "city mix" if one.scale == 1.0 else f"city mix ({one.scale:g}x)"
     print(
         f"{label} at {main['dispensers']} dispensers: worst p99 {one.worst_p99():.0f} ms, "
