@@ -37,6 +37,8 @@ errorlog = "-"
 # default, those waits made requests queue at twice the city's load while the server
 # used half its CPU (docs/operations.md, "City scale"); at 0.5 ms they do not.
 SWITCH_INTERVAL_SECONDS = float(os.environ.get("GUNICORN_SWITCH_INTERVAL_MS", "0.5")) / 1000
+if not SWITCH_INTERVAL_SECONDS > 0:
+    raise ValueError("GUNICORN_SWITCH_INTERVAL_MS must be a positive number of milliseconds")
 
 
 def post_worker_init(worker: Any) -> None:
@@ -44,6 +46,7 @@ def post_worker_init(worker: Any) -> None:
     app, SQLAlchemy's metadata: about 110,000) out of the garbage collector's reach (a
     full collection walked them all: about 38 ms, a pause for every request of the
     worker); and hand the interpreter between threads sooner."""
+    gc.collect()  # what startup left as garbage is freed, not frozen
     gc.freeze()
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 

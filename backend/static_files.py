@@ -25,7 +25,8 @@ from werkzeug.exceptions import NotFound
 
 # A versioned URL names these exact bytes for ever: browsers keep it and never revalidate.
 IMMUTABLE = "public, max-age=31536000, immutable"
-# Unversioned (or stale-versioned) URLs: nothing of ours links them; kept briefly.
+# Unversioned URLs: nothing of ours links them; kept briefly (another version's URL:
+# not kept at all, see serve_static).
 SHORT = "public, max-age=300"
 VERSION_ARG = "v"
 VERSION_LENGTH = 12  # hex digits of SHA-256: 48 bits, plenty to tell two builds apart
@@ -100,8 +101,13 @@ def serve_static(filename: str) -> Response:
     response.set_etag(f"{file.version}-gz" if use_gzip else file.version)
     # Immutable only when the URL names these bytes: during a rolling deploy an old task
     # may be asked for a new version, and must not let the browser keep old bytes under it.
-    current = request.args.get(VERSION_ARG) == file.version
-    response.headers["Cache-Control"] = IMMUTABLE if current else SHORT
+    asked = request.args.get(VERSION_ARG)
+    if asked == file.version:
+        response.headers["Cache-Control"] = IMMUTABLE
+    elif asked is None:
+        response.headers["Cache-Control"] = SHORT
+    else:  # another version's URL: never keep these bytes under it
+        response.headers["Cache-Control"] = "no-store"
     response.make_conditional(request)  # a matching If-None-Match makes it a 304
     return response
 
