@@ -140,6 +140,22 @@ def _claim_interval(session: Db, dispenser: Dispenser, *, now: datetime) -> None
         )
 
 
+def _lock_dispenser(session: Db, dispenser: Dispenser) -> None:
+    """Mint one token at a time per dispenser: take its row lock (PostgreSQL) before the
+    token's insert, so that of two mints at once the second one's check for a live token
+    with the same typed code sees the first. SQLite runs one writer at a time anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_LOCK_DISPENSER, {"dispenser": dispenser.id})
+
+
+_DISPENSER_ROWS = table_of(Dispenser)
+_LOCK_DISPENSER = (
+    select(_DISPENSER_ROWS.c.id)
+    .where(_DISPENSER_ROWS.c.id == bindparam("dispenser"))
+    .with_for_update()
+)
+
+
 def _insert_with_unused_code(
     session: Db, code_key: bytes, dispenser: Dispenser, digits: int, row: dict[str, object]
 ) -> tuple[str, int]:
@@ -173,6 +189,7 @@ def issue_token(
     check_presence(dispenser, presence_code, now=now)
     now = now.replace(microsecond=0)  # tokens carry whole seconds
     expires_at = now + settings.ttl
+    _lock_dispenser(session, dispenser)
     claim_live_token_slot(session, dispenser, cap=settings.live_cap, now=now, until=expires_at)
     token_id = secrets.token_bytes(TOKEN_ID_BYTES)
     kid = key_id_for(ring.current.public_key())

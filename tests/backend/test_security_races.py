@@ -17,7 +17,7 @@ import pyotp
 import pytest
 from argon2 import PasswordHasher
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from backend.errors import DomainError
@@ -233,4 +233,51 @@ def test_concurrent_mints_at_one_dispenser_never_exceed_the_live_token_cap(
     outcomes = _race(app, attempt)
     cap = settings.live_cap
     expected = Counter(minted=cap, DispenserBusy=THREADS - cap)
+    assert all(o == expected for o in outcomes), [o for o in outcomes if o != expected][:3]
+
+
+def test_concurrent_mints_at_one_dispenser_never_share_a_live_typed_code(
+    committing_postgres_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every draw of the typed code gives the same digits: of 16 tokens minted at once at
+    one dispenser (no minimum interval), exactly one gets them; the others find that code
+    live, draw again, and are refused. The dispenser's row lock comes before the insert,
+    so no two inserts check for the code before either is committed."""
+    from backend.services import tokens
+
+    app = committing_postgres_app
+    ids = _dispensers(app, TRIALS)
+    with app.app_context():
+        ring = key_ring(app)
+        # Slot rows as at any dispenser that issued before (making them would serialize
+        # the first mints by itself).
+        db.session.execute(
+            text(
+                "INSERT INTO live_token_slot (dispenser_id, slot)"
+                " SELECT d, s FROM unnest(CAST(:ids AS integer[])) AS d,"
+                " generate_series(0, :cap - 1) AS s"
+            ),
+            {"ids": ids, "cap": THREADS},
+        )
+        db.session.commit()
+    settings = TokenSettings(live_cap=THREADS)  # the cap must not be what refuses
+    monkeypatch.setattr(tokens, "numeric_code", lambda digits: "4" * digits)
+
+    def attempt(session: Session, trial: int, thread: int) -> str:
+        dispenser = session.get(Dispenser, ids[trial])
+        assert dispenser is not None
+        issue_token(
+            session,
+            dispenser,
+            visitor_id=f"visitor-{trial}-{thread}",
+            presence_code=None,
+            ring=ring,
+            code_key=CODE_KEY,
+            settings=settings,
+            now=datetime.now(UTC),
+        )
+        return "minted"
+
+    outcomes = _race(app, attempt)
+    expected = Counter(minted=1, DispenserBusy=THREADS - 1)
     assert all(o == expected for o in outcomes), [o for o in outcomes if o != expected][:3]
