@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from protocol.token import encode_public_key, encode_token_key, key_id_for
+from protocol.token import encode_public_key, encode_token_key, key_id_for, public_key_bytes
 
 if TYPE_CHECKING:  # only the app factory's wiring below takes an app; services never do
     from flask import Flask
@@ -44,7 +44,7 @@ class KeyStoreEmpty(KeyStoreError):
     """The key store holds no key yet: `flask keys rotate` makes the first one."""
 
 
-# Enough for a city's dispensers (about 300 bytes each).
+# Enough for a city's dispensers (about 800 bytes each with two keys: some 40 MB at most).
 _DOCUMENT_CACHE_SIZE = 50_000
 
 
@@ -192,6 +192,11 @@ def _secrets_manager_store(app: Flask) -> KeyStore:
     )
 
 
+def _public_bytes(ring: KeyRing) -> tuple[bytes, ...]:
+    """The ring's public keys, current first: equal exactly when the rings hold the same keys."""
+    return tuple(public_key_bytes(k.public_key()) for k in (ring.current, *ring.previous))
+
+
 class CachedKeyRing:
     """The key ring, reloaded from its store at most every ``ttl`` seconds.
 
@@ -210,7 +215,11 @@ class CachedKeyRing:
         """The ring, fresh within ``ttl``."""
         with self._lock:
             if self._ring is None or self.clock() - self._loaded_at >= self.ttl:
-                self._ring = self.store.load()
+                loaded = self.store.load()
+                # The same keys as before: keep the ring object, and with it the token key
+                # documents it derived (a new object would derive them all again).
+                if self._ring is None or _public_bytes(loaded) != _public_bytes(self._ring):
+                    self._ring = loaded
                 self._loaded_at = self.clock()
             return self._ring
 

@@ -57,6 +57,23 @@ def test_rotation_keeps_the_previous_key_valid(tmp_path: Path) -> None:
     assert new_kid in newer.public_keys()
 
 
+def test_a_reload_with_the_same_keys_keeps_the_derived_documents_and_a_rotation_not(
+    tmp_path: Path,
+) -> None:
+    """Every instance reloads the ring each minute: the same keys keep the ring object
+    (and the dispensers' token key documents derived from it); a rotation by another
+    instance is picked up at the next reload."""
+    store = FileKeyStore(tmp_path)
+    keys = CachedKeyRing(store, ttl=0)
+    first = keys.get()
+    dispenser = dispenser_id_to_bytes("2bmge2aali")
+    documents = first.token_key_documents(dispenser)
+    assert keys.get() is first and keys.get().token_key_documents(dispenser) == documents
+    CachedKeyRing(store, ttl=0).rotate()  # another instance rotates
+    rotated = keys.get()
+    assert rotated is not first and rotated.token_key_documents(dispenser) != documents
+
+
 @pytest.fixture
 def secret_id() -> Iterator[str]:
     with mock_aws():
