@@ -33,7 +33,7 @@ from backend.services.operators import (
 )
 from backend.services.sites import SitePolicy, create_dispenser, create_site
 from backend.services.tokens import TokenSettings, issue_token
-from backend.signing import key_ring
+from backend.signing import KeyRing, key_ring
 
 THREADS = 16
 TRIALS = 50
@@ -206,14 +206,10 @@ def test_concurrent_wrong_codes_from_one_source_are_checked_at_most_its_burst(
     assert all(o == expected for o in outcomes), [o for o in outcomes if o != expected][:3]
 
 
-def test_concurrent_mints_at_one_dispenser_never_exceed_the_live_token_cap(
-    committing_postgres_app: Flask,
-) -> None:
-    app = committing_postgres_app
-    ids = _dispensers(app, TRIALS)  # no minimum interval: only the cap binds
-    with app.app_context():
-        ring = key_ring(app)
-    settings = TokenSettings()
+def _mint_at(
+    ids: list[int], ring: KeyRing, settings: TokenSettings
+) -> Callable[[Session, int, int], str]:
+    """An attempt for _race: mint a token at dispenser ``ids[trial]``, one visitor a thread."""
 
     def attempt(session: Session, trial: int, thread: int) -> str:
         dispenser = session.get(Dispenser, ids[trial])
@@ -230,7 +226,19 @@ def test_concurrent_mints_at_one_dispenser_never_exceed_the_live_token_cap(
         )
         return "minted"
 
-    outcomes = _race(app, attempt)
+    return attempt
+
+
+def test_concurrent_mints_at_one_dispenser_never_exceed_the_live_token_cap(
+    committing_postgres_app: Flask,
+) -> None:
+    app = committing_postgres_app
+    ids = _dispensers(app, TRIALS)  # no minimum interval: only the cap binds
+    with app.app_context():
+        ring = key_ring(app)
+    settings = TokenSettings()
+
+    outcomes = _race(app, _mint_at(ids, ring, settings))
     cap = settings.live_cap
     expected = Counter(minted=cap, DispenserBusy=THREADS - cap)
     assert all(o == expected for o in outcomes), [o for o in outcomes if o != expected][:3]
@@ -263,21 +271,6 @@ def test_concurrent_mints_at_one_dispenser_never_share_a_live_typed_code(
     settings = TokenSettings(live_cap=THREADS)  # the cap must not be what refuses
     monkeypatch.setattr(tokens, "numeric_code", lambda digits: "4" * digits)
 
-    def attempt(session: Session, trial: int, thread: int) -> str:
-        dispenser = session.get(Dispenser, ids[trial])
-        assert dispenser is not None
-        issue_token(
-            session,
-            dispenser,
-            visitor_id=f"visitor-{trial}-{thread}",
-            presence_code=None,
-            ring=ring,
-            code_key=CODE_KEY,
-            settings=settings,
-            now=datetime.now(UTC),
-        )
-        return "minted"
-
-    outcomes = _race(app, attempt)
+    outcomes = _race(app, _mint_at(ids, ring, settings))
     expected = Counter(minted=1, DispenserBusy=THREADS - 1)
     assert all(o == expected for o in outcomes), [o for o in outcomes if o != expected][:3]
