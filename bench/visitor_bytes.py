@@ -16,28 +16,16 @@ included (the handshake is priced separately; HTTP/2 would compress repeated hea
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
-import threading
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("FAIRROLL_INSTANCE_PATH", tempfile.mkdtemp(prefix="fairroll-bench-"))
-os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flask_migrate import upgrade  # noqa: E402
-from playwright.sync_api import Page, Request, sync_playwright  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
+from playwright.sync_api import Page, Request, sync_playwright
 
-from backend import create_app  # noqa: E402
-from backend.extensions import db  # noqa: E402
-from backend.services.sites import SitePolicy, create_dispenser, create_site  # noqa: E402
-
-CHROMIUM = os.environ.get("FAIRROLL_CHROMIUM", "/usr/bin/chromium")
+from bench.visitor_rig import served, visitor_app
+from tests.device.phone_rig import ARGS, CHROMIUM, PHONE
 
 
 class HitCounter:
@@ -89,26 +77,11 @@ def report(title: str, origin: str, finished: list[Request], hits: int) -> None:
 
 def main(seconds: float) -> None:
     """A fresh phone's visit, then the same phone back later; print both."""
-    folder = Path(os.environ["FAIRROLL_INSTANCE_PATH"])
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'bench.db'}"})
-    with app.app_context():
-        upgrade()
-        now = datetime.now(UTC)
-        site = create_site(db.session, "Bench Park", now=now, policy=SitePolicy(window_seconds=1))
-        public_id = create_dispenser(db.session, site, now=now, label="Lobby").public_id
-        other_id = create_dispenser(db.session, site, now=now, label="Gate").public_id
-        db.session.commit()
+    app, (public_id, other_id) = visitor_app("Lobby", "Gate")
     counter = HitCounter(app)
-    server = make_server("127.0.0.1", 0, counter, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    origin = f"http://127.0.0.1:{server.server_port}"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        context = browser.new_context(
-            viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
-        )
+    with served(counter) as origin, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
         page = context.new_page()
         first = visit(page, origin, public_id, seconds)
         report("First visit (a fresh phone):", origin, first, counter.hits)
@@ -120,7 +93,6 @@ def main(seconds: float) -> None:
         print()
         report("Returning phone (cache kept, cookies expired):", origin, again, counter.hits)
         browser.close()
-    server.shutdown()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ Usage:
 
 Serves the real app (embedded SQLite, temp folder) on 127.0.0.1 from a thread and drives
 Debian's chromium (/usr/bin/chromium, or FAIRROLL_CHROMIUM) as a 390x844 phone. Each run
-is a fresh phone without cookies: open /d/<id> as a scan of the sticker does, tap "Get
+is a fresh phone without cookies at a dispenser of its own (one dispenser would refuse
+the eleventh live token, and any within its minimum interval): open /d/<id> as a scan of
+the sticker does, tap "Get
 paper", wait until the QR code is drawn. Prints median / p95 for the page load, for the tap
 to QR, and for both together (the system's share of scan-to-paper; the person's own
 reaction time and the dispenser's camera come on top), and how many screenshots decoded.
@@ -13,34 +15,20 @@ reaction time and the dispenser's camera come on top), and how many screenshots 
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
-import tempfile
-import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("FAIRROLL_INSTANCE_PATH", tempfile.mkdtemp(prefix="fairroll-bench-"))
-os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import zxingcpp  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
+import cv2
+import numpy as np
+import zxingcpp
+from playwright.sync_api import sync_playwright
 
-from backend import create_app  # noqa: E402
-from backend.extensions import db  # noqa: E402
-from backend.services.sites import SitePolicy, create_dispenser, create_site  # noqa: E402
-
-CHROMIUM = os.environ.get("FAIRROLL_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update"]  # fmt: skip
+from bench.visitor_rig import served, visitor_app
+from tests.device.phone_rig import ARGS, CHROMIUM, PHONE
 
 
 def _percentile(samples: list[float], fraction: float) -> float:
@@ -56,28 +44,17 @@ def _report(name: str, samples: list[float]) -> None:
 
 def main(runs: int) -> None:
     """Run the flow ``runs`` times and print the figures."""
-    folder = Path(os.environ["FAIRROLL_INSTANCE_PATH"])
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'bench.db'}"})
-    with app.app_context():
-        upgrade()
-        now = datetime.now(UTC)
-        # One portion a second, so every fresh phone gets paper; each run is a new visitor.
-        site = create_site(db.session, "Bench Park", now=now, policy=SitePolicy(window_seconds=1))
-        public_id = create_dispenser(db.session, site, now=now, label="Lobby").public_id
-        db.session.commit()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}/d/{public_id}"
+    # Each run a new visitor at a dispenser of its own: one dispenser would soon refuse
+    # them (its minimum interval between portions and its cap of live tokens).
+    app, public_ids = visitor_app(*(f"Stall {n + 1}" for n in range(runs)))
     loads, taps, totals, decoded = [], [], [], 0
-    with sync_playwright() as playwright:
+    with served(app) as origin, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        for _ in range(runs):
-            context = browser.new_context(
-                viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
-            )
+        for public_id in public_ids:
+            context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
             page = context.new_page()
             start = time.perf_counter()
-            page.goto(url)
+            page.goto(f"{origin}/d/{public_id}")
             loaded = time.perf_counter()
             page.get_by_role("button", name="Get paper").click()
             page.locator("svg.qr").wait_for()
@@ -89,7 +66,6 @@ def main(runs: int) -> None:
             totals.append(shown - start)
             context.close()
         browser.close()
-    server.shutdown()
     print(f"visitor flow in headless Chromium, {runs} fresh phones, embedded SQLite")
     _report("page load (scan)", loads)
     _report("tap -> QR on screen", taps)
