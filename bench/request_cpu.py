@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         from backend.extensions import db
 
         with app.app_context():
-            # Idempotent: the fleet may already have them (bench/city_setup.py makes them).
+            # This version's bench/city_setup.py makes them; an older one measured for a
+            # comparison did not. Idempotent.
             db.session.execute(
                 text(
                     "INSERT INTO live_token_slot (dispenser_id, slot) SELECT d.id, s"
