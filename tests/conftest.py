@@ -36,6 +36,7 @@ from argon2 import PasswordHasher  # noqa: E402
 
 from backend import create_app  # noqa: E402  (after the environment is cleaned)
 from backend.extensions import db  # noqa: E402
+from backend.services.quotas import forget_daily_secrets  # noqa: E402
 from backend.services.operators import use_password_hasher  # noqa: E402
 
 # Argon2 at its cheapest: a login costs microseconds instead of a quarter second (seconds on
@@ -165,6 +166,7 @@ def committing_postgres_app(postgres_app: Flask) -> Iterator[Flask]:
         tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
         db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.session.commit()
+    forget_daily_secrets()  # the process's cache of rows just emptied
 
 
 def pytest_configure(config: pytest.Config) -> None:

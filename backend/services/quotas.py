@@ -11,6 +11,7 @@ import secrets
 import zoneinfo
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import bindparam, select, update
 
@@ -66,20 +67,58 @@ def next_local_midnight(site: Site, now: datetime) -> datetime:
     return datetime.combine(tomorrow, time(0), tzinfo=tz)
 
 
+# The day's secrets this process has read, per database (the session's bind). A secret
+# row never changes once committed and is deleted only by the purge, for days before
+# yesterday (backend/services/purge.py); the cache forgets those days by the same rule,
+# so it holds no secret the database no longer has. Only rows that the first read found
+# go in: a row this transaction inserted itself may still be rolled back.
+_KNOWN_SECRETS: WeakKeyDictionary[Any, dict[date, bytes]] = WeakKeyDictionary()
+
+
+def _known_secrets(session: Db, *, now: datetime) -> dict[date, bytes]:
+    """This process's secrets for the session's database, without the days the purge may
+    have deleted by ``now``."""
+    known = _KNOWN_SECRETS.setdefault(session.get_bind(), {})
+    oldest_kept = (now - timedelta(days=1)).date()
+    for stale in [day for day in known if day < oldest_kept]:
+        known.pop(stale, None)
+    return known
+
+
+def forget_daily_secrets() -> None:
+    """Drop this process's cached secrets (after a test empties or rolls back tables)."""
+    _KNOWN_SECRETS.clear()
+
+
+def _existing_secret(session: Db, day: date, *, now: datetime) -> bytes | None:
+    """The day's secret if it exists: from this process's cache, else read (and cached)."""
+    known = _known_secrets(session, now=now)
+    cached = known.get(day)
+    if cached is not None:
+        return cached
+    found = session.scalar(_DAILY_SECRET, {"day": day})
+    if found is None:
+        return None
+    if day >= (now - timedelta(days=1)).date():
+        known[day] = bytes(found)
+    return bytes(found)
+
+
 def daily_secret(session: Db, day: date, *, now: datetime) -> bytes:
     """The secret for ``day``, created on first use (race-free: insert-or-ignore).
 
-    Read first: only the day's first issuance pays for the insert.
+    Cached in the process once read as committed, so a request needs no statement for
+    it; only the day's first issuance pays for the insert.
     """
-    found = session.scalar(_DAILY_SECRET, {"day": day})
+    found = _existing_secret(session, day, now=now)
     if found is not None:
-        return bytes(found)
+        return found
     session.execute(
         insert_for(session, DailySecret)
         .values(day=day, secret=secrets.token_bytes(32), created_at=now)
         .on_conflict_do_nothing(index_elements=["day"])
     )
-    secret = session.scalar(select(DailySecret.secret).where(DailySecret.day == day))
+    secret = session.scalar(_DAILY_SECRET, {"day": day})
     assert secret is not None
     return bytes(secret)
 
@@ -187,10 +226,10 @@ def seconds_until_next_portion(
     only shows the figure stores nothing.
     """
     day = local_day(site, now)
-    secret = session.scalar(select(DailySecret.secret).where(DailySecret.day == day))
+    secret = _existing_secret(session, day, now=now)
     if secret is None:
         return None
-    vhash = keyed_hash(bytes(secret), str(site.id), visitor_id)
+    vhash = keyed_hash(secret, str(site.id), visitor_id)
     exists = session.scalar(
         select(QuotaUsage.id).where(
             QuotaUsage.site_id == site.id, QuotaUsage.visitor_hash == vhash, QuotaUsage.day == day
