@@ -5,9 +5,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import pyotp
-from sqlalchemy import bindparam, exists, insert, or_, select, update
+from sqlalchemy import bindparam, exists, func, insert, literal_column, or_, select, update
 
 from backend.errors import (
     DispenserBusy,
@@ -56,20 +57,27 @@ _INSERT_TOKEN_UNLESS_CLASH = (
     )
     .returning(_TOKENS.c.id)
 )
-_REDEEM_BY_CODE = (
-    update(_TOKENS)
-    .where(
-        _TOKENS.c.id
-        == select(_TOKENS.c.id)
-        .where(_LIVE_CODE)
-        .order_by(_TOKENS.c.id.desc())
-        .limit(1)
-        .scalar_subquery(),
-        _LIVE_CODE,
+# The newest live token of a dispenser with a code hash: the one a typed code redeems.
+NEWEST_LIVE_CODE = select(func.max(_TOKENS.c.id).label("id")).where(_LIVE_CODE)
+
+
+def redeem_code_statement(token_id: Any, *, after: Any = None) -> Any:
+    """The UPDATE that redeems ``token_id`` by its typed code if it is still live (its
+    WHERE re-checks under the row lock); ``after``: a CTE that must have given a row."""
+    conditions = [_TOKENS.c.id == token_id, _LIVE_CODE]
+    if after is not None:
+        conditions.append(exists(after.select()))
+    return (
+        update(_TOKENS)
+        .where(*conditions)
+        # The method inline, not as a bound value: SQLAlchemy (2.0/2.1) mislays the bound
+        # values of an UPDATE used as a CTE once the statement comes from its cache.
+        .values(redeemed_at=bindparam("now"), method=literal_column("'code'"))
+        .returning(_TOKENS.c.token_ref, _TOKENS.c.expires_at)
     )
-    .values(redeemed_at=bindparam("now"), method="code")
-    .returning(_TOKENS.c.token_ref, _TOKENS.c.expires_at)
-)
+
+
+_REDEEM_BY_CODE = redeem_code_statement(NEWEST_LIVE_CODE.scalar_subquery())
 
 
 @dataclass(frozen=True)
