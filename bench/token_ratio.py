@@ -30,11 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.city_http import Client  # noqa: E402
 from bench.city_load import enroll_sample, server_env  # noqa: E402
 from bench.city_report import token_pair_rate  # noqa: E402
 from bench.city_server import Server, postgres_cpu, raw_commit_rate  # noqa: E402
 from bench.city_setup import build_fleet, fresh_database, make_app  # noqa: E402
-from bench.city_http import Client  # noqa: E402
 
 
 async def _pairs(server: Server, fleet: object, seconds: float) -> tuple[float, list[float]]:
@@ -78,9 +78,22 @@ def main(argv: list[str] | None = None) -> int:
             if os.environ.get("PY_SPY"):
                 master = server.process.pid  # type: ignore[union-attr]
                 spy = subprocess.Popen(  # noqa: S603 - a profiler the caller named
-                    [os.environ["PY_SPY"], "record", "--subprocesses", "--nonblocking", "-r", "100",
-                     "-f", "raw", "-o", "token_ratio.prof", "-p", str(master),
-                     "-d", str(int(args.seconds * args.rounds * 2))],
+                    [
+                        os.environ["PY_SPY"],
+                        "record",
+                        "--subprocesses",
+                        "--nonblocking",
+                        "-r",
+                        "100",
+                        "-f",
+                        "raw",
+                        "-o",
+                        "token_ratio.prof",
+                        "-p",
+                        str(master),
+                        "-d",
+                        str(int(args.seconds * args.rounds * 2)),
+                    ],
                 )
             for round_ in range(args.rounds):
                 order = ("raw", "pairs") if round_ % 2 == 0 else ("pairs", "raw")

@@ -36,8 +36,8 @@ from argon2 import PasswordHasher  # noqa: E402
 
 from backend import create_app  # noqa: E402  (after the environment is cleaned)
 from backend.extensions import db  # noqa: E402
-from backend.services.quotas import forget_daily_secrets  # noqa: E402
 from backend.services.operators import use_password_hasher  # noqa: E402
+from backend.services.quotas import forget_daily_secrets  # noqa: E402
 
 # Argon2 at its cheapest: a login costs microseconds instead of a quarter second (seconds on
 # a loaded machine). The production parameters are asserted once, in a separate process

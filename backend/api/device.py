@@ -20,6 +20,7 @@ from backend.services.devices import (
     record_heartbeat,
 )
 from backend.services.events import parse_batch, record_events
+from backend.services.sql import statements_commit_one_by_one
 from backend.signing import key_ring
 from backend.wiring import code_key, public_base_url
 from protocol.clock import utcnow
@@ -126,6 +127,8 @@ def events() -> Response:
 @bp.post("/device/codes/verify")
 def verify_code() -> Response:
     """Redeem a typed code for this dispenser, atomically, behind the attempt throttle."""
+    # On PostgreSQL, after the lookup, one statement does it all (verify_typed_code).
+    statements_commit_one_by_one(db.session)
     dispenser = _device()
     code = json_body().get("code")
     result = verify_typed_code(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,3 +64,42 @@ def test_no_parameter_of_a_statement_with_writing_ctes_becomes_a_column_value() 
     plain = _CHECK_AT_ONCE.compile(dialect=dialect)
     keyed = _CHECK_AT_ONCE.compile(dialect=dialect, column_keys=list(plain.params))
     assert keyed.string == plain.string
+
+
+@pytest.mark.postgres
+def test_a_typed_code_in_production_sends_no_begin_and_no_commit(
+    committing_postgres_app: Flask, tmp_path: Path
+) -> None:
+    """Its statements commit one by one (backend.services.sql.statements_commit_one_by_one):
+    the wire, as libpq traces it, carries the lookup and the one statement, nothing else."""
+    app = committing_postgres_app
+    client = app.test_client()
+    with app.app_context():
+        dispenser = make_dispenser(make_site(window_seconds=0, min_interval_seconds=0))
+        key = enroll(client, dispenser)["device_key"]
+        public_id = dispenser.public_id
+        engine = db.engine
+    for _ in range(2):  # the first makes the day's secret, the second reads it (cached)
+        code = client.post(f"/api/v1/dispensers/{public_id}/tokens").get_json()["code"]
+    trace = tmp_path / "libpq.trace"
+    with trace.open("w") as sink:
+
+        def traced(dbapi_connection: Any, *_args: Any) -> None:
+            dbapi_connection.pgconn.trace(sink.fileno())
+
+        def untraced(dbapi_connection: Any, *_args: Any) -> None:
+            dbapi_connection.pgconn.untrace()
+
+        event.listen(engine, "checkout", traced)
+        event.listen(engine, "checkin", untraced)
+        try:
+            answer = client.post(
+                "/api/v1/device/codes/verify", headers=auth(key), json={"code": code}
+            )
+        finally:
+            event.remove(engine, "checkout", traced)
+            event.remove(engine, "checkin", untraced)
+    assert answer.status_code == 200
+    sent = [line for line in trace.read_text().splitlines() if "\tF\t" in line]
+    assert not [line for line in sent if "BEGIN" in line or "COMMIT" in line], sent
+    assert len([line for line in sent if "\tExecute\t" in line]) == 2, sent
