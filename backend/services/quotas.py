@@ -64,9 +64,7 @@ def take_portion(dialect: str, *, after: Any = None) -> Any:
     ).returning(table.c.id)
 
 
-def take_portion_parameters(
-    site: Site, vhash: str, day: date, *, now: datetime
-) -> dict[str, Any]:
+def take_portion_parameters(site: Site, vhash: str, day: date, *, now: datetime) -> dict[str, Any]:
     """The parameters of ``take_portion`` but the token id."""
     return {
         "site": site.id,
