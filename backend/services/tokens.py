@@ -1,4 +1,13 @@
-"""Issuing tokens to visitors and redeeming them, each step a single conditional write."""
+"""Issuing tokens to visitors and redeeming them, each step a single conditional write.
+
+On PostgreSQL, a token that every rule allows takes two statements and the commit: the
+dispenser loaded with its row lock (``find_dispenser_to_issue``), then one statement of
+data-modifying CTEs that claims a live-token slot, inserts the token unless its typed code
+is live here, takes the visitor's portion and claims the minimum interval, each step from
+the previous one's row (``_build_in_one``). If any step does not happen, the transaction
+is rolled back and the same rules run one statement at a time, as on SQLite: that path
+renews an expired unused token's portion and words each refusal with its wait.
+"""
 
 from __future__ import annotations
 
