@@ -31,10 +31,12 @@ def take_portion(dialect: str, *, after: Any = None) -> Any:
     Alone (``after`` None) the token id is the ``token_id`` parameter. Inside token
     issue's single statement (backend.services.tokens) ``after`` is the CTE of the token
     just inserted: the row is then taken from it (``SELECT ... FROM token``), so there is
-    no portion without a token, and the rule below is the same statement's.
+    no portion without a token; the rule (``ON CONFLICT ... WHERE``) is this one, not a copy.
     """
     table = QuotaUsage.__table__
     columns = table.c
+    # "site", not "site_id": token issue's single statement also UPDATEs the dispenser, and
+    # SQLAlchemy adds a parameter named after a column of an UPDATE's table to its SET.
     row = {
         "site_id": bindparam("site", type_=columns.site_id.type),
         "visitor_hash": bindparam("visitor_hash", type_=columns.visitor_hash.type),
