@@ -49,9 +49,17 @@ def device_base_url() -> str:
 
 
 def issue_visitor_token(
-    dispenser: Dispenser, *, visitor_id: str, presence: str | None, now: datetime
+    dispenser: Dispenser,
+    *,
+    visitor_id: str,
+    presence: str | None,
+    now: datetime,
+    locked: bool = False,
 ) -> IssuedToken:
-    """Issue a token with the app's keys and settings (the JSON API and the phone page)."""
+    """Issue a token with the app's keys and settings (the JSON API and the phone page).
+
+    ``locked``: ``dispenser`` was loaded by ``find_dispenser_to_issue`` in this transaction.
+    """
     return issue_token(
         db.session,
         dispenser,
@@ -61,6 +69,7 @@ def issue_visitor_token(
         code_key=code_key(),
         settings=token_settings(),
         now=now,
+        locked=locked,
     )
 
 

@@ -23,7 +23,10 @@ from backend.services.sql import Db, built_once, insert_for, table_of
 DEFAULT_LIVE_TOKEN_CAP = 10
 
 
-def _build_claim(dialect: str) -> Any:
+def claim_slot(dialect: str) -> Any:
+    """``UPDATE`` one free slot of the dispenser to busy until ``until``, ``RETURNING`` it
+    (parameters: dispenser, cap, now, until). Token issue's single statement on PostgreSQL
+    (backend.services.tokens) runs it as its first step."""
     slots = table_of(LiveTokenSlot)
     free = or_(slots.c.busy_until.is_(None), slots.c.busy_until <= bindparam("now"))
     pick = (
@@ -50,7 +53,7 @@ def _build_claim(dialect: str) -> Any:
     )
 
 
-_CLAIM = built_once(_build_claim)
+_CLAIM = built_once(claim_slot)
 
 
 def _claim(session: Db, dispenser: Dispenser, cap: int, *, now: datetime, until: datetime) -> bool:

@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, literal, select, update
 
 from backend.errors import QuotaExhausted
 from backend.models import AccessToken, DailySecret, QuotaUsage, Site
@@ -25,34 +25,61 @@ _DAILY_SECRET = select(DailySecret.__table__.c.secret).where(
 )
 
 
-def _build_take_portion(dialect: str) -> Any:
-    """The day's first portion, or one more if the window passed and the cap allows."""
+def take_portion(dialect: str, *, after: Any = None) -> Any:
+    """The day's first portion, or one more if the window passed and the cap allows:
+    ``INSERT ... ON CONFLICT DO UPDATE ... WHERE <the rule> RETURNING id``.
+
+    Alone (``after`` None) the token id is the ``token_id`` parameter. Inside token
+    issue's single statement (backend.services.tokens) ``after`` is the CTE of the token
+    just inserted: the row is then taken from it (``SELECT ... FROM token``), so there is
+    no portion without a token; the rule (``ON CONFLICT ... WHERE``) is this one, not a copy.
+    """
     table = QuotaUsage.__table__
-    return (
-        insert_for_dialect(dialect, table)
-        .values(
-            site_id=bindparam("site_id"),
-            visitor_hash=bindparam("visitor_hash"),
-            day=bindparam("day"),
-            portions=1,
-            last_portion_at=bindparam("now"),
-            last_token_id=bindparam("token_id"),
+    columns = table.c
+    # "site", not "site_id": token issue's single statement also UPDATEs the dispenser, and
+    # SQLAlchemy adds a parameter named after a column of an UPDATE's table to its SET.
+    row = {
+        "site_id": bindparam("site", type_=columns.site_id.type),
+        "visitor_hash": bindparam("visitor_hash", type_=columns.visitor_hash.type),
+        "day": bindparam("day", type_=columns.day.type),
+        "portions": literal(1, type_=columns.portions.type),
+        "last_portion_at": bindparam("now", type_=columns.last_portion_at.type),
+        "last_token_id": (
+            bindparam("token_id", type_=columns.last_token_id.type) if after is None else after.c.id
+        ),
+    }
+    upsert = insert_for_dialect(dialect, table)
+    if after is None:
+        upsert = upsert.values(row)
+    else:
+        upsert = upsert.from_select(
+            list(row), select(*(value.label(name) for name, value in row.items()))
         )
-        .on_conflict_do_update(
-            index_elements=["site_id", "visitor_hash", "day"],
-            set_={
-                "portions": table.c.portions + 1,
-                "last_portion_at": bindparam("now"),
-                "last_token_id": bindparam("token_id"),
-            },
-            where=(table.c.last_portion_at <= bindparam("window_start"))
-            & (table.c.portions < bindparam("daily_cap")),
-        )
-        .returning(table.c.id)
-    )
+    return upsert.on_conflict_do_update(
+        index_elements=["site_id", "visitor_hash", "day"],
+        set_={
+            "portions": table.c.portions + 1,
+            "last_portion_at": upsert.excluded.last_portion_at,
+            "last_token_id": upsert.excluded.last_token_id,
+        },
+        where=(table.c.last_portion_at <= bindparam("window_start"))
+        & (table.c.portions < bindparam("daily_cap")),
+    ).returning(table.c.id)
 
 
-_TAKE_PORTION = built_once(_build_take_portion)
+def take_portion_parameters(site: Site, vhash: str, day: date, *, now: datetime) -> dict[str, Any]:
+    """The parameters of ``take_portion`` but the token id."""
+    return {
+        "site": site.id,
+        "visitor_hash": vhash,
+        "day": day,
+        "now": now,
+        "window_start": now - timedelta(seconds=site.window_seconds),
+        "daily_cap": site.daily_cap,
+    }
+
+
+_TAKE_PORTION = built_once(take_portion)
 
 
 def local_day(site: Site, now: datetime) -> date:
@@ -145,18 +172,9 @@ def consume_portion(
     expired unused may renew it (a compare-and-swap on the last token).
     """
     day, vhash = visitor_hash(session, site, visitor_id, now=now)
-    window_start = now - timedelta(seconds=site.window_seconds)
     taken = session.execute(
         _TAKE_PORTION(session),
-        {
-            "site_id": site.id,
-            "visitor_hash": vhash,
-            "day": day,
-            "now": now,
-            "token_id": token_id,
-            "window_start": window_start,
-            "daily_cap": site.daily_cap,
-        },
+        {**take_portion_parameters(site, vhash, day, now=now), "token_id": token_id},
     ).first()
     if taken is not None:
         return

@@ -1,4 +1,13 @@
-"""Issuing tokens to visitors and redeeming them, each step a single conditional write."""
+"""Issuing tokens to visitors and redeeming them, each step a single conditional write.
+
+On PostgreSQL, a token that every rule allows takes two statements and the commit: the
+dispenser loaded with its row lock (``find_dispenser_to_issue``), then one statement of
+data-modifying CTEs that claims a live-token slot, inserts the token unless its typed code
+is live here, takes the visitor's portion and claims the minimum interval, each step from
+the previous one's row (``_build_in_one``). If any step does not happen, the transaction
+is rolled back and the same rules run one statement at a time, as on SQLite: that path
+renews an expired unused token's portion and words each refusal with its wait.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pyotp
-from sqlalchemy import bindparam, exists, func, insert, literal_column, or_, select, update
+from sqlalchemy import bindparam, exists, func, insert, or_, select, update
 
 from backend.errors import (
     DispenserBusy,
@@ -18,10 +27,20 @@ from backend.errors import (
 )
 from backend.models import AccessToken, Dispenser
 from backend.models.dispenser import NON_DISPENSING_STATUSES
-from backend.services.live_tokens import DEFAULT_LIVE_TOKEN_CAP, claim_live_token_slot
-from backend.services.quotas import consume_portion
+from backend.services.live_tokens import (
+    DEFAULT_LIVE_TOKEN_CAP,
+    claim_live_token_slot,
+    claim_slot,
+)
+from backend.services.quotas import (
+    consume_portion,
+    take_portion,
+    take_portion_parameters,
+    visitor_hash,
+)
 from backend.services.secrets import keyed_hash, numeric_code
-from backend.services.sql import Db, table_of
+from backend.services.sites import find_dispenser_to_issue
+from backend.services.sql import Db, built_once, table_of
 from backend.signing import KeyRing
 from protocol.ids import dispenser_id_to_bytes
 from protocol.token import TOKEN_ID_BYTES, TokenClaims, key_id_for, sign_token, token_ref
@@ -43,20 +62,31 @@ _NEW_TOKEN_COLUMNS = (
     "issued_at",
     "expires_at",
 )
-# INSERT ... SELECT <the values> WHERE NOT EXISTS (a live token with this code here).
-_INSERT_TOKEN_UNLESS_CLASH = (
-    insert(_TOKENS)
-    .from_select(
-        list(_NEW_TOKEN_COLUMNS),
-        select(
-            *(
-                bindparam(name, type_=_TOKENS.c[name].type).label(name)
-                for name in _NEW_TOKEN_COLUMNS
-            )
-        ).where(~exists().where(_LIVE_CODE)),
+
+# Parameters named unlike any column of a table that token issue's single statement
+# updates: SQLAlchemy would add a parameter named after a column to an UPDATE's SET.
+_PARAMETER_OF = {"dispenser_id": "dispenser", "site_id": "site"}
+
+
+def _insert_token_unless_clash(after: Any = None) -> Any:
+    """INSERT ... SELECT <the values> [FROM after] WHERE NOT EXISTS (a live token with
+    this code here) RETURNING id. ``after``: the CTE whose row it needs (the claimed slot)."""
+    values = select(
+        *(
+            bindparam(_PARAMETER_OF.get(name, name), type_=_TOKENS.c[name].type).label(name)
+            for name in _NEW_TOKEN_COLUMNS
+        )
     )
-    .returning(_TOKENS.c.id)
-)
+    if after is not None:
+        values = values.select_from(after)
+    return (
+        insert(_TOKENS)
+        .from_select(list(_NEW_TOKEN_COLUMNS), values.where(~exists().where(_LIVE_CODE)))
+        .returning(_TOKENS.c.id)
+    )
+
+
+_INSERT_TOKEN_UNLESS_CLASH = _insert_token_unless_clash()
 # The newest live token of a dispenser with a code hash: the one a typed code redeems.
 NEWEST_LIVE_CODE = select(func.max(_TOKENS.c.id).label("id")).where(_LIVE_CODE)
 
@@ -70,9 +100,7 @@ def redeem_code_statement(token_id: Any, *, after: Any = None) -> Any:
     return (
         update(_TOKENS)
         .where(*conditions)
-        # The method inline, not as a bound value: SQLAlchemy (2.0/2.1) mislays the bound
-        # values of an UPDATE used as a CTE once the statement comes from its cache.
-        .values(redeemed_at=bindparam("now"), method=literal_column("'code'"))
+        .values(redeemed_at=bindparam("now"), method="code")
         .returning(_TOKENS.c.token_ref, _TOKENS.c.expires_at)
     )
 
@@ -127,24 +155,44 @@ def check_presence(dispenser: Dispenser, presence_code: str | None, *, now: date
         raise PresenceRequired("that screen code has changed; scan the dispenser's screen again")
 
 
+_DISPENSER_ROWS = table_of(Dispenser)
+_LOCK_DISPENSER = (
+    select(_DISPENSER_ROWS.c.id)
+    .where(_DISPENSER_ROWS.c.id == bindparam("dispenser"))
+    .with_for_update()
+)
+# The site's minimum interval between portions at one dispenser, as one conditional write.
+_CLAIM_INTERVAL = (
+    update(_DISPENSER_ROWS)
+    .where(
+        _DISPENSER_ROWS.c.id == bindparam("dispenser"),
+        or_(
+            _DISPENSER_ROWS.c.last_issued_at.is_(None),
+            _DISPENSER_ROWS.c.last_issued_at <= bindparam("cutoff"),
+        ),
+    )
+    .values(last_issued_at=bindparam("now"))
+)
+
+
+def _interval_cutoff(dispenser: Dispenser, now: datetime) -> datetime | None:
+    """The last issue must be at or before this for a new one; None: no minimum interval."""
+    interval = dispenser.site.min_interval_seconds
+    return now - timedelta(seconds=interval) if interval > 0 else None
+
+
 def _claim_interval(session: Db, dispenser: Dispenser, *, now: datetime) -> None:
     """Enforce the site's minimum interval between portions at one dispenser, atomically."""
-    interval = dispenser.site.min_interval_seconds
-    if interval <= 0:
+    cutoff = _interval_cutoff(dispenser, now)
+    if cutoff is None:
         return
-    cutoff = now - timedelta(seconds=interval)
     result = session.execute(
-        update(Dispenser)
-        .where(
-            Dispenser.id == dispenser.id,
-            or_(Dispenser.last_issued_at.is_(None), Dispenser.last_issued_at <= cutoff),
-        )
-        .values(last_issued_at=now)
-        .execution_options(synchronize_session=False)
+        _CLAIM_INTERVAL, {"dispenser": dispenser.id, "now": now, "cutoff": cutoff}
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         raise DispenserBusy(
-            "this dispenser just gave out paper; try again in a moment", retry_after=interval
+            "this dispenser just gave out paper; try again in a moment",
+            retry_after=dispenser.site.min_interval_seconds,
         )
 
 
@@ -156,12 +204,42 @@ def _lock_dispenser(session: Db, dispenser: Dispenser) -> None:
         session.execute(_LOCK_DISPENSER, {"dispenser": dispenser.id})
 
 
-_DISPENSER_ROWS = table_of(Dispenser)
-_LOCK_DISPENSER = (
-    select(_DISPENSER_ROWS.c.id)
-    .where(_DISPENSER_ROWS.c.id == bindparam("dispenser"))
-    .with_for_update()
-)
+def _build_in_one(dialect: str) -> dict[tuple[bool, bool], Any]:
+    """Token issue's common case as one statement of data-modifying CTEs, by (quota,
+    minimum interval): claim a live-token slot; insert the token from that slot's row
+    unless a live token here has its code; take the visitor's portion from the token's
+    row; claim the minimum interval if there was a portion (or a token, with no quota).
+
+    The CTEs all see the snapshot of the statement's start, not each other's writes, so
+    each step reads the previous one's RETURNING rows and runs only if it got one. The
+    steps are the statements of the one-at-a-time path (same builders). The answer has
+    one column per step: its row's id (slot number), NULL if it did not happen.
+    """
+    if dialect != "postgresql":
+        raise RuntimeError("token issue in one statement needs PostgreSQL's writable CTEs")
+    variants: dict[tuple[bool, bool], Any] = {}
+    for quota in (False, True):
+        for paced in (False, True):
+            slot = claim_slot(dialect).cte("slot")
+            last = token = _insert_token_unless_clash(after=slot).cte("token")
+            steps = {"slot": slot.c.slot, "token_id": token.c.id}
+            if quota:
+                last = take_portion(dialect, after=token).cte("portion")
+                steps["portion"] = last.c.id
+            if paced:
+                last = (
+                    _CLAIM_INTERVAL.where(exists().select_from(last))
+                    .returning(_DISPENSER_ROWS.c.id)
+                    .cte("paced")
+                )
+                steps["paced"] = last.c.id
+            variants[quota, paced] = select(
+                *(select(column).scalar_subquery().label(name) for name, column in steps.items())
+            )
+    return variants
+
+
+_IN_ONE = built_once(_build_in_one)
 
 
 def _insert_with_unused_code(
@@ -174,11 +252,58 @@ def _insert_with_unused_code(
         hashed = code_hash(code_key, dispenser, code)
         row_id = session.execute(
             _INSERT_TOKEN_UNLESS_CLASH,
-            {**row, "code_hash": hashed, "dispenser": dispenser.id, "hashed": hashed},
+            {**row, "code_hash": hashed, "hashed": hashed},
         ).scalar()
         if row_id is not None:
             return code, row_id
     raise DispenserBusy("too many codes are live at this dispenser; try again", retry_after=5)
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """A token about to be minted: its random id, signing key and times."""
+
+    token_id: bytes
+    key_id: bytes
+    issued_at: datetime
+    expires_at: datetime
+
+    @classmethod
+    def new(cls, ring: KeyRing, settings: TokenSettings, now: datetime) -> _Draft:
+        now = now.replace(microsecond=0)  # tokens carry whole seconds
+        return cls(
+            token_id=secrets.token_bytes(TOKEN_ID_BYTES),
+            key_id=key_id_for(ring.current.public_key()),
+            issued_at=now,
+            expires_at=now + settings.ttl,
+        )
+
+    def row(self, dispenser: Dispenser) -> dict[str, object]:
+        """The parameters of the token's INSERT but its code."""
+        return {
+            "token_ref": token_ref(self.token_id),
+            "dispenser": dispenser.id,
+            "site": dispenser.site_id,
+            "key_id": self.key_id.hex(),
+            "now": self.issued_at,
+            "issued_at": self.issued_at,
+            "expires_at": self.expires_at,
+        }
+
+    def signed(self, ring: KeyRing, dispenser: Dispenser, code: str) -> IssuedToken:
+        claims = TokenClaims(
+            key_id=self.key_id,
+            token_id=self.token_id,
+            dispenser_id=dispenser_id_to_bytes(dispenser.public_id),
+            issued_at=self.issued_at,
+            expires_at=self.expires_at,
+        )
+        return IssuedToken(
+            token=sign_token(claims, ring.current),
+            code=code,
+            expires_at=self.expires_at,
+            token_ref=token_ref(self.token_id),
+        )
 
 
 def issue_token(
@@ -191,31 +316,121 @@ def issue_token(
     code_key: bytes,
     settings: TokenSettings,
     now: datetime,
+    locked: bool = False,
 ) -> IssuedToken:
-    """Check state, presence, quota and interval; mint a token bound to ``dispenser``."""
+    """Check state, presence, quota and interval; mint a token bound to ``dispenser``.
+
+    ``locked``: the caller loaded ``dispenser`` with ``find_dispenser_to_issue`` in this
+    transaction, so on PostgreSQL it holds the dispenser's row lock (else it is taken here,
+    one statement more). On PostgreSQL a token that every rule allows is minted in one
+    statement (``_issue_in_one``). Anything else rolls the transaction back (call this
+    first in a transaction) and runs the rules one statement at a time, as on SQLite,
+    with the dispenser loaded again: that path renews an expired unused token's portion
+    and words each refusal with its wait.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        public_id = dispenser.public_id
+        issued = _issue_in_one(
+            session,
+            dispenser,
+            visitor_id=visitor_id,
+            presence_code=presence_code,
+            ring=ring,
+            code_key=code_key,
+            settings=settings,
+            now=now,
+            locked=locked,
+        )
+        if issued is not None:
+            return issued
+        session.rollback()
+        dispenser = find_dispenser_to_issue(session, public_id)
+        locked = True
+    return _issue_step_by_step(
+        session,
+        dispenser,
+        visitor_id=visitor_id,
+        presence_code=presence_code,
+        ring=ring,
+        code_key=code_key,
+        settings=settings,
+        now=now,
+        locked=locked,
+    )
+
+
+def _issue_in_one(
+    session: Db,
+    dispenser: Dispenser,
+    *,
+    visitor_id: str,
+    presence_code: str | None,
+    ring: KeyRing,
+    code_key: bytes,
+    settings: TokenSettings,
+    now: datetime,
+    locked: bool,
+) -> IssuedToken | None:
+    """PostgreSQL: mint in one statement (_build_in_one), or None if any step did not
+    happen (no free or no slot row, code clash, quota, interval); its writes then stand
+    in the transaction, which the caller rolls back."""
     check_can_dispense(dispenser)
     check_presence(dispenser, presence_code, now=now)
-    now = now.replace(microsecond=0)  # tokens carry whole seconds
-    expires_at = now + settings.ttl
-    _lock_dispenser(session, dispenser)
-    claim_live_token_slot(session, dispenser, cap=settings.live_cap, now=now, until=expires_at)
-    token_id = secrets.token_bytes(TOKEN_ID_BYTES)
-    kid = key_id_for(ring.current.public_key())
-    ref = token_ref(token_id)
+    draft = _Draft.new(ring, settings, now)
+    now = draft.issued_at
+    # The dispenser's row lock must come from an earlier statement than the insert's
+    # NOT EXISTS check (normally the locked load): in READ COMMITTED a statement sees the
+    # rows committed before it started, so only a statement that starts once we hold the
+    # lock sees a token that a concurrent mint at this dispenser committed meanwhile.
+    if not locked:
+        _lock_dispenser(session, dispenser)
+    code = numeric_code(settings.code_digits)
+    hashed = code_hash(code_key, dispenser, code)
+    parameters: dict[str, Any] = {
+        **draft.row(dispenser),
+        "code_hash": hashed,
+        "hashed": hashed,
+        "cap": settings.live_cap,
+        "until": draft.expires_at,
+    }
+    site = dispenser.site
+    quota = not (site.unrestricted or dispenser.unrestricted)
+    if quota:
+        day, vhash = visitor_hash(session, site, visitor_id, now=now)
+        parameters.update(take_portion_parameters(site, vhash, day, now=now))
+    cutoff = _interval_cutoff(dispenser, now)
+    if cutoff is not None:
+        parameters["cutoff"] = cutoff
+    steps = session.execute(_IN_ONE(session)[quota, cutoff is not None], parameters).one()
+    if any(step is None for step in steps):
+        return None
+    return draft.signed(ring, dispenser, code)
+
+
+def _issue_step_by_step(
+    session: Db,
+    dispenser: Dispenser,
+    *,
+    visitor_id: str,
+    presence_code: str | None,
+    ring: KeyRing,
+    code_key: bytes,
+    settings: TokenSettings,
+    now: datetime,
+    locked: bool,
+) -> IssuedToken:
+    """Each rule its own statement, raising its refusal (SQLite; PostgreSQL's refusals)."""
+    check_can_dispense(dispenser)
+    check_presence(dispenser, presence_code, now=now)
+    draft = _Draft.new(ring, settings, now)
+    now = draft.issued_at
+    if not locked:
+        _lock_dispenser(session, dispenser)
+    claim_live_token_slot(
+        session, dispenser, cap=settings.live_cap, now=now, until=draft.expires_at
+    )
     code, row_id = _insert_with_unused_code(
-        session,
-        code_key,
-        dispenser,
-        settings.code_digits,
-        {
-            "token_ref": ref,
-            "dispenser_id": dispenser.id,
-            "site_id": dispenser.site_id,
-            "key_id": kid.hex(),
-            "now": now,
-            "issued_at": now,
-            "expires_at": expires_at,
-        },
+        session, code_key, dispenser, settings.code_digits, draft.row(dispenser)
     )
     site = dispenser.site
     if not (site.unrestricted or dispenser.unrestricted):
@@ -223,19 +438,7 @@ def issue_token(
             session, site, visitor_id, token_id=row_id, now=now, clock_skew=settings.clock_skew
         )
     _claim_interval(session, dispenser, now=now)
-    claims = TokenClaims(
-        key_id=kid,
-        token_id=token_id,
-        dispenser_id=dispenser_id_to_bytes(dispenser.public_id),
-        issued_at=now,
-        expires_at=expires_at,
-    )
-    return IssuedToken(
-        token=sign_token(claims, ring.current),
-        code=code,
-        expires_at=expires_at,
-        token_ref=ref,
-    )
+    return draft.signed(ring, dispenser, code)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from backend.errors import DispenserNotFound
 from backend.extensions import db
 from backend.models import Dispenser
 from backend.services.availability import alternative_dispensers, dispenser_availability
-from backend.services.sites import find_dispenser
+from backend.services.sites import find_dispenser, find_dispenser_to_issue
 from backend.services.token_status import GIVEN, LIVE
 from backend.visitor import bp
 from backend.visitor.follow import follow_context, outcome_of
@@ -38,11 +38,13 @@ def heartbeat() -> timedelta:
     return timedelta(seconds=current_app.config["FAIRROLL_HEARTBEAT_SECONDS"])
 
 
-def load_dispenser(public_id: str) -> Dispenser:
-    """The dispenser named in the URL; remembered for the error pages."""
+def load_dispenser(public_id: str, *, to_issue: bool = False) -> Dispenser:
+    """The dispenser named in the URL; remembered for the error pages. ``to_issue``: with
+    its row lock on PostgreSQL (``find_dispenser_to_issue``), for issuing a token."""
     if not is_dispenser_public_id(public_id):
         raise DispenserNotFound("no dispenser has that id")
-    dispenser = find_dispenser(db.session, public_id)
+    find = find_dispenser_to_issue if to_issue else find_dispenser
+    dispenser = find(db.session, public_id)
     g.visitor_dispenser = dispenser
     return dispenser
 
@@ -100,7 +102,7 @@ def landing(public_id: str) -> PageResult:
 def issue(public_id: str) -> PageResult:
     """Issue a code (quota permitting) and send the phone to the token screen."""
     now = utcnow()
-    dispenser = load_dispenser(public_id)
+    dispenser = load_dispenser(public_id, to_issue=True)
     presence = presence_from(request.form.get("p"))
     if not csrf_ok():
         notice = gettext("That took a while, so the page was refreshed. Please tap again.")
@@ -118,7 +120,7 @@ def issue(public_id: str) -> PageResult:
         return redirect(_token_page_url(public_id), 303)
     visitor_id, is_new = visitor_id_for_request()
     issued = issue_visitor_token(
-        dispenser, visitor_id=visitor_id, presence=presence or None, now=now
+        dispenser, visitor_id=visitor_id, presence=presence or None, now=now, locked=True
     )
     db.session.commit()
     # Post/redirect/get: a reload shows the code again instead of posting twice.

@@ -31,7 +31,12 @@ from backend.services.operators import (
     check_totp,
     create_operator,
 )
-from backend.services.sites import SitePolicy, create_dispenser, create_site
+from backend.services.sites import (
+    SitePolicy,
+    create_dispenser,
+    create_site,
+    find_dispenser_to_issue,
+)
 from backend.services.tokens import TokenSettings, issue_token
 from backend.signing import KeyRing, key_ring
 
@@ -207,13 +212,17 @@ def test_concurrent_wrong_codes_from_one_source_are_checked_at_most_its_burst(
 
 
 def _mint_at(
-    ids: list[int], ring: KeyRing, settings: TokenSettings
+    app: Flask, ids: list[int], ring: KeyRing, settings: TokenSettings
 ) -> Callable[[Session, int, int], str]:
-    """An attempt for _race: mint a token at dispenser ``ids[trial]``, one visitor a thread."""
+    """An attempt for _race: mint a token at dispenser ``ids[trial]``, one visitor a thread,
+    as the token endpoint does (the dispenser loaded with its row lock, then one statement
+    for the mint; a refusal's rules one at a time)."""
+    with app.app_context():
+        rows = db.session.execute(select(Dispenser.id, Dispenser.public_id)).all()
+    public_ids = {row.id: row.public_id for row in rows}
 
     def attempt(session: Session, trial: int, thread: int) -> str:
-        dispenser = session.get(Dispenser, ids[trial])
-        assert dispenser is not None
+        dispenser = find_dispenser_to_issue(session, public_ids[ids[trial]])
         issue_token(
             session,
             dispenser,
@@ -223,6 +232,7 @@ def _mint_at(
             code_key=CODE_KEY,
             settings=settings,
             now=datetime.now(UTC),
+            locked=True,
         )
         return "minted"
 
@@ -238,7 +248,7 @@ def test_concurrent_mints_at_one_dispenser_never_exceed_the_live_token_cap(
         ring = key_ring(app)
     settings = TokenSettings()
 
-    outcomes = _race(app, _mint_at(ids, ring, settings))
+    outcomes = _race(app, _mint_at(app, ids, ring, settings))
     cap = settings.live_cap
     expected = Counter(minted=cap, DispenserBusy=THREADS - cap)
     assert all(o == expected for o in outcomes), [o for o in outcomes if o != expected][:3]
@@ -249,8 +259,10 @@ def test_concurrent_mints_at_one_dispenser_never_share_a_live_typed_code(
 ) -> None:
     """Every draw of the typed code gives the same digits: of 16 tokens minted at once at
     one dispenser (no minimum interval), exactly one gets them; the others find that code
-    live, draw again, and are refused. The dispenser's row lock comes before the insert,
-    so no two inserts check for the code before either is committed."""
+    live, draw again, and are refused. The dispenser's row lock is taken by its load, a
+    statement before the one that checks for the code and inserts, so no two such checks
+    run before either insert is committed. The minted token comes from that one statement
+    (the PostgreSQL path); every refusal from a retry of the rules one at a time."""
     from backend.services import tokens
 
     app = committing_postgres_app
@@ -270,7 +282,19 @@ def test_concurrent_mints_at_one_dispenser_never_share_a_live_typed_code(
         db.session.commit()
     settings = TokenSettings(live_cap=THREADS)  # the cap must not be what refuses
     monkeypatch.setattr(tokens, "numeric_code", lambda digits: "4" * digits)
+    in_one = tokens._issue_in_one
+    by_one_statement = Counter[bool]()
+    counting = threading.Lock()
 
-    outcomes = _race(app, _mint_at(ids, ring, settings))
+    def counted(*args: object, **kwargs: object) -> object:
+        issued = in_one(*args, **kwargs)  # type: ignore[arg-type]
+        with counting:
+            by_one_statement[issued is not None] += 1
+        return issued
+
+    monkeypatch.setattr(tokens, "_issue_in_one", counted)
+
+    outcomes = _race(app, _mint_at(app, ids, ring, settings))
     expected = Counter(minted=1, DispenserBusy=THREADS - 1)
     assert all(o == expected for o in outcomes), [o for o in outcomes if o != expected][:3]
+    assert by_one_statement == Counter({True: TRIALS, False: TRIALS * (THREADS - 1)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import datetime, timedelta
 
@@ -180,7 +181,9 @@ def test_a_new_token_never_gets_a_code_live_at_its_dispenser(
 
     site = make_site(window_seconds=0, min_interval_seconds=0)
     dispenser = make_dispenser(site)
-    draws = iter(["111111", "111111", "222222", *["111111"] * 8])
+    # Endless clashes after "222222": on PostgreSQL a refused one-statement attempt draws
+    # once more before the step-by-step path's tries.
+    draws = itertools.chain(["111111", "111111", "222222"], itertools.repeat("111111"))
     monkeypatch.setattr(tokens, "numeric_code", lambda _digits: next(draws))
     first = client.post(f"/api/v1/dispensers/{dispenser.public_id}/tokens", json={})
     second = client.post(f"/api/v1/dispensers/{dispenser.public_id}/tokens", json={})
