@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections import Counter
 import random
 import re
 import secrets
@@ -51,8 +52,12 @@ def print_step(result: Any, job_seconds: float | None) -> None:
     print(f"fleet job (flask fleet tick, run once during the step): {shown}")
 
 
-async def token_pair_rate(port: int, fleet: Fleet, seconds: float = 5.0) -> float:
-    """Requests a second of token issue + typed-code redeem pairs, 8 clients back to back."""
+async def token_pair_rate(
+    port: int, fleet: Fleet, seconds: float = 5.0, statuses: Counter[int] | None = None
+) -> float:
+    """Requests a second of token issue + typed-code redeem pairs, 8 clients back to back
+    (answered 201 and 200; ``statuses`` counts every answer's status)."""
+    statuses = Counter() if statuses is None else statuses
     client = Client(port)
     enrolled = [i for i, key in enumerate(fleet.keys) if key]
     rng = random.Random(7)  # noqa: S311 - load pattern
@@ -65,6 +70,7 @@ async def token_pair_rate(port: int, fleet: Fleet, seconds: float = 5.0) -> floa
             index = rng.choice(enrolled)
             path = f"/api/v1/dispensers/{fleet.public_ids[index]}/tokens"
             issued = await client.request("POST", path, body={})
+            statuses[issued.status] += 1
             if issued.status != 201:
                 continue
             redeemed = await client.request(
@@ -73,6 +79,7 @@ async def token_pair_rate(port: int, fleet: Fleet, seconds: float = 5.0) -> floa
                 body={"code": issued.json()["code"]},
                 headers=device_headers(fleet, index),
             )
+            statuses[redeemed.status] += 1
             done += 1 + (redeemed.status == 200)
 
     await asyncio.gather(*(worker() for _ in range(8)))

@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import os
 import subprocess
+from collections import Counter
 import sys
 import tempfile
 import time
@@ -37,9 +38,12 @@ from bench.city_server import Server, postgres_cpu, raw_commit_rate  # noqa: E40
 from bench.city_setup import build_fleet, fresh_database, make_app  # noqa: E402
 
 
+STATUSES: Counter[int] = Counter()
+
+
 async def _pairs(server: Server, fleet: object, seconds: float) -> tuple[float, list[float]]:
     before = (server.cpu_seconds(), postgres_cpu(), time.process_time())
-    rate = await token_pair_rate(server.port, fleet, seconds)  # type: ignore[arg-type]
+    rate = await token_pair_rate(server.port, fleet, seconds, STATUSES)  # type: ignore[arg-type]
     after = (server.cpu_seconds(), postgres_cpu(), time.process_time())
     requests = rate * seconds
     return rate, [(b - a) / requests * 1000 for a, b in zip(before, after, strict=True)]
@@ -48,7 +52,7 @@ async def _pairs(server: Server, fleet: object, seconds: float) -> tuple[float, 
 def main(argv: list[str] | None = None) -> int:
     """Measure and print the ratio."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dispensers", type=int, default=1_000)
+    parser.add_argument("--dispensers", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument(
@@ -119,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         f"CPU per request: server {server_ms:.2f} ms, PostgreSQL {postgres_ms:.2f} ms, "
         f"load generator {client_ms:.2f} ms"
     )
+    print("answers:", ", ".join(f"{count:,} × {status}" for status, count in sorted(STATUSES.items())))
     raw, pair = sum(raws) / len(raws), sum(pairs) / len(pairs)
     print(
         f"token issue + redeem: {pair:,.0f} requests/s = {pair / raw:.0%} of raw commits "
