@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections import Counter
 import random
 import re
 import secrets
 import statistics
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 

@@ -1,18 +1,22 @@
 """Benchmark: token issue + typed-code redeem throughput as a share of raw PostgreSQL
-commits, alone (the one ratio of bench/city_load.py, without the city mix around it).
+commits, alone (the one ratio of bench/city_load.py, without the city mix around it),
+with two ceilings of the same server to read it against.
 
 Usage:
-    .venv/bin/python bench/token_ratio.py [--dispensers 1000] [--seconds 10] [--rounds 2] \\
+    .venv/bin/python bench/token_ratio.py [--dispensers 10000] [--seconds 10] [--rounds 2] \\
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
-Builds a fleet in a fresh database on that server (dropped afterwards), serves the
-backend with gunicorn and the production settings (bench/city_server.py), then alternates
-the two measurements --rounds times, A B B A ..., so a drift of the shared machine falls
-on both: raw single-row durable commits on one connection from Python, and pairs of
-token issue + typed-code redeem from 8 clients back to back. Prints each round, the CPU
-each side spent per request (server, PostgreSQL, this process), and the ratio of the
+Builds a fleet in a fresh database on that server (dropped afterwards; 10,000 dispensers
+have live-token slots enough for the rounds), serves the backend with gunicorn and the
+production settings (bench/city_server.py), then runs --rounds rounds of four
+measurements, in the order A B C D then D C B A, so a drift of the shared machine falls
+on each: raw single-row durable commits on one connection from Python; pairs of token
+issue + typed-code redeem from 8 clients back to back; and, from the same 8 clients and
+server, a request that touches no database (/healthz) and one that sends a single
+`SELECT 1` (/readyz). Prints each round, the CPU each side spent per token request
+(server, PostgreSQL, this process), the status of every answer, and the ratios of the
 means. PY_SPY=path/to/py-spy records the server's workers into token_ratio.prof (raw
-stacks) while the pairs run.
+stacks) during the rounds.
 """
 
 from __future__ import annotations
@@ -21,10 +25,10 @@ import argparse
 import asyncio
 import os
 import subprocess
-from collections import Counter
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,11 +38,26 @@ sys.path.insert(0, str(ROOT))
 from bench.city_http import Client  # noqa: E402
 from bench.city_load import enroll_sample, server_env  # noqa: E402
 from bench.city_report import token_pair_rate  # noqa: E402
-from bench.city_server import Server, postgres_cpu, raw_commit_rate  # noqa: E402
+from bench.city_server import Server, closed_loop_rate, postgres_cpu, raw_commit_rate  # noqa: E402
 from bench.city_setup import build_fleet, fresh_database, make_app  # noqa: E402
 
-
 STATUSES: Counter[int] = Counter()
+# What each round measures: raw commits, token pairs, and two ceilings of the same
+# server: a request that touches no database, and one that sends a single SELECT 1.
+KINDS = ("raw", "pairs", "no database", "one SELECT")
+
+
+def _profiler(server: Server, seconds: float) -> subprocess.Popen[bytes] | None:
+    """py-spy on the server's workers while the rounds run, if PY_SPY names it."""
+    if not os.environ.get("PY_SPY"):
+        return None
+    master = server.process.pid  # type: ignore[union-attr]
+    return subprocess.Popen(  # noqa: S603 - a profiler the caller named
+        [
+            *(os.environ["PY_SPY"], "record", "--subprocesses", "--nonblocking", "-r", "100"),
+            *("-f", "raw", "-o", "token_ratio.prof", "-p", str(master), "-d", str(int(seconds))),
+        ]
+    )
 
 
 async def _pairs(server: Server, fleet: object, seconds: float) -> tuple[float, list[float]]:
@@ -66,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         app = make_app(url, folder)
         fleet = build_fleet(app, args.dispensers, sample=1, now=datetime.now(UTC))
         env = server_env(url, folder, argparse.Namespace(workers=0, threads=0))
-        raws: list[float] = []
-        pairs: list[float] = []
+        rates: dict[str, list[float]] = {kind: [] for kind in KINDS}
         costs: list[list[float]] = []
         with Server("app:app", env, Path(folder) / "server.log") as server:
 
@@ -78,39 +96,24 @@ def main(argv: list[str] | None = None) -> int:
 
             asyncio.run(enroll())
             asyncio.run(token_pair_rate(server.port, fleet, 2.0))  # warm-up
-            spy = None
-            if os.environ.get("PY_SPY"):
-                master = server.process.pid  # type: ignore[union-attr]
-                spy = subprocess.Popen(  # noqa: S603 - a profiler the caller named
-                    [
-                        os.environ["PY_SPY"],
-                        "record",
-                        "--subprocesses",
-                        "--nonblocking",
-                        "-r",
-                        "100",
-                        "-f",
-                        "raw",
-                        "-o",
-                        "token_ratio.prof",
-                        "-p",
-                        str(master),
-                        "-d",
-                        str(int(args.seconds * args.rounds * 2)),
-                    ],
-                )
+            spy = _profiler(server, args.seconds * args.rounds * len(KINDS))
             for round_ in range(args.rounds):
-                order = ("raw", "pairs") if round_ % 2 == 0 else ("pairs", "raw")
-                for kind in order:
+                # A B C D, then D C B A: a steady drift of the machine falls on every kind.
+                for kind in KINDS if round_ % 2 == 0 else KINDS[::-1]:
                     if kind == "raw":
-                        raws.append(raw_commit_rate(url, 1, args.seconds))
-                    else:
+                        rates[kind].append(raw_commit_rate(url, 1, args.seconds))
+                    elif kind == "pairs":
                         rate, cost = asyncio.run(_pairs(server, fleet, args.seconds))
-                        pairs.append(rate)
+                        rates[kind].append(rate)
                         costs.append(cost)
+                    else:
+                        path = {"no database": "/healthz", "one SELECT": "/readyz"}[kind]
+                        rates[kind].append(
+                            asyncio.run(closed_loop_rate(server.port, path, 8, args.seconds))
+                        )
                 print(
-                    f"round {round_ + 1}: raw commits {raws[-1]:,.0f}/s (1 connection), "
-                    f"token issue + redeem {pairs[-1]:,.0f} requests/s"
+                    f"round {round_ + 1}: "
+                    + ", ".join(f"{kind} {rates[kind][-1]:,.0f}/s" for kind in KINDS)
                 )
             if spy is not None:
                 spy.wait()
@@ -120,14 +123,23 @@ def main(argv: list[str] | None = None) -> int:
             db.engine.dispose()
     server_ms, postgres_ms, client_ms = (sum(c[k] for c in costs) / len(costs) for k in range(3))
     print(
-        f"CPU per request: server {server_ms:.2f} ms, PostgreSQL {postgres_ms:.2f} ms, "
-        f"load generator {client_ms:.2f} ms"
+        f"CPU per token issue or redeem: server {server_ms:.2f} ms, PostgreSQL "
+        f"{postgres_ms:.2f} ms, load generator {client_ms:.2f} ms"
     )
-    print("answers:", ", ".join(f"{count:,} × {status}" for status, count in sorted(STATUSES.items())))
-    raw, pair = sum(raws) / len(raws), sum(pairs) / len(pairs)
     print(
-        f"token issue + redeem: {pair:,.0f} requests/s = {pair / raw:.0%} of raw commits "
-        f"({raw:,.0f}/s, 1 connection); goal 50 %"
+        "answers:", ", ".join(f"{count:,} x {status}" for status, count in sorted(STATUSES.items()))
+    )
+    mean = {kind: sum(values) / len(values) for kind, values in rates.items()}
+    raw = mean["raw"]
+    for kind in ("no database", "one SELECT"):
+        print(
+            f"ceiling, the same 8 clients and server: a request with {kind} "
+            f"({'/healthz' if kind == 'no database' else '/readyz'}) {mean[kind]:,.0f}/s "
+            f"= {mean[kind] / raw:.0%} of raw commits"
+        )
+    print(
+        f"token issue + redeem: {mean['pairs']:,.0f} requests/s = {mean['pairs'] / raw:.0%} of "
+        f"raw commits ({raw:,.0f}/s, 1 connection); goal 50 %"
     )
     return 0
 
