@@ -298,3 +298,48 @@ def test_concurrent_mints_at_one_dispenser_never_share_a_live_typed_code(
     expected = Counter(minted=1, DispenserBusy=THREADS - 1)
     assert all(o == expected for o in outcomes), [o for o in outcomes if o != expected][:3]
     assert by_one_statement == Counter({True: TRIALS, False: TRIALS * (THREADS - 1)})
+
+
+def test_one_live_code_typed_at_once_is_redeemed_exactly_once(
+    committing_postgres_app: Flask,
+) -> None:
+    """16 attempts with the same right code at once, each the one statement that PostgreSQL
+    runs for a typed code (budgets and redemption together): exactly one redeems it. The
+    others answer "wrong code" or, once the spent code has used up the budget, 429."""
+    app = committing_postgres_app
+    ids = _dispensers(app, TRIALS)
+    ring, settings = key_ring(app), TokenSettings()
+    with app.app_context():
+        codes = []
+        for dispenser_id in ids:
+            dispenser = db.session.get(Dispenser, dispenser_id)
+            assert dispenser is not None
+            issued = issue_token(
+                db.session,
+                dispenser,
+                visitor_id=f"visitor-{dispenser_id}",
+                presence_code=None,
+                ring=ring,
+                code_key=CODE_KEY,
+                settings=settings,
+                now=datetime.now(UTC),
+            )
+            db.session.commit()
+            codes.append(issued.code)
+
+    def attempt(session: Session, trial: int, thread: int) -> str:
+        dispenser = session.get(Dispenser, ids[trial])
+        assert dispenser is not None
+        result = verify_typed_code(
+            session,
+            dispenser,
+            codes[trial],
+            code_key=CODE_KEY,
+            now=datetime.now(UTC),
+            source=f"203.0.113.{thread}/{trial}",
+        )
+        return "wrong" if result.kind is None else "redeemed"
+
+    outcomes = _race(app, attempt)
+    assert all(o["redeemed"] == 1 for o in outcomes), outcomes[:3]
+    assert all(set(o) <= {"redeemed", "wrong", "TooManyAttempts"} for o in outcomes)
