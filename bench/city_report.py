@@ -53,9 +53,13 @@ def print_step(result: Any, job_seconds: float | None) -> None:
 
 
 async def token_pair_rate(
-    port: int, fleet: Fleet, seconds: float = 5.0, statuses: Counter[int] | None = None
+    port: int,
+    fleet: Fleet,
+    seconds: float = 5.0,
+    statuses: Counter[int] | None = None,
+    clients: int = 8,
 ) -> float:
-    """Requests a second of token issue + typed-code redeem pairs, 8 clients back to back
+    """Requests a second of token issue + typed-code redeem pairs, ``clients`` back to back
     (answered 201 and 200; ``statuses`` counts every answer's status)."""
     statuses = Counter() if statuses is None else statuses
     client = Client(port)
@@ -82,7 +86,7 @@ async def token_pair_rate(
             statuses[redeemed.status] += 1
             done += 1 + (redeemed.status == 200)
 
-    await asyncio.gather(*(worker() for _ in range(8)))
+    await asyncio.gather(*(worker() for _ in range(clients)))
     await client.close()
     return done / seconds
 

@@ -60,9 +60,11 @@ def _profiler(server: Server, seconds: float) -> subprocess.Popen[bytes] | None:
     )
 
 
-async def _pairs(server: Server, fleet: object, seconds: float) -> tuple[float, list[float]]:
+async def _pairs(
+    server: Server, fleet: object, seconds: float, clients: int
+) -> tuple[float, list[float]]:
     before = (server.cpu_seconds(), postgres_cpu(), time.process_time())
-    rate = await token_pair_rate(server.port, fleet, seconds, STATUSES)  # type: ignore[arg-type]
+    rate = await token_pair_rate(server.port, fleet, seconds, STATUSES, clients)  # type: ignore[arg-type]
     after = (server.cpu_seconds(), postgres_cpu(), time.process_time())
     requests = rate * seconds
     return rate, [(b - a) / requests * 1000 for a, b in zip(before, after, strict=True)]
@@ -74,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dispensers", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--clients", type=int, default=8, help="concurrent clients (bench/city_load.py: 8)"
+    )
     parser.add_argument(
         "--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
@@ -103,13 +108,15 @@ def main(argv: list[str] | None = None) -> int:
                     if kind == "raw":
                         rates[kind].append(raw_commit_rate(url, 1, args.seconds))
                     elif kind == "pairs":
-                        rate, cost = asyncio.run(_pairs(server, fleet, args.seconds))
+                        rate, cost = asyncio.run(_pairs(server, fleet, args.seconds, args.clients))
                         rates[kind].append(rate)
                         costs.append(cost)
                     else:
                         path = {"no database": "/healthz", "one SELECT": "/readyz"}[kind]
                         rates[kind].append(
-                            asyncio.run(closed_loop_rate(server.port, path, 8, args.seconds))
+                            asyncio.run(
+                                closed_loop_rate(server.port, path, args.clients, args.seconds)
+                            )
                         )
                 print(
                     f"round {round_ + 1}: "
@@ -133,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     raw = mean["raw"]
     for kind in ("no database", "one SELECT"):
         print(
-            f"ceiling, the same 8 clients and server: a request with {kind} "
+            f"ceiling, the same {args.clients} clients and server: a request with {kind} "
             f"({'/healthz' if kind == 'no database' else '/readyz'}) {mean[kind]:,.0f}/s "
             f"= {mean[kind] / raw:.0%} of raw commits"
         )
