@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.dialects import postgresql
 
 from backend.extensions import db
@@ -81,10 +83,30 @@ def test_a_typed_code_in_production_sends_no_begin_and_no_commit(
         engine = db.engine
     for _ in range(2):  # the first makes the day's secret, the second reads it (cached)
         code = client.post(f"/api/v1/dispensers/{public_id}/tokens").get_json()["code"]
-    trace = tmp_path / "libpq.trace"
+    connections: list[Any] = []
+    with _wire(engine, tmp_path / "code.trace", connections) as sent:
+        answer = client.post("/api/v1/device/codes/verify", headers=auth(key), json={"code": code})
+    assert answer.status_code == 200
+    assert not [line for line in sent if "BEGIN" in line or "COMMIT" in line], sent
+    assert len([line for line in sent if "\tExecute\t" in line]) == 2, sent
+    # The pooled connection is back in its transactional mode for the next request.
+    with _wire(engine, tmp_path / "token.trace", connections) as sent:
+        answer = client.post(f"/api/v1/dispensers/{public_id}/tokens")
+    assert answer.status_code == 201
+    assert len(connections) == 2 and connections[0] is connections[1], "not the same one"
+    assert [line for line in sent if '"BEGIN' in line], sent
+    assert [line for line in sent if '"COMMIT"' in line], sent
+
+
+@contextmanager
+def _wire(engine: Engine, trace: Path, connections: list[Any]) -> Iterator[list[str]]:
+    """The messages the app sends PostgreSQL meanwhile, as libpq's trace writes them
+    (each connection it took from the pool is added to ``connections``)."""
+    sent: list[str] = []
     with trace.open("w") as sink:
 
         def traced(dbapi_connection: Any, *_args: Any) -> None:
+            connections.append(dbapi_connection)
             dbapi_connection.pgconn.trace(sink.fileno())
 
         def untraced(dbapi_connection: Any, *_args: Any) -> None:
@@ -93,13 +115,8 @@ def test_a_typed_code_in_production_sends_no_begin_and_no_commit(
         event.listen(engine, "checkout", traced)
         event.listen(engine, "checkin", untraced)
         try:
-            answer = client.post(
-                "/api/v1/device/codes/verify", headers=auth(key), json={"code": code}
-            )
+            yield sent
         finally:
             event.remove(engine, "checkout", traced)
             event.remove(engine, "checkin", untraced)
-    assert answer.status_code == 200
-    sent = [line for line in trace.read_text().splitlines() if "\tF\t" in line]
-    assert not [line for line in sent if "BEGIN" in line or "COMMIT" in line], sent
-    assert len([line for line in sent if "\tExecute\t" in line]) == 2, sent
+    sent.extend(line for line in trace.read_text().splitlines() if "\tF\t" in line)
