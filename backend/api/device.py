@@ -21,6 +21,7 @@ from backend.services.devices import (
 )
 from backend.services.events import parse_batch, record_events
 from backend.services.sql import statements_commit_one_by_one
+from backend.services.vouchers import VOUCHER_DIGITS
 from backend.signing import key_ring
 from backend.wiring import code_key, public_base_url
 from protocol.clock import utcnow
@@ -127,8 +128,12 @@ def events() -> Response:
 @bp.post("/device/codes/verify")
 def verify_code() -> Response:
     """Redeem a typed code for this dispenser, atomically, behind the attempt throttle."""
-    # On PostgreSQL, after the lookup, one statement does it all (verify_typed_code).
-    statements_commit_one_by_one(db.session)
+    # On PostgreSQL, after the lookup, one statement does it all (verify_typed_code), so
+    # no transaction is needed; a voucher's steps (redeem, give back) keep theirs.
+    sent = request.get_json(silent=True)
+    typed = sent.get("code") if isinstance(sent, dict) else None
+    if isinstance(typed, str) and len(typed) != VOUCHER_DIGITS:
+        statements_commit_one_by_one(db.session)
     dispenser = _device()
     code = json_body().get("code")
     result = verify_typed_code(

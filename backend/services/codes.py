@@ -170,6 +170,7 @@ def _build_check_at_once() -> Any:
     ).cte("dispenser_claim")
     redeemed = redeem_code_statement(live_id, after=dispenser).cte("redeemed")
     return select(
+        live_id.is_not(None).label("live"),
         exists(select(source.c.tat_ms)).label("source_ok"),
         exists(select(dispenser.c.tat_ms)).label("dispenser_ok"),
         select(redeemed.c.token_ref).scalar_subquery().label("token_ref"),
@@ -208,7 +209,8 @@ def _refuse(session: Db, model: Any, key: dict[str, Any], budget: Budget, now: d
 
 
 def _give_back(session: Db, model: Any, key: dict[str, Any], budget: Budget) -> None:
-    """Return the slot a right code claimed (its own only: earlier failures stay counted)."""
+    """Return a slot this request claimed: a right code's, or one whose check another budget
+    refused (its own only: earlier failures stay counted)."""
     session.execute(
         _GIVE_BACKS[model], {"key": next(iter(key.values())), "step": budget.interval_ms}
     )
@@ -287,6 +289,11 @@ def _check_at_once(
             **_budget_values(dispenser_budget, "dispenser_"),
         },
     ).one()
+    if row.source_ok and not row.dispenser_ok and not row.live:
+        # The source's slot was claimed for a check that the dispenser's budget refused:
+        # give it back. (In a transaction the refusal's rollback would undo it anyway;
+        # without one, as the endpoint runs this, the claim stands until given back.)
+        _give_back(session, *claims[0])
     for (model, key, budget), claimed in zip(
         claims, (row.source_ok, row.dispenser_ok), strict=True
     ):

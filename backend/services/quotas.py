@@ -98,7 +98,9 @@ def next_local_midnight(site: Site, now: datetime) -> datetime:
 # row never changes once committed and is deleted only by the purge, for days before
 # yesterday (backend/services/purge.py); the cache forgets those days by the same rule,
 # so it holds no secret the database no longer has. Only rows that the first read found
-# go in: a row this transaction inserted itself may still be rolled back.
+# go in: a row this transaction inserted itself may still be rolled back. A database
+# restored from a backup gets a new instance id, which restarts every task (and so
+# empties every cache; docs/operations.md, "Backups and restoring the database").
 _KNOWN_SECRETS: WeakKeyDictionary[Any, dict[date, bytes]] = WeakKeyDictionary()
 
 
@@ -107,7 +109,8 @@ def _known_secrets(session: Db, *, now: datetime) -> dict[date, bytes]:
     have deleted by ``now``."""
     known = _KNOWN_SECRETS.setdefault(session.get_bind(), {})
     oldest_kept = (now - timedelta(days=1)).date()
-    for stale in [day for day in known if day < oldest_kept]:
+    # list(known) copies the keys in one step: another thread may add or drop one meanwhile.
+    for stale in [day for day in list(known) if day < oldest_kept]:
         known.pop(stale, None)
     return known
 

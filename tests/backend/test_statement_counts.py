@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, select
 from sqlalchemy.dialects import postgresql
 
 from backend.extensions import db
-from backend.services.codes import _CHECK_AT_ONCE
+from backend.models import CodeSourceBudget
+from backend.services.codes import _CHECK_AT_ONCE, DISPENSER_BUDGET
+from backend.services.tokens import _build_in_one
 from tests.factories import auth, enroll, make_dispenser, make_site
 
 
@@ -89,13 +91,10 @@ def test_a_typed_code_in_production_sends_no_begin_and_no_commit(
     assert answer.status_code == 200
     assert not [line for line in sent if "BEGIN" in line or "COMMIT" in line], sent
     assert len([line for line in sent if "\tExecute\t" in line]) == 2, sent
-    # The pooled connection is back in its transactional mode for the next request.
-    with _wire(engine, tmp_path / "token.trace", connections) as sent:
-        answer = client.post(f"/api/v1/dispensers/{public_id}/tokens")
-    assert answer.status_code == 201
-    assert len(connections) == 2 and connections[0] is connections[1], "not the same one"
-    assert [line for line in sent if '"BEGIN' in line], sent
-    assert [line for line in sent if '"COMMIT"' in line], sent
+    # Back in the pool, the connection is in its transactional mode again: the next
+    # request to take it (a token issue, say) runs in a transaction.
+    assert len(connections) == 1
+    assert connections[0].autocommit is False
 
 
 @contextmanager
@@ -120,3 +119,41 @@ def _wire(engine: Engine, trace: Path, connections: list[Any]) -> Iterator[list[
             event.remove(engine, "checkout", traced)
             event.remove(engine, "checkin", untraced)
     sent.extend(line for line in trace.read_text().splitlines() if "\tF\t" in line)
+
+
+@pytest.mark.postgres
+def test_a_code_the_dispensers_budget_refuses_costs_its_address_nothing(
+    committing_postgres_app: Flask,
+) -> None:
+    """The endpoint's statements commit one by one, so no rollback undoes the address's
+    claim when the dispenser's budget refuses the check: it is given back instead."""
+    app = committing_postgres_app
+    client = app.test_client()
+    with app.app_context():
+        dispenser = make_dispenser(make_site())
+        key = enroll(client, dispenser)["device_key"]
+
+    def address_tat() -> int:
+        with app.app_context():
+            return int(db.session.scalar(select(CodeSourceBudget.tat_ms)) or 0)
+
+    statuses = []
+    for _ in range(DISPENSER_BUDGET.burst):
+        wrong = client.post(
+            "/api/v1/device/codes/verify", headers=auth(key), json={"code": "000000"}
+        )
+        statuses.append(wrong.status_code)
+    assert statuses == [422] * DISPENSER_BUDGET.burst
+    before = address_tat()
+    refused = client.post("/api/v1/device/codes/verify", headers=auth(key), json={"code": "000000"})
+    assert refused.status_code == 429
+    assert address_tat() == before
+
+
+def test_no_parameter_of_token_issue_in_one_statement_becomes_a_column_value() -> None:
+    """As above, for every variant of token issue's one statement (quota, interval)."""
+    dialect = postgresql.psycopg.dialect()  # type: ignore[attr-defined]
+    for variant in _build_in_one("postgresql").values():
+        plain = variant.compile(dialect=dialect)
+        keyed = variant.compile(dialect=dialect, column_keys=list(plain.params))
+        assert keyed.string == plain.string
