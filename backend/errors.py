@@ -6,6 +6,7 @@ services stay free of any web framework.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 
@@ -70,10 +71,22 @@ class DispenserUnavailable(DomainError):
 
 
 class QuotaExhausted(DomainError):
-    """The visitor had their portion; ``retry_after`` says when the next one is due."""
+    """The visitor had their portion; ``retry_after`` says in how many seconds the next one
+    is due, ``available_at`` (if known) the moment itself (for pages, not the JSON)."""
 
     status = 429
     code = "quota_exhausted"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: int | None = None,
+        available_at: datetime | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after, **extra)
+        self.available_at = available_at
 
 
 class DispenserBusy(DomainError):

@@ -185,9 +185,13 @@ def consume_portion(
         session, site, vhash, day, token_id=token_id, now=now, skew=clock_skew
     ):
         return
+    due = _next_portion_at(session, site, vhash, day, now=now)
     raise QuotaExhausted(
         "you have had your portion; please wait",
-        retry_after=_seconds_until_next_portion(session, site, vhash, day, now=now),
+        retry_after=_seconds_until(due, now),
+        # The moment itself, for a page that shows it: a Retry-After counted from this
+        # request's (whole-second) time and added to the page's own clock would be late.
+        available_at=due,
     )
 
 
@@ -221,21 +225,34 @@ def _renew_unused_portion(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _seconds_until_next_portion(
+def _next_portion_at(
     session: Db, site: Site, vhash: str, day: date, *, now: datetime
-) -> int:
-    """How long the visitor must wait (for the message and Retry-After only)."""
+) -> datetime | None:
+    """When the visitor's next portion is due (None: no record of a portion today)."""
     usage = session.scalar(
         select(QuotaUsage).where(
             QuotaUsage.site_id == site.id, QuotaUsage.visitor_hash == vhash, QuotaUsage.day == day
         )
     )
     if usage is None:
-        return 1
+        return None
     if usage.portions >= site.daily_cap:
-        return int((next_local_midnight(site, now) - now).total_seconds()) + 1
-    due = usage.last_portion_at + timedelta(seconds=site.window_seconds)
-    return max(1, int((due - now).total_seconds()) + 1)
+        return next_local_midnight(site, now)
+    return usage.last_portion_at + timedelta(seconds=site.window_seconds)
+
+
+def _seconds_until(moment: datetime | None, now: datetime) -> int:
+    """Whole seconds from ``now`` until ``moment`` (at least 1), for Retry-After."""
+    if moment is None:
+        return 1
+    return max(1, int((moment - now).total_seconds()) + 1)
+
+
+def _seconds_until_next_portion(
+    session: Db, site: Site, vhash: str, day: date, *, now: datetime
+) -> int:
+    """How long the visitor must wait (for the message and Retry-After only)."""
+    return _seconds_until(_next_portion_at(session, site, vhash, day, now=now), now)
 
 
 def seconds_until_next_portion(

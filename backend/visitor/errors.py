@@ -45,7 +45,10 @@ def refused(error: DomainError) -> ResponseReturnValue:
     context = dispenser_context(dispenser, now)
     if isinstance(error, QuotaExhausted):
         wait = error.retry_after or 1
-        next_at = now + timedelta(seconds=wait)
+        # The moment the rule computed, not now + wait: the wait was counted from the
+        # request's own (whole-second) clock, so adding it to this later one could name
+        # the next minute.
+        next_at = error.available_at or now + timedelta(seconds=wait)
         result = page(
             "visitor/quota.html",
             status=429,

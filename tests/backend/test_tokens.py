@@ -192,3 +192,38 @@ def test_a_new_token_never_gets_a_code_live_at_its_dispenser(
     third = client.post(f"/api/v1/dispensers/{dispenser.public_id}/tokens", json={})
     assert third.status_code == 429 and third.headers["Retry-After"] == "5"
     assert db.session.query(AccessToken).count() == 2
+
+
+def test_a_quota_refusal_names_the_moment_the_next_portion_is_due(app: Flask) -> None:
+    """The page shows that moment itself: a wait counted from the request's whole-second
+    clock, added to the page's later one, named the next minute when the portion fell due
+    at :58 or :59 (the phone's two screens then disagreed by a minute)."""
+    from backend.errors import QuotaExhausted
+    from backend.services.tokens import TokenSettings, issue_token
+    from backend.signing import key_ring
+
+    dispenser = make_dispenser(make_site(window_seconds=540, min_interval_seconds=0))
+    first_at = datetime(2026, 12, 6, 12, 0, 58, 900_000, tzinfo=now().tzinfo)
+
+    def issue(at: datetime) -> object:
+        return issue_token(
+            db.session,
+            dispenser,
+            visitor_id="one visitor",
+            presence_code=None,
+            ring=key_ring(app),
+            code_key=b"k" * 32,
+            settings=TokenSettings(),
+            now=at,
+        )
+
+    issue(first_at)
+    db.session.commit()
+    later = first_at + timedelta(seconds=5, microseconds=50_000)
+    with pytest.raises(QuotaExhausted) as refused:
+        issue(later)
+    due = first_at.replace(microsecond=0) + timedelta(seconds=540)
+    assert refused.value.available_at == due
+    # Retry-After counts from the request's whole second, rounded up: never too early.
+    whole_second = later.replace(microsecond=0)
+    assert refused.value.retry_after == int((due - whole_second).total_seconds()) + 1
