@@ -328,35 +328,24 @@ def issue_token(
     with the dispenser loaded again: that path renews an expired unused token's portion
     and words each refusal with its wait.
     """
+    # What both paths take, besides the dispenser and whether its row lock is held.
+    request: dict[str, Any] = {
+        "visitor_id": visitor_id,
+        "presence_code": presence_code,
+        "ring": ring,
+        "code_key": code_key,
+        "settings": settings,
+        "now": now,
+    }
     if session.get_bind().dialect.name == "postgresql":
         public_id = dispenser.public_id
-        issued = _issue_in_one(
-            session,
-            dispenser,
-            visitor_id=visitor_id,
-            presence_code=presence_code,
-            ring=ring,
-            code_key=code_key,
-            settings=settings,
-            now=now,
-            locked=locked,
-        )
+        issued = _issue_in_one(session, dispenser, locked=locked, **request)
         if issued is not None:
             return issued
         session.rollback()
         dispenser = find_dispenser_to_issue(session, public_id)
         locked = True
-    return _issue_step_by_step(
-        session,
-        dispenser,
-        visitor_id=visitor_id,
-        presence_code=presence_code,
-        ring=ring,
-        code_key=code_key,
-        settings=settings,
-        now=now,
-        locked=locked,
-    )
+    return _issue_step_by_step(session, dispenser, locked=locked, **request)
 
 
 def _issue_in_one(
