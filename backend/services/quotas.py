@@ -104,11 +104,16 @@ def next_local_midnight(site: Site, now: datetime) -> datetime:
 _KNOWN_SECRETS: WeakKeyDictionary[Any, dict[date, bytes]] = WeakKeyDictionary()
 
 
+def _oldest_kept(now: datetime) -> date:
+    """The oldest day whose secret the purge keeps at ``now`` (it deletes those before)."""
+    return (now - timedelta(days=1)).date()
+
+
 def _known_secrets(session: Db, *, now: datetime) -> dict[date, bytes]:
     """This process's secrets for the session's database, without the days the purge may
     have deleted by ``now``."""
     known = _KNOWN_SECRETS.setdefault(session.get_bind(), {})
-    oldest_kept = (now - timedelta(days=1)).date()
+    oldest_kept = _oldest_kept(now)
     # list(known) copies the keys in one step: another thread may add or drop one meanwhile.
     for stale in [day for day in list(known) if day < oldest_kept]:
         known.pop(stale, None)
@@ -129,7 +134,7 @@ def _existing_secret(session: Db, day: date, *, now: datetime) -> bytes | None:
     found = session.scalar(_DAILY_SECRET, {"day": day})
     if found is None:
         return None
-    if day >= (now - timedelta(days=1)).date():
+    if day >= _oldest_kept(now):
         known[day] = bytes(found)
     return bytes(found)
 

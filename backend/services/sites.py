@@ -127,9 +127,10 @@ _DISPENSER_BY_PUBLIC_ID = (
 _DISPENSER_BY_PUBLIC_ID_LOCKED = _DISPENSER_BY_PUBLIC_ID.with_for_update(of=Dispenser)
 
 
-def find_dispenser(session: Db, public_id: str) -> Dispenser:
-    """Look a dispenser up by its public id."""
-    dispenser = session.scalar(_DISPENSER_BY_PUBLIC_ID, {"public_id": public_id})
+def find_dispenser(session: Db, public_id: str, *, lock: bool = False) -> Dispenser:
+    """Look a dispenser up by its public id (``lock``: with its row lock, see below)."""
+    statement = _DISPENSER_BY_PUBLIC_ID_LOCKED if lock else _DISPENSER_BY_PUBLIC_ID
+    dispenser = session.scalar(statement, {"public_id": public_id})
     if dispenser is None:
         raise DispenserNotFound("no dispenser has that id")
     return dispenser
@@ -138,12 +139,7 @@ def find_dispenser(session: Db, public_id: str) -> Dispenser:
 def find_dispenser_to_issue(session: Db, public_id: str) -> Dispenser:
     """Look a dispenser up to issue a token at it: on PostgreSQL its row is locked until the
     transaction ends, in the same statement (pass ``locked=True`` to ``issue_token``)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return find_dispenser(session, public_id)
-    dispenser = session.scalar(_DISPENSER_BY_PUBLIC_ID_LOCKED, {"public_id": public_id})
-    if dispenser is None:
-        raise DispenserNotFound("no dispenser has that id")
-    return dispenser
+    return find_dispenser(session, public_id, lock=session.get_bind().dialect.name == "postgresql")
 
 
 def issue_enrollment_code(

@@ -306,6 +306,32 @@ class _Draft:
         )
 
 
+def _prepare(
+    session: Db,
+    dispenser: Dispenser,
+    presence_code: str | None,
+    ring: KeyRing,
+    settings: TokenSettings,
+    *,
+    now: datetime,
+    locked: bool,
+) -> _Draft:
+    """What both paths do first: the dispenser's state and presence checks, the token's
+    draft, and the dispenser's row lock unless the load took it.
+
+    The lock must come from an earlier statement than the token insert's NOT EXISTS
+    check: in READ COMMITTED a statement sees the rows committed before it started, so
+    only a statement that starts once we hold the lock sees a token that a concurrent
+    mint at this dispenser committed meanwhile.
+    """
+    check_can_dispense(dispenser)
+    check_presence(dispenser, presence_code, now=now)
+    draft = _Draft.new(ring, settings, now)
+    if not locked:
+        _lock_dispenser(session, dispenser)
+    return draft
+
+
 def issue_token(
     session: Db,
     dispenser: Dispenser,
@@ -363,16 +389,8 @@ def _issue_in_one(
     """PostgreSQL: mint in one statement (_build_in_one), or None if any step did not
     happen (no free or no slot row, code clash, quota, interval); its writes then stand
     in the transaction, which the caller rolls back."""
-    check_can_dispense(dispenser)
-    check_presence(dispenser, presence_code, now=now)
-    draft = _Draft.new(ring, settings, now)
+    draft = _prepare(session, dispenser, presence_code, ring, settings, now=now, locked=locked)
     now = draft.issued_at
-    # The dispenser's row lock must come from an earlier statement than the insert's
-    # NOT EXISTS check (normally the locked load): in READ COMMITTED a statement sees the
-    # rows committed before it started, so only a statement that starts once we hold the
-    # lock sees a token that a concurrent mint at this dispenser committed meanwhile.
-    if not locked:
-        _lock_dispenser(session, dispenser)
     code = numeric_code(settings.code_digits)
     hashed = code_hash(code_key, dispenser, code)
     parameters: dict[str, Any] = {
@@ -409,12 +427,8 @@ def _issue_step_by_step(
     locked: bool,
 ) -> IssuedToken:
     """Each rule its own statement, raising its refusal (SQLite; PostgreSQL's refusals)."""
-    check_can_dispense(dispenser)
-    check_presence(dispenser, presence_code, now=now)
-    draft = _Draft.new(ring, settings, now)
+    draft = _prepare(session, dispenser, presence_code, ring, settings, now=now, locked=locked)
     now = draft.issued_at
-    if not locked:
-        _lock_dispenser(session, dispenser)
     claim_live_token_slot(
         session, dispenser, cap=settings.live_cap, now=now, until=draft.expires_at
     )
