@@ -8,14 +8,20 @@ from flask import Flask
 
 from backend.extensions import db
 from backend.models import Dispenser
-from backend.services.alerts import AlertChange, active_conditions, evaluate_dispenser
+from backend.services.alerts import (
+    AlertChange,
+    DeviceState,
+    active_conditions,
+    evaluate_dispenser,
+)
 from backend.wiring import alert_settings
 
 
 def on_heartbeat(
     app: Flask, dispenser: Dispenser, before: dict[str, str], *, now: datetime
 ) -> list[AlertChange]:
-    """After a heartbeat was recorded (not yet committed): this dispenser's alerts only.
+    """After a heartbeat was recorded (committed already on PostgreSQL, where each of the
+    request's statements commits on its own): this dispenser's alerts only.
 
     ``before`` holds the conditions that held before the heartbeat. A healthy dispenser
     that stays healthy (nothing held before, nothing now) has no open alert to resolve and
@@ -29,6 +35,6 @@ def on_heartbeat(
     return evaluate_dispenser(db.session, dispenser, settings, now=now)
 
 
-def conditions_before(app: Flask, dispenser: Dispenser, *, now: datetime) -> dict[str, str]:
-    """The alert conditions of ``dispenser`` as stored, before a heartbeat changes it."""
+def conditions_before(app: Flask, dispenser: DeviceState, *, now: datetime) -> dict[str, str]:
+    """The alert conditions of a dispenser as stored before a heartbeat changed it."""
     return active_conditions(dispenser, alert_settings(app), now=now)

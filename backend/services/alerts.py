@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
@@ -38,8 +39,22 @@ class AlertChange:
         return f"[fairroll] {word} {self.kind.replace('_', ' ')}: {where}"
 
 
+class DeviceState(Protocol):
+    """What the alert conditions read of a dispenser: a Dispenser, or its state as it was
+    before a heartbeat replaced it (backend.services.devices.Beat)."""
+
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def last_heartbeat_at(self) -> datetime | None: ...
+    @property
+    def paper_level(self) -> int | None: ...
+    @property
+    def status(self) -> str: ...
+
+
 def active_conditions(
-    dispenser: Dispenser, settings: AlertSettings, *, now: datetime
+    dispenser: DeviceState, settings: AlertSettings, *, now: datetime
 ) -> dict[str, str]:
     """The alert kinds that hold for ``dispenser`` now, each with a short detail."""
     if not dispenser.enabled:

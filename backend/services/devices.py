@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,10 +14,10 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from backend.errors import DeviceKeyInvalid, EnrollmentCodeInvalid, InvalidInput
-from backend.models import DeviceCredential, Dispenser, EnrollmentCode
+from backend.models import DeviceCredential, Dispenser, EnrollmentCode, Site
 from backend.models.dispenser import DEVICE_STATUSES
 from backend.services.secrets import normalise_grouped_code, sha256_hex
-from backend.services.sql import Db, built_once, table_of
+from backend.services.sql import Db, table_of
 from protocol.device_config import Policy, Presence, config_document
 
 
@@ -61,43 +60,31 @@ def enroll_device(session: Db, code: str, *, now: datetime) -> Enrollment:
     return Enrollment(dispenser=dispenser, device_key=key)
 
 
-def _build_dispenser_by_key(relaxed: bool) -> Callable[[str], Any]:
-    def build(dialect: str) -> Any:
-        # The site comes in the same statement: every device request needs its policy.
-        statement = (
-            select(Dispenser)
-            .options(joinedload(Dispenser.site, innerjoin=True))
-            .join(DeviceCredential, DeviceCredential.dispenser_id == Dispenser.id)
-            .where(DeviceCredential.key_hash == bindparam("key_hash"))
-            .where(DeviceCredential.revoked_at.is_(None))
-        )
-        if relaxed and dialect == "postgresql":
-            # SET LOCAL synchronous_commit = off, in the same round trip.
-            statement = statement.add_columns(func.set_config("synchronous_commit", "off", true()))
-        return statement
-
-    return build
+# The site comes in the same statement: every device request needs its policy. Built once
+# (backend.services.sql.built_once explains why): every device request runs it.
+_DISPENSER_BY_KEY = (
+    select(Dispenser)
+    .options(joinedload(Dispenser.site, innerjoin=True))
+    .join(DeviceCredential, DeviceCredential.dispenser_id == Dispenser.id)
+    .where(DeviceCredential.key_hash == bindparam("key_hash"))
+    .where(DeviceCredential.revoked_at.is_(None))
+)
+UNKNOWN_KEY = "the device key is unknown or revoked; enroll the device again"
 
 
-# Built once (backend.services.sql.built_once): every device request runs one of them.
-_DISPENSER_BY_KEY = built_once(_build_dispenser_by_key(relaxed=False))
-_DISPENSER_BY_KEY_RELAXED = built_once(_build_dispenser_by_key(relaxed=True))
-
-
-def authenticate_device(session: Db, device_key: str | None, *, relaxed: bool = False) -> Dispenser:
-    """The dispenser whose live key this is, or DeviceKeyInvalid.
-
-    ``relaxed``: the request's commit may return before its WAL reaches the disk
-    (PostgreSQL), for writes that the next one replaces anyway (a heartbeat): a crash may
-    lose the last fraction of a second of them, never corrupt anything, and the commit
-    skips the wait for the disk (and for the standby, on a Multi-AZ database).
-    """
+def check_key_form(device_key: str | None) -> str:
+    """The key as sent, or DeviceKeyInvalid when there is none or it cannot be one."""
     if not device_key or len(device_key) > 200:
         raise DeviceKeyInvalid("send the device key as 'Authorization: Bearer <key>'")
-    statement = (_DISPENSER_BY_KEY_RELAXED if relaxed else _DISPENSER_BY_KEY)(session)
-    dispenser: Dispenser | None = session.scalar(statement, {"key_hash": sha256_hex(device_key)})
+    return device_key
+
+
+def authenticate_device(session: Db, device_key: str | None) -> Dispenser:
+    """The dispenser whose live key this is, or DeviceKeyInvalid."""
+    key = check_key_form(device_key)
+    dispenser: Dispenser | None = session.scalar(_DISPENSER_BY_KEY, {"key_hash": sha256_hex(key)})
     if dispenser is None:
-        raise DeviceKeyInvalid("the device key is unknown or revoked; enroll the device again")
+        raise DeviceKeyInvalid(UNKNOWN_KEY)
     return dispenser
 
 
@@ -153,55 +140,149 @@ def config_etag(document: dict[str, Any]) -> str:
     return f'"{digest[:32]}"'
 
 
-def record_heartbeat(
-    session: Db,
-    dispenser: Dispenser,
-    *,
-    paper_level: int,
-    status: str,
-    software_version: str | None,
-    now: datetime,
-) -> None:
-    """Store what the device reports about itself."""
-    if isinstance(paper_level, bool) or not isinstance(paper_level, int):
-        raise InvalidInput("paper_level must be a whole number from 0 to 100")
-    if not 0 <= paper_level <= 100:
-        raise InvalidInput("paper_level must be between 0 and 100")
-    if status not in DEVICE_STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(DEVICE_STATUSES)}")
-    if software_version is not None and (
-        not isinstance(software_version, str) or len(software_version) > 40
-    ):
-        raise InvalidInput("software_version must be text of at most 40 characters")
-    # One UPDATE by primary key, built once; the loaded object gets the same values as
-    # committed state, so the session has nothing left to flush for it.
-    session.execute(
-        _HEARTBEAT,
-        {
-            "dispenser_id": dispenser.id,
-            "paper_level": paper_level,
-            "status": status,
-            "seen": now,
-            "software_version": software_version or None,
-        },
+@dataclass(frozen=True)
+class Reading:
+    """What a heartbeat reports, checked."""
+
+    paper_level: int
+    status: str
+    software_version: str | None
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> Reading:
+        """The reading in a heartbeat's JSON body, or InvalidInput."""
+        paper_level = body.get("paper_level")
+        if isinstance(paper_level, bool) or not isinstance(paper_level, int):
+            raise InvalidInput("paper_level must be a whole number from 0 to 100")
+        if not 0 <= paper_level <= 100:
+            raise InvalidInput("paper_level must be between 0 and 100")
+        status = body.get("status")
+        if status not in DEVICE_STATUSES:
+            raise InvalidInput(f"status must be one of {', '.join(DEVICE_STATUSES)}")
+        version = body.get("software_version")
+        if version is not None and (not isinstance(version, str) or len(version) > 40):
+            raise InvalidInput("software_version must be text of at most 40 characters")
+        return cls(paper_level=paper_level, status=status, software_version=version or None)
+
+
+@dataclass(frozen=True)
+class StateBefore:
+    """What a heartbeat replaced: the dispenser's state as stored until then (its alert
+    conditions before, backend.services.alerts.DeviceState)."""
+
+    enabled: bool
+    last_heartbeat_at: datetime | None
+    paper_level: int | None
+    status: str
+
+
+@dataclass(frozen=True)
+class Beat:
+    """A heartbeat recorded: the dispenser (and its site) as it is now, and before."""
+
+    dispenser: Dispenser
+    before: StateBefore
+
+
+def record_heartbeat(session: Db, device_key: str | None, reading: Reading, *, now: datetime) -> Beat:
+    """Authenticate the device and store what it reports about itself.
+
+    Its commit may return before its WAL reaches the disk (PostgreSQL): the next heartbeat
+    replaces this one within a minute, so a crash may lose the last fraction of a second
+    of them, never corrupt anything, and the commit skips the wait for the disk.
+
+    On PostgreSQL that is one statement (``_HEARTBEAT_BY_KEY``): the UPDATE finds the
+    dispenser by its key and returns it, its site and what it replaced. The dispenser and
+    site it returns are built from those values and belong to no session (read them, do
+    not change them). Elsewhere: the device lookup, then the UPDATE.
+    """
+    key = check_key_form(device_key)
+    parameters = {
+        "key_hash": sha256_hex(key),
+        "reported_level": reading.paper_level,
+        "reported_status": reading.status,
+        "seen": now,
+        "reported_version": reading.software_version,
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        row = session.execute(_HEARTBEAT_BY_KEY, parameters).first()
+        if row is None:
+            raise DeviceKeyInvalid(UNKNOWN_KEY)
+        return _beat_from(row._mapping)
+    dispenser = authenticate_device(session, key)
+    before = StateBefore(
+        enabled=dispenser.enabled,
+        last_heartbeat_at=dispenser.last_heartbeat_at,
+        paper_level=dispenser.paper_level,
+        status=dispenser.status,
     )
-    set_committed_value(dispenser, "paper_level", paper_level)
-    set_committed_value(dispenser, "status", status)
+    session.execute(_HEARTBEAT, {**parameters, "dispenser": dispenser.id})
+    # The loaded object gets the same values as committed state: nothing left to flush.
+    set_committed_value(dispenser, "paper_level", reading.paper_level)
+    set_committed_value(dispenser, "status", reading.status)
     set_committed_value(dispenser, "last_heartbeat_at", now)
-    if software_version:
-        set_committed_value(dispenser, "software_version", software_version)
+    if reading.software_version:
+        set_committed_value(dispenser, "software_version", reading.software_version)
+    return Beat(dispenser=dispenser, before=before)
 
 
 _DISPENSERS = table_of(Dispenser)
-_HEARTBEAT = (
-    update(_DISPENSERS)
-    .where(_DISPENSERS.c.id == bindparam("dispenser_id"))
-    .values(
-        paper_level=bindparam("paper_level"),
-        status=bindparam("status"),
-        last_heartbeat_at=bindparam("seen"),
-        software_version=func.coalesce(
-            bindparam("software_version"), _DISPENSERS.c.software_version
-        ),
+_SITES = table_of(Site)
+_KEYS = table_of(DeviceCredential)
+# Parameters are named unlike any dispenser column: SQLAlchemy would add an execute
+# parameter named after a column to an UPDATE's SET.
+_REPORTED = {
+    "paper_level": bindparam("reported_level"),
+    "status": bindparam("reported_status"),
+    "last_heartbeat_at": bindparam("seen"),
+    "software_version": func.coalesce(
+        bindparam("reported_version"), _DISPENSERS.c.software_version
+    ),
+}
+_HEARTBEAT = update(_DISPENSERS).where(_DISPENSERS.c.id == bindparam("dispenser")).values(_REPORTED)
+
+
+# What a heartbeat replaces that its alert conditions read (enabled it leaves alone).
+_REPLACED = ("last_heartbeat_at", "paper_level", "status")
+
+
+def _heartbeat_by_key() -> Any:
+    """PostgreSQL: UPDATE dispenser ... FROM dispenser AS was, site, device_credential
+    WHERE the key is live RETURNING the new row, its site, the replaced state and SET
+    LOCAL synchronous_commit = off. ``was`` is the same row as the statement's snapshot
+    saw it, before this UPDATE."""
+    was = _DISPENSERS.alias("was")
+    return (
+        update(_DISPENSERS)
+        .where(
+            _DISPENSERS.c.id == was.c.id,
+            _SITES.c.id == was.c.site_id,
+            _KEYS.c.dispenser_id == was.c.id,
+            _KEYS.c.key_hash == bindparam("key_hash"),
+            _KEYS.c.revoked_at.is_(None),
+        )
+        .values(_REPORTED)
+        .returning(
+            *(column.label(f"dispenser_{column.key}") for column in _DISPENSERS.c),
+            *(column.label(f"site_{column.key}") for column in _SITES.c),
+            *(was.c[name].label(f"was_{name}") for name in _REPLACED),
+            func.set_config("synchronous_commit", "off", true()).label("relaxed"),
+        )
     )
-)
+
+
+_HEARTBEAT_BY_KEY = _heartbeat_by_key()
+
+
+def _beat_from(row: Any) -> Beat:
+    """The Beat in a row of ``_HEARTBEAT_BY_KEY``: a Dispenser and its Site made from the
+    row's values (cheaper than the ORM's loading), and the state it replaced."""
+    site = Site(**{column.key: row[f"site_{column.key}"] for column in _SITES.c})
+    dispenser = Dispenser(
+        **{column.key: row[f"dispenser_{column.key}"] for column in _DISPENSERS.c}, site=site
+    )
+    before = StateBefore(
+        enabled=dispenser.enabled,
+        **{name: row[f"was_{name}"] for name in _REPLACED},
+    )
+    return Beat(dispenser=dispenser, before=before)

@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.dialects import postgresql
 
 from backend.extensions import db
-from backend.models import CodeSourceBudget
+from backend.models import Alert, CodeSourceBudget
 from backend.services.codes import _CHECK_AT_ONCE, DISPENSER_BUDGET
 from backend.services.tokens import _build_in_one
+from protocol.clock import utcnow
 from tests.factories import auth, enroll, make_dispenser, make_site
 
 
@@ -95,6 +96,85 @@ def test_a_typed_code_in_production_sends_no_begin_and_no_commit(
     # request to take it (a token issue, say) runs in a transaction.
     assert len(connections) == 1
     assert connections[0].autocommit is False
+
+
+def test_a_heartbeat_in_production_is_one_statement_that_does_not_wait_for_the_disk(
+    committing_postgres_app: Flask, tmp_path: Path
+) -> None:
+    """The device lookup, the UPDATE and SET LOCAL synchronous_commit = off travel as one
+    statement, its own transaction (no BEGIN, no COMMIT): its commit, at the statement's
+    end, skips the wait for the disk. A heartbeat that raises an alert adds the alert's
+    conditional writes, each its own statement; the config poll is its one lookup."""
+    app = committing_postgres_app
+    client = app.test_client()
+    with app.app_context():
+        dispenser = make_dispenser(make_site())
+        key = enroll(client, dispenser)["device_key"]
+        engine = db.engine
+    healthy = {"paper_level": 80, "status": "ok"}
+    for name, body, executes in (
+        ("first", healthy, 1),
+        ("healthy", healthy, 1),
+        ("jammed", {"paper_level": 80, "status": "jam"}, 3),  # raise jam, resolve none
+        ("mended", healthy, 2),  # resolve jam
+    ):
+        connections: list[Any] = []
+        with _wire(engine, tmp_path / f"{name}.trace", connections) as sent:
+            answer = client.post("/api/v1/device/heartbeat", headers=auth(key), json=body)
+        assert answer.status_code == 200, answer.get_data()
+        assert not [line for line in sent if "BEGIN" in line or "COMMIT" in line], sent
+        assert len([line for line in sent if "\tExecute\t" in line]) == executes, (name, sent)
+        assert connections[0].autocommit is False
+        if name == "first":  # the statement is parsed (prepared once it recurs)
+            parsed = [line for line in sent if "\tParse\t" in line]
+            assert len(parsed) == 1 and "UPDATE dispenser SET" in parsed[0], sent
+            assert "set_config(" in parsed[0]
+    with app.app_context():
+        kinds = db.session.execute(select(Alert.kind, Alert.is_open)).all()
+    assert kinds == [("jam", None)]
+    with _wire(engine, tmp_path / "config.trace", []) as sent:
+        answer = client.get("/api/v1/device/config", headers=auth(key))
+    assert answer.status_code == 200
+    assert not [line for line in sent if "BEGIN" in line or "ROLLBACK" in line], sent
+    assert len([line for line in sent if "\tExecute\t" in line]) == 1, sent
+
+
+def test_a_heartbeat_sets_synchronous_commit_off_for_its_own_transaction(
+    committing_postgres_app: Flask,
+) -> None:
+    """What the heartbeat's statement sets holds for its transaction, the statement itself
+    in autocommit (and the request's transaction where one surrounds it), not after."""
+    app = committing_postgres_app
+    client = app.test_client()
+    with app.app_context():
+        dispenser = make_dispenser(make_site())
+        key = enroll(client, dispenser)["device_key"]
+        engine = db.engine
+    from backend.services.devices import _HEARTBEAT_BY_KEY, Reading, record_heartbeat
+    from backend.services.secrets import sha256_hex
+
+    reading = Reading(paper_level=70, status="ok", software_version=None)
+    with engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        row = connection.execute(
+            _HEARTBEAT_BY_KEY,
+            {
+                "key_hash": sha256_hex(key),
+                "reported_level": 70,
+                "reported_status": "ok",
+                "seen": utcnow(),
+                "reported_version": None,
+            },
+        ).one()
+        assert row.relaxed == "off"
+        assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+    with app.app_context():
+        beat = record_heartbeat(db.session, key, reading, now=utcnow())
+        assert beat.dispenser.paper_level == 70
+        assert db.session.execute(text("SHOW synchronous_commit")).scalar() == "off"
+        db.session.commit()
+        assert db.session.execute(text("SHOW synchronous_commit")).scalar() == "on"
+        db.session.rollback()
 
 
 @contextmanager
