@@ -9,16 +9,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, true, update
-from sqlalchemy.orm import joinedload
+from sqlalchemy import bindparam, func, true, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from backend.errors import DeviceKeyInvalid, EnrollmentCodeInvalid, InvalidInput
 from backend.models import DeviceCredential, Dispenser, EnrollmentCode, Site
 from backend.models.dispenser import DEVICE_STATUSES
 from backend.services.secrets import normalise_grouped_code, sha256_hex
+from backend.services.sites import DISPENSER_AND_SITE_COLUMNS, dispenser_from_row, with_site_columns
 from backend.services.sql import Db, table_of
 from protocol.device_config import Policy, Presence, config_document
+
+_DISPENSERS = table_of(Dispenser)
+_SITES = table_of(Site)
+_KEYS = table_of(DeviceCredential)
 
 
 @dataclass(frozen=True)
@@ -60,16 +64,13 @@ def enroll_device(session: Db, code: str, *, now: datetime) -> Enrollment:
     return Enrollment(dispenser=dispenser, device_key=key)
 
 
-# The site comes in the same statement: every device request needs its policy. Built once
-# (backend.services.sql.built_once explains why): every device request runs it.
-_DISPENSER_BY_KEY = (
-    select(Dispenser)
-    .options(joinedload(Dispenser.site, innerjoin=True))
-    .join(DeviceCredential, DeviceCredential.dispenser_id == Dispenser.id)
-    .where(DeviceCredential.key_hash == bindparam("key_hash"))
-    .where(DeviceCredential.revoked_at.is_(None))
-)
 UNKNOWN_KEY = "the device key is unknown or revoked; enroll the device again"
+# The dispenser of a live key, with its site (every device request needs its policy).
+_DISPENSER_BY_KEY = (
+    with_site_columns()
+    .join(_KEYS, _KEYS.c.dispenser_id == _DISPENSERS.c.id)
+    .where(_KEYS.c.key_hash == bindparam("key_hash"), _KEYS.c.revoked_at.is_(None))
+)
 
 
 def check_key_form(device_key: str | None) -> str:
@@ -80,12 +81,13 @@ def check_key_form(device_key: str | None) -> str:
 
 
 def authenticate_device(session: Db, device_key: str | None) -> Dispenser:
-    """The dispenser whose live key this is, or DeviceKeyInvalid."""
+    """The dispenser whose live key this is (with its site; read-only, in no session:
+    ``dispenser_from_row``), or DeviceKeyInvalid."""
     key = check_key_form(device_key)
-    dispenser: Dispenser | None = session.scalar(_DISPENSER_BY_KEY, {"key_hash": sha256_hex(key)})
-    if dispenser is None:
+    row = session.execute(_DISPENSER_BY_KEY, {"key_hash": sha256_hex(key)}).first()
+    if row is None:
         raise DeviceKeyInvalid(UNKNOWN_KEY)
-    return dispenser
+    return dispenser_from_row(row._mapping)
 
 
 def revoke_device_keys(session: Db, dispenser: Dispenser, *, now: datetime) -> int:
@@ -184,7 +186,9 @@ class Beat:
     before: StateBefore
 
 
-def record_heartbeat(session: Db, device_key: str | None, reading: Reading, *, now: datetime) -> Beat:
+def record_heartbeat(
+    session: Db, device_key: str | None, reading: Reading, *, now: datetime
+) -> Beat:
     """Authenticate the device and store what it reports about itself.
 
     Its commit may return before its WAL reaches the disk (PostgreSQL): the next heartbeat
@@ -226,12 +230,9 @@ def record_heartbeat(session: Db, device_key: str | None, reading: Reading, *, n
     return Beat(dispenser=dispenser, before=before)
 
 
-_DISPENSERS = table_of(Dispenser)
-_SITES = table_of(Site)
-_KEYS = table_of(DeviceCredential)
 # Parameters are named unlike any dispenser column: SQLAlchemy would add an execute
 # parameter named after a column to an UPDATE's SET.
-_REPORTED = {
+_REPORTED: dict[str, Any] = {
     "paper_level": bindparam("reported_level"),
     "status": bindparam("reported_status"),
     "last_heartbeat_at": bindparam("seen"),
@@ -263,8 +264,7 @@ def _heartbeat_by_key() -> Any:
         )
         .values(_REPORTED)
         .returning(
-            *(column.label(f"dispenser_{column.key}") for column in _DISPENSERS.c),
-            *(column.label(f"site_{column.key}") for column in _SITES.c),
+            *DISPENSER_AND_SITE_COLUMNS,
             *(was.c[name].label(f"was_{name}") for name in _REPLACED),
             func.set_config("synchronous_commit", "off", true()).label("relaxed"),
         )
@@ -275,12 +275,9 @@ _HEARTBEAT_BY_KEY = _heartbeat_by_key()
 
 
 def _beat_from(row: Any) -> Beat:
-    """The Beat in a row of ``_HEARTBEAT_BY_KEY``: a Dispenser and its Site made from the
-    row's values (cheaper than the ORM's loading), and the state it replaced."""
-    site = Site(**{column.key: row[f"site_{column.key}"] for column in _SITES.c})
-    dispenser = Dispenser(
-        **{column.key: row[f"dispenser_{column.key}"] for column in _DISPENSERS.c}, site=site
-    )
+    """The Beat in a row of ``_HEARTBEAT_BY_KEY``: the dispenser and its site as the row
+    has them (``dispenser_from_row``), and the state it replaced."""
+    dispenser = dispenser_from_row(row)
     before = StateBefore(
         enabled=dispenser.enabled,
         **{name: row[f"was_{name}"] for name in _REPLACED},

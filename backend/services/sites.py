@@ -5,15 +5,16 @@ from __future__ import annotations
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import pyotp
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import joinedload
 
 from backend.errors import ConflictError, DispenserNotFound, InvalidInput, NotFound
 from backend.models import Dispenser, EnrollmentCode, Site
 from backend.services.secrets import grouped_code, normalise_grouped_code, sha256_hex
-from backend.services.sql import Db
+from backend.services.sql import Db, instance_from_row, table_of
 from protocol.ids import new_dispenser_public_id
 
 # One portion per 20 s at one dispenser: a queue at a shared entrance dispenser moves no
@@ -114,32 +115,61 @@ def create_dispenser(
     return dispenser
 
 
+_DISPENSERS = table_of(Dispenser)
+_SITES = table_of(Site)
+# A dispenser's and its site's columns, named dispenser_<column> and site_<column>.
+DISPENSER_AND_SITE_COLUMNS = (
+    *(column.label(f"dispenser_{column.key}") for column in _DISPENSERS.c),
+    *(column.label(f"site_{column.key}") for column in _SITES.c),
+)
+
+
+def with_site_columns() -> Select[Any]:
+    """SELECT a dispenser's and its site's columns FROM dispenser JOIN site: the request
+    paths' load, with Core (the ORM's loading costs more than the statement itself)."""
+    return select(*DISPENSER_AND_SITE_COLUMNS).join_from(
+        _DISPENSERS, _SITES, _SITES.c.id == _DISPENSERS.c.site_id
+    )
+
+
+def dispenser_from_row(row: Any) -> Dispenser:
+    """The Dispenser, with its Site, in a row of DISPENSER_AND_SITE_COLUMNS: made from the
+    row's values, in no session (``backend.services.sql.instance_from_row``), to read."""
+    site = instance_from_row(Site, row, "site_")
+    return instance_from_row(Dispenser, row, "dispenser_", site=site)
+
+
 # Built once: every visitor request runs it (backend.services.sql.built_once says why).
 _DISPENSER_BY_PUBLIC_ID = (
     select(Dispenser)
     .options(joinedload(Dispenser.site, innerjoin=True))
     .where(Dispenser.public_id == bindparam("public_id"))
 )
+# Token issue's load on PostgreSQL: the dispenser and its site, holding the dispenser's row
+# lock (``FOR UPDATE OF dispenser``; the site row is not locked). backend.services.tokens
+# says why.
+_DISPENSER_TO_ISSUE = with_site_columns().where(_DISPENSERS.c.public_id == bindparam("public_id"))
+_DISPENSER_TO_ISSUE_LOCKED = _DISPENSER_TO_ISSUE.with_for_update(of=_DISPENSERS)
 
 
-# Token issue's load on PostgreSQL: the same, holding the dispenser's row lock
-# (``FOR UPDATE OF dispenser``; the site row is not locked). backend.services.tokens says why.
-_DISPENSER_BY_PUBLIC_ID_LOCKED = _DISPENSER_BY_PUBLIC_ID.with_for_update(of=Dispenser)
-
-
-def find_dispenser(session: Db, public_id: str, *, lock: bool = False) -> Dispenser:
-    """Look a dispenser up by its public id (``lock``: with its row lock, see below)."""
-    statement = _DISPENSER_BY_PUBLIC_ID_LOCKED if lock else _DISPENSER_BY_PUBLIC_ID
-    dispenser = session.scalar(statement, {"public_id": public_id})
+def find_dispenser(session: Db, public_id: str) -> Dispenser:
+    """Look a dispenser up by its public id (in the session, to read or change)."""
+    dispenser = session.scalar(_DISPENSER_BY_PUBLIC_ID, {"public_id": public_id})
     if dispenser is None:
         raise DispenserNotFound("no dispenser has that id")
     return dispenser
 
 
 def find_dispenser_to_issue(session: Db, public_id: str) -> Dispenser:
-    """Look a dispenser up to issue a token at it: on PostgreSQL its row is locked until the
+    """Look a dispenser up to issue a token at it (with its site; read-only, in no
+    session: ``dispenser_from_row``). On PostgreSQL its row is locked until the
     transaction ends, in the same statement (pass ``locked=True`` to ``issue_token``)."""
-    return find_dispenser(session, public_id, lock=session.get_bind().dialect.name == "postgresql")
+    locked = session.get_bind().dialect.name == "postgresql"
+    statement = _DISPENSER_TO_ISSUE_LOCKED if locked else _DISPENSER_TO_ISSUE
+    row = session.execute(statement, {"public_id": public_id}).first()
+    if row is None:
+        raise DispenserNotFound("no dispenser has that id")
+    return dispenser_from_row(row._mapping)
 
 
 def issue_enrollment_code(

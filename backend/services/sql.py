@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeAlias, TypeVar, cast
 
-from sqlalchemy import Engine, Table
+from sqlalchemy import Engine, Table, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, scoped_session
 
@@ -13,11 +13,26 @@ from sqlalchemy.orm import Session, scoped_session
 Db: TypeAlias = Session | scoped_session[Any]
 
 Built = TypeVar("Built")
+Model = TypeVar("Model")
 
 
 def table_of(model: Any) -> Table:
     """A mapped class's table, for Core statements that skip the ORM's per-row work."""
     return cast(Table, model.__table__)
+
+
+def instance_from_row(model: type[Model], row: Any, prefix: str, **related: object) -> Model:
+    """An instance of ``model`` holding the values of a Core row's columns named
+    ``prefix`` + column name (and ``related`` objects), as if loaded, but in no session:
+    to read, never to change or add. Its values go straight into the instance's dict,
+    as the ORM's own loading does, without the ORM's events or identity map: an object
+    for a statement that returns its rows itself (an UPDATE ... RETURNING)."""
+    instance = cast(Model, inspect(model).class_manager.new_instance())
+    values = vars(instance)
+    for column in table_of(model).columns:
+        values[column.key] = row[prefix + column.key]
+    values.update(related)
+    return instance
 
 
 def built_once(build: Callable[[str], Built]) -> Callable[[Db], Built]:
