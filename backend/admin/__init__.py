@@ -17,6 +17,9 @@ def init_app(app: Flask) -> None:
     The visitor pages keep only their CSRF secret in the same Flask session cookie, with
     the same flags; operators' sessions add their account, version and CSRF token.
     """
+    from backend.admin.security import CookieSessionInterface
+
+    app.session_interface = CookieSessionInterface()
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_SECURE"] = app.config["FAIRROLL_COOKIE_SECURE"]

@@ -13,7 +13,8 @@ from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Response, abort, current_app, redirect, request, session, url_for
+from flask import Flask, Request, Response, abort, current_app, redirect, request, session, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from backend.admin import bp
 from backend.extensions import db
@@ -28,6 +29,18 @@ ADDRESS_WINDOW = 300.0
 
 log = logging.getLogger(__name__)
 _CACHE_KEY = "fairroll.operator"
+
+
+class CookieSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed session cookie, which only the admin and the visitor pages use:
+    a request that sends no session cookie (every device and API request) gets an empty
+    session without the signer being built for it. The same sessions otherwise."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        """An empty session when there is no cookie to read (and a key to sign with)."""
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def csrf_token() -> str:
