@@ -24,10 +24,12 @@ def on_heartbeat(
     request's statements commits on its own): this dispenser's alerts only.
 
     ``before`` holds the conditions that held before the heartbeat. A healthy dispenser
-    that stays healthy (nothing held before, nothing now) has no open alert to resolve and
-    none to raise: no statement, which is almost every heartbeat. Otherwise the alerts are
-    evaluated (a condition that persists may have lost its alert while the dispenser was
-    switched off). Readings and forecasts are the fleet job's (backend.fleet_job).
+    that stays healthy (nothing held before, nothing now) gets no statement, which is
+    almost every heartbeat: it has no open alert to resolve unless an earlier heartbeat
+    failed between its commit and its alert writes, and the fleet job resolves those.
+    Otherwise the alerts are evaluated (a condition that persists may have lost its alert
+    while the dispenser was switched off). Readings and forecasts are the fleet job's
+    (backend.fleet_job).
     """
     settings = alert_settings(app)
     if not before and not active_conditions(dispenser, settings, now=now):

@@ -54,12 +54,8 @@ def issue_visitor_token(
     visitor_id: str,
     presence: str | None,
     now: datetime,
-    locked: bool = False,
 ) -> IssuedToken:
-    """Issue a token with the app's keys and settings (the JSON API and the phone page).
-
-    ``locked``: ``dispenser`` was loaded by ``find_dispenser_to_issue`` in this transaction.
-    """
+    """Issue a token with the app's keys and settings (the JSON API and the phone page)."""
     return issue_token(
         db.session,
         dispenser,
@@ -69,7 +65,6 @@ def issue_visitor_token(
         code_key=code_key(),
         settings=token_settings(),
         now=now,
-        locked=locked,
     )
 
 

@@ -104,7 +104,8 @@ def heartbeat() -> Response:
         _device()  # an unknown key is answered 401 before a bad body
         raise
     # On PostgreSQL the heartbeat is one statement, and the alert writes it may cause are
-    # each one conditional write: each commits on its own (no BEGIN, no COMMIT).
+    # each one conditional write: each commits on its own (no BEGIN, no COMMIT). If they
+    # fail after the heartbeat committed, the fleet job's next run settles the alerts.
     statements_commit_one_by_one(db.session)
     now = utcnow()
     beat = record_heartbeat(db.session, key, reading, now=now)

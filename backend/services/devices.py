@@ -250,8 +250,10 @@ _REPLACED = ("last_heartbeat_at", "paper_level", "status")
 def _heartbeat_by_key() -> Any:
     """PostgreSQL: UPDATE dispenser ... FROM dispenser AS was, site, device_credential
     WHERE the key is live RETURNING the new row, its site, the replaced state and SET
-    LOCAL synchronous_commit = off. ``was`` is the same row as the statement's snapshot
-    saw it, before this UPDATE."""
+    LOCAL synchronous_commit = off. ``was`` is the row as the statement's snapshot saw it:
+    the state replaced, unless another transaction changed the row meanwhile (the UPDATE
+    then waits for it and applies to its version, as the lookup-then-UPDATE did; an alert
+    judged from the older state is settled by the next heartbeat or the fleet job)."""
     was = _DISPENSERS.alias("was")
     return (
         update(_DISPENSERS)

@@ -121,21 +121,24 @@ def raise_offline_alerts(
 def resolve_ended_alerts(
     session: Db, settings: AlertSettings, *, now: datetime
 ) -> list[AlertChange]:
-    """Resolve every alert of a switched-off dispenser, and offline alerts of dispensers
-    heard again (a heartbeat resolves its own; this catches any left behind)."""
-    switched_off = select(Dispenser.id).where(Dispenser.enabled.is_(False))
-    heard_again = select(Dispenser.id).where(
-        Dispenser.last_heartbeat_at >= now - settings.offline_after
+    """Resolve every open alert whose condition no longer holds (one UPDATE): a switched
+    off dispenser's, an offline one of a dispenser heard again, a jam that was cleared.
+    A heartbeat resolves its own at once; this catches any it left behind: its alert
+    writes commit after the heartbeat itself (backend.api.device), so a failure between
+    them leaves the alert for this."""
+    filters = condition_filters(settings, now=now)
+    holds = or_(
+        *(
+            and_(
+                Alert.kind == kind,
+                select(Dispenser.id).where(Dispenser.id == Alert.dispenser_id, rule).exists(),
+            )
+            for kind, rule in filters.items()
+        )
     )
     ended = session.execute(
         update(Alert)
-        .where(
-            Alert.is_open.is_(True),
-            or_(
-                Alert.dispenser_id.in_(switched_off),
-                and_(Alert.kind == "offline", Alert.dispenser_id.in_(heard_again)),
-            ),
-        )
+        .where(Alert.is_open.is_(True), Alert.kind.in_(list(filters)), ~holds)
         .values(is_open=None, resolved_at=now)
         .returning(Alert.id)
         .execution_options(synchronize_session=False)

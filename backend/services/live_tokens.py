@@ -14,7 +14,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, exists, func, or_, select, update
 
 from backend.errors import DispenserBusy
 from backend.models import Dispenser, LiveTokenSlot
@@ -23,22 +23,30 @@ from backend.services.sql import Db, built_once, insert_for, table_of
 DEFAULT_LIVE_TOKEN_CAP = 10
 
 
+DEFAULT_LIVE_TOKEN_CAP = 10
+# A typed code ends with its token's slot number in this many digits (backend.services.
+# tokens): so no cap may have more slots than they can name.
+SLOT_DIGITS = 2
+MAX_LIVE_TOKEN_CAP = 10**SLOT_DIGITS
+
+_SLOTS = table_of(LiveTokenSlot)
+_FREE = or_(_SLOTS.c.busy_until.is_(None), _SLOTS.c.busy_until <= bindparam("now"))
+# The dispenser's usable slots that are free (parameters: dispenser, cap, now).
+_FREE_SLOTS = (
+    (_SLOTS.c.dispenser_id == bindparam("dispenser")) & (_SLOTS.c.slot < bindparam("cap")) & _FREE
+)
+# Whether the dispenser has a free slot now, as its claim would find one (token issue's
+# single statement checks it before any of its writes).
+FREE_SLOT_EXISTS = exists().where(_FREE_SLOTS)
+
+
 def claim_slot(dialect: str) -> Any:
     """``UPDATE`` one free slot of the dispenser to busy until ``until``, ``RETURNING`` it
     (parameters: dispenser, cap, now, until). Token issue's single statement on PostgreSQL
     (backend.services.tokens) runs it as its first step."""
-    slots = table_of(LiveTokenSlot)
-    free = or_(slots.c.busy_until.is_(None), slots.c.busy_until <= bindparam("now"))
-    pick = (
-        select(slots.c.slot)
-        .where(
-            slots.c.dispenser_id == bindparam("dispenser"),
-            slots.c.slot < bindparam("cap"),
-            free,
-        )
-        .order_by(slots.c.slot)
-        .limit(1)
-    )
+    slots = _SLOTS
+    free = _FREE
+    pick = select(slots.c.slot).where(_FREE_SLOTS).order_by(slots.c.slot).limit(1)
     if dialect == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     return (
@@ -56,11 +64,13 @@ def claim_slot(dialect: str) -> Any:
 _CLAIM = built_once(claim_slot)
 
 
-def _claim(session: Db, dispenser: Dispenser, cap: int, *, now: datetime, until: datetime) -> bool:
+def _claim(
+    session: Db, dispenser: Dispenser, cap: int, *, now: datetime, until: datetime
+) -> int | None:
     claimed = session.execute(
         _CLAIM(session), {"dispenser": dispenser.id, "cap": cap, "now": now, "until": until}
     ).first()
-    return claimed is not None
+    return None if claimed is None else int(claimed.slot)
 
 
 def _ensure_slots(session: Db, dispenser: Dispenser, cap: int) -> bool:
@@ -82,15 +92,14 @@ def _ensure_slots(session: Db, dispenser: Dispenser, cap: int) -> bool:
 
 def claim_live_token_slot(
     session: Db, dispenser: Dispenser, *, cap: int, now: datetime, until: datetime
-) -> None:
-    """Hold one of the dispenser's ``cap`` live-token slots until ``until``, or raise
-    DispenserBusy (429) with the seconds until the first slot frees."""
-    if _claim(session, dispenser, cap, now=now, until=until):
-        return
-    if _ensure_slots(session, dispenser, cap) and _claim(
-        session, dispenser, cap, now=now, until=until
-    ):
-        return
+) -> int:
+    """Hold one of the dispenser's ``cap`` live-token slots until ``until`` and return its
+    number, or raise DispenserBusy (429) with the seconds until the first slot frees."""
+    slot = _claim(session, dispenser, cap, now=now, until=until)
+    if slot is None and _ensure_slots(session, dispenser, cap):
+        slot = _claim(session, dispenser, cap, now=now, until=until)
+    if slot is not None:
+        return slot
     first_free = session.scalar(
         select(func.min(LiveTokenSlot.busy_until)).where(
             LiveTokenSlot.dispenser_id == dispenser.id, LiveTokenSlot.slot < cap

@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import bindparam, literal, select, update
+from sqlalchemy import bindparam, exists, literal, select, update
 
 from backend.errors import QuotaExhausted
 from backend.models import AccessToken, DailySecret, QuotaUsage, Site
@@ -62,9 +62,25 @@ def take_portion(dialect: str, *, after: Any = None) -> Any:
             "last_portion_at": upsert.excluded.last_portion_at,
             "last_token_id": upsert.excluded.last_token_id,
         },
-        where=(table.c.last_portion_at <= bindparam("window_start"))
-        & (table.c.portions < bindparam("daily_cap")),
+        where=_ONE_MORE_ALLOWED,
     ).returning(table.c.id)
+
+
+_QUOTAS = QuotaUsage.__table__
+# The rule: one more portion today if the window has passed and the daily cap allows it
+# (parameters: window_start, daily_cap).
+_ONE_MORE_ALLOWED = (_QUOTAS.c.last_portion_at <= bindparam("window_start")) & (
+    _QUOTAS.c.portions < bindparam("daily_cap")
+)
+# Whether take_portion would give the visitor a portion now, by the same rule (token
+# issue's single statement checks it before any of its writes; parameters: site,
+# visitor_hash, day, window_start, daily_cap).
+PORTION_AVAILABLE = ~exists().where(
+    _QUOTAS.c.site_id == bindparam("site"),
+    _QUOTAS.c.visitor_hash == bindparam("visitor_hash"),
+    _QUOTAS.c.day == bindparam("day"),
+    ~_ONE_MORE_ALLOWED,
+)
 
 
 def take_portion_parameters(site: Site, vhash: str, day: date, *, now: datetime) -> dict[str, Any]:

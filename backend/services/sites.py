@@ -145,11 +145,8 @@ _DISPENSER_BY_PUBLIC_ID = (
     .options(joinedload(Dispenser.site, innerjoin=True))
     .where(Dispenser.public_id == bindparam("public_id"))
 )
-# Token issue's load on PostgreSQL: the dispenser and its site, holding the dispenser's row
-# lock (``FOR UPDATE OF dispenser``; the site row is not locked). backend.services.tokens
-# says why.
+# Token issue's load: the dispenser and its site (no lock: backend.services.tokens).
 _DISPENSER_TO_ISSUE = with_site_columns().where(_DISPENSERS.c.public_id == bindparam("public_id"))
-_DISPENSER_TO_ISSUE_LOCKED = _DISPENSER_TO_ISSUE.with_for_update(of=_DISPENSERS)
 
 
 def find_dispenser(session: Db, public_id: str) -> Dispenser:
@@ -162,11 +159,8 @@ def find_dispenser(session: Db, public_id: str) -> Dispenser:
 
 def find_dispenser_to_issue(session: Db, public_id: str) -> Dispenser:
     """Look a dispenser up to issue a token at it (with its site; read-only, in no
-    session: ``dispenser_from_row``). On PostgreSQL its row is locked until the
-    transaction ends, in the same statement (pass ``locked=True`` to ``issue_token``)."""
-    locked = session.get_bind().dialect.name == "postgresql"
-    statement = _DISPENSER_TO_ISSUE_LOCKED if locked else _DISPENSER_TO_ISSUE
-    row = session.execute(statement, {"public_id": public_id}).first()
+    session: ``dispenser_from_row``)."""
+    row = session.execute(_DISPENSER_TO_ISSUE, {"public_id": public_id}).first()
     if row is None:
         raise DispenserNotFound("no dispenser has that id")
     return dispenser_from_row(row._mapping)

@@ -72,7 +72,12 @@ def statements_commit_one_by_one(session: Db) -> bool:
     """For a request whose every write is one self-contained statement: on PostgreSQL,
     run its statements without a surrounding transaction (autocommit), so that it sends
     no BEGIN and no COMMIT, two round trips of its four. Each statement is still atomic
-    and durable on its own. Call it before the request's first statement; True if taken.
+    on its own, and durable unless it says otherwise (a heartbeat's). A write that must
+    follow another is then not undone with it: the request's design must allow that (a
+    heartbeat's alerts, which the fleet job's next run settles). A rollback gives the
+    connection back; the session's next statement then starts a transaction, for steps
+    that must stand or fall together (token issue's refusals). Call it before the
+    request's first statement; True if taken.
 
     Only a session bound to an engine (the app's own) can change its connection's mode:
     the tests' sessions nested in a transaction they roll back keep theirs.

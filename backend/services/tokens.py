@@ -1,12 +1,20 @@
 """Issuing tokens to visitors and redeeming them, each step a single conditional write.
 
-On PostgreSQL, a token that every rule allows takes two statements and the commit: the
-dispenser loaded with its row lock (``find_dispenser_to_issue``), then one statement of
-data-modifying CTEs that claims a live-token slot, inserts the token unless its typed code
-is live here, takes the visitor's portion and claims the minimum interval, each step from
-the previous one's row (``_build_in_one``). If any step does not happen, the transaction
-is rolled back and the same rules run one statement at a time, as on SQLite: that path
-renews an expired unused token's portion and words each refusal with its wait.
+A token's typed code ends with the number of the live-token slot it holds
+(backend.services.live_tokens): two live tokens at one dispenser hold different slots, so
+their codes differ by construction, whatever the other (random) digits drew, with no
+lock and no check. A guess still hits one of a dispenser's live codes with the chance
+it had: live codes / 10^digits.
+
+On PostgreSQL, a token that every rule allows takes the dispenser's load and one
+statement of data-modifying CTEs, each its own transaction (no BEGIN, no COMMIT): it
+checks every rule on its snapshot, then claims a live-token slot, inserts the token with
+that slot's code, takes the visitor's portion and claims the minimum interval, each step
+from the previous one's row (``_build_in_one``). A rule that refuses on the snapshot
+stops it before any write; a write that a concurrent request made fail after the checks
+passed makes the statement fail (``RACED``), which undoes all of it. Either way the same
+rules then run one statement at a time in a transaction, as on SQLite: that path renews
+an expired unused token's portion and words each refusal with its wait.
 """
 
 from __future__ import annotations
@@ -17,7 +25,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pyotp
-from sqlalchemy import bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.expression import Grouping
 
 from backend.errors import (
     DispenserBusy,
@@ -29,17 +52,19 @@ from backend.models import AccessToken, Dispenser
 from backend.models.dispenser import NON_DISPENSING_STATUSES
 from backend.services.live_tokens import (
     DEFAULT_LIVE_TOKEN_CAP,
+    FREE_SLOT_EXISTS,
+    SLOT_DIGITS,
     claim_live_token_slot,
     claim_slot,
 )
 from backend.services.quotas import (
+    PORTION_AVAILABLE,
     consume_portion,
     take_portion,
     take_portion_parameters,
     visitor_hash,
 )
 from backend.services.secrets import keyed_hash, numeric_code
-from backend.services.sites import find_dispenser_to_issue
 from backend.services.sql import Db, built_once, table_of
 from backend.signing import KeyRing
 from protocol.ids import dispenser_id_to_bytes
@@ -68,22 +93,43 @@ _NEW_TOKEN_COLUMNS = (
 _PARAMETER_OF = {"dispenser_id": "dispenser", "site_id": "site"}
 
 
-def _insert_token_unless_clash(after: Any = None) -> Any:
-    """INSERT ... SELECT <the values> [FROM after] WHERE NOT EXISTS (a live token with
-    this code here) RETURNING id. ``after``: the CTE whose row it needs (the claimed slot)."""
+def _insert_token_unless_clash() -> Any:
+    """INSERT ... SELECT <the values> WHERE NOT EXISTS (a live token with this code here)
+    RETURNING id: the one-at-a-time path's insert (a code that a token minted before the
+    codes named their slots may still hold)."""
     values = select(
         *(
             bindparam(_PARAMETER_OF.get(name, name), type_=_TOKENS.c[name].type).label(name)
             for name in _NEW_TOKEN_COLUMNS
         )
     )
-    if after is not None:
-        values = values.select_from(after)
     return (
         insert(_TOKENS)
         .from_select(list(_NEW_TOKEN_COLUMNS), values.where(~exists().where(_LIVE_CODE)))
         .returning(_TOKENS.c.id)
     )
+
+
+def _insert_token_in_slot(slot: Any) -> Any:
+    """INSERT ... SELECT <the values> FROM slot WHERE NOT EXISTS (a live token with that
+    code here) RETURNING id: the token whose code is the claimed slot's (``code_hashes``:
+    each slot's code hash, in slot order)."""
+    # In parentheses: PostgreSQL takes an element of a parameter's array only so.
+    code_hashes = Grouping(bindparam("code_hashes", type_=ARRAY(String)))
+    values: dict[str, ColumnElement[Any]] = {
+        name: bindparam(_PARAMETER_OF.get(name, name), type_=_TOKENS.c[name].type)
+        for name in _NEW_TOKEN_COLUMNS
+    }
+    values["code_hash"] = code = code_hashes[slot.c.slot + 1]
+    # A live token minted before codes named their slots may hold the code.
+    clash = exists().where(
+        _TOKENS.c.dispenser_id == bindparam("dispenser"),
+        _TOKENS.c.code_hash == code,
+        _TOKENS.c.redeemed_at.is_(None),
+        _TOKENS.c.expires_at > bindparam("now"),
+    )
+    rows = select(*(value.label(name) for name, value in values.items())).where(~clash)
+    return insert(_TOKENS).from_select(list(values), rows).returning(_TOKENS.c.id)
 
 
 _INSERT_TOKEN_UNLESS_CLASH = _insert_token_unless_clash()
@@ -156,21 +202,16 @@ def check_presence(dispenser: Dispenser, presence_code: str | None, *, now: date
 
 
 _DISPENSER_ROWS = table_of(Dispenser)
-_LOCK_DISPENSER = (
-    select(_DISPENSER_ROWS.c.id)
-    .where(_DISPENSER_ROWS.c.id == bindparam("dispenser"))
-    .with_for_update()
+_DISPENSER = _DISPENSER_ROWS.c.id == bindparam("dispenser")
+# The site's minimum interval between portions at one dispenser (parameter: cutoff).
+_INTERVAL_PASSED = or_(
+    _DISPENSER_ROWS.c.last_issued_at.is_(None),
+    _DISPENSER_ROWS.c.last_issued_at <= bindparam("cutoff"),
 )
-# The site's minimum interval between portions at one dispenser, as one conditional write.
+# The interval's claim, as one conditional write.
 _CLAIM_INTERVAL = (
     update(_DISPENSER_ROWS)
-    .where(
-        _DISPENSER_ROWS.c.id == bindparam("dispenser"),
-        or_(
-            _DISPENSER_ROWS.c.last_issued_at.is_(None),
-            _DISPENSER_ROWS.c.last_issued_at <= bindparam("cutoff"),
-        ),
-    )
+    .where(_DISPENSER, _INTERVAL_PASSED)
     .values(last_issued_at=bindparam("now"))
 )
 
@@ -196,32 +237,44 @@ def _claim_interval(session: Db, dispenser: Dispenser, *, now: datetime) -> None
         )
 
 
-def _lock_dispenser(session: Db, dispenser: Dispenser) -> None:
-    """Mint one token at a time per dispenser: take its row lock (PostgreSQL) before the
-    token's insert, so that of two mints at once the second one's check for a live token
-    with the same typed code sees the first. SQLite runs one writer at a time anyway."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_LOCK_DISPENSER, {"dispenser": dispenser.id})
+def slot_code(random_digits: str, slot: int) -> str:
+    """A typed code: the random digits, then the slot's number in SLOT_DIGITS digits."""
+    return f"{random_digits}{slot:0{SLOT_DIGITS}d}"
+
+
+# A custom setting that is never set: reading it fails the statement, with this name in
+# the error. Token issue's single statement reads it when, after its checks passed, one
+# of its writes did not happen (a concurrent request got there first).
+RACED = "fairroll.token_issue_raced"
 
 
 def _build_in_one(dialect: str) -> dict[tuple[bool, bool], Any]:
     """Token issue's common case as one statement of data-modifying CTEs, by (quota,
-    minimum interval): claim a live-token slot; insert the token from that slot's row
-    unless a live token here has its code; take the visitor's portion from the token's
-    row; claim the minimum interval if there was a portion (or a token, with no quota).
+    minimum interval): check every rule on the snapshot (a free slot, the visitor's
+    portion, the interval); only then claim a live-token slot, insert the token with that
+    slot's code, take the visitor's portion from the token's row and claim the interval.
 
     The CTEs all see the snapshot of the statement's start, not each other's writes, so
     each step reads the previous one's RETURNING rows and runs only if it got one. The
-    steps are the statements of the one-at-a-time path (same builders). The answer has
-    one column per step: its row's id (slot number), NULL if it did not happen.
+    writes are the statements of the one-at-a-time path (same builders), the checks their
+    rules (same expressions). The answer has one column per step: its row's id (slot
+    number), NULL if it did not happen. A check that refuses leaves every column NULL and
+    nothing written; a write that fails after the checks passed fails the statement by
+    reading RACED, which undoes its other writes.
     """
     if dialect != "postgresql":
         raise RuntimeError("token issue in one statement needs PostgreSQL's writable CTEs")
     variants: dict[tuple[bool, bool], Any] = {}
     for quota in (False, True):
         for paced in (False, True):
-            slot = claim_slot(dialect).cte("slot")
-            last = token = _insert_token_unless_clash(after=slot).cte("token")
+            checks: list[ColumnElement[bool]] = [FREE_SLOT_EXISTS]
+            if quota:
+                checks.append(PORTION_AVAILABLE)
+            if paced:
+                checks.append(exists().where(_DISPENSER, _INTERVAL_PASSED))
+            allowed = select(and_(*checks).label("yes")).cte("allowed")
+            slot = claim_slot(dialect).where(select(allowed.c.yes).scalar_subquery()).cte("slot")
+            last = token = _insert_token_in_slot(slot).cte("token")
             steps = {"slot": slot.c.slot, "token_id": token.c.id}
             if quota:
                 last = take_portion(dialect, after=token).cte("portion")
@@ -233,8 +286,13 @@ def _build_in_one(dialect: str) -> dict[tuple[bool, bool], Any]:
                     .cte("paced")
                 )
                 steps["paced"] = last.c.id
+            raced = and_(
+                select(allowed.c.yes).scalar_subquery(),
+                select(last.c[0]).scalar_subquery().is_(None),  # the last step: any failed
+            )
             variants[quota, paced] = select(
-                *(select(column).scalar_subquery().label(name) for name, column in steps.items())
+                *(select(column).scalar_subquery().label(name) for name, column in steps.items()),
+                case((raced, func.current_setting(RACED))).label("raced"),
             )
     return variants
 
@@ -242,13 +300,19 @@ def _build_in_one(dialect: str) -> dict[tuple[bool, bool], Any]:
 _IN_ONE = built_once(_build_in_one)
 
 
-def _insert_with_unused_code(
-    session: Db, code_key: bytes, dispenser: Dispenser, digits: int, row: dict[str, object]
+def _insert_with_slot_code(
+    session: Db,
+    code_key: bytes,
+    dispenser: Dispenser,
+    digits: int,
+    slot: int,
+    row: dict[str, object],
 ) -> tuple[str, int]:
-    """Insert the token with a typed code no live token of this dispenser has: one
-    conditional INSERT per try (collisions are rare); the code and the row id."""
+    """Insert the token with a typed code of its slot that no live token here has: one
+    conditional INSERT per try (only a token minted before codes named their slots can
+    hold such a code); the code and the row id."""
     for _ in range(8):
-        code = numeric_code(digits)
+        code = slot_code(numeric_code(digits - SLOT_DIGITS), slot)
         hashed = code_hash(code_key, dispenser, code)
         row_id = session.execute(
             _INSERT_TOKEN_UNLESS_CLASH,
@@ -307,29 +371,18 @@ class _Draft:
 
 
 def _prepare(
-    session: Db,
     dispenser: Dispenser,
     presence_code: str | None,
     ring: KeyRing,
     settings: TokenSettings,
     *,
     now: datetime,
-    locked: bool,
 ) -> _Draft:
-    """What both paths do first: the dispenser's state and presence checks, the token's
-    draft, and the dispenser's row lock unless the load took it.
-
-    The lock must come from an earlier statement than the token insert's NOT EXISTS
-    check: in READ COMMITTED a statement sees the rows committed before it started, so
-    only a statement that starts once we hold the lock sees a token that a concurrent
-    mint at this dispenser committed meanwhile.
-    """
+    """What both paths do first: the dispenser's state and presence checks, and the
+    token's draft."""
     check_can_dispense(dispenser)
     check_presence(dispenser, presence_code, now=now)
-    draft = _Draft.new(ring, settings, now)
-    if not locked:
-        _lock_dispenser(session, dispenser)
-    return draft
+    return _Draft.new(ring, settings, now)
 
 
 def issue_token(
@@ -342,19 +395,17 @@ def issue_token(
     code_key: bytes,
     settings: TokenSettings,
     now: datetime,
-    locked: bool = False,
 ) -> IssuedToken:
     """Check state, presence, quota and interval; mint a token bound to ``dispenser``.
 
-    ``locked``: the caller loaded ``dispenser`` with ``find_dispenser_to_issue`` in this
-    transaction, so on PostgreSQL it holds the dispenser's row lock (else it is taken here,
-    one statement more). On PostgreSQL a token that every rule allows is minted in one
-    statement (``_issue_in_one``). Anything else rolls the transaction back (call this
-    first in a transaction) and runs the rules one statement at a time, as on SQLite,
-    with the dispenser loaded again: that path renews an expired unused token's portion
-    and words each refusal with its wait.
+    On PostgreSQL a token that every rule allows is minted in one statement
+    (``_issue_in_one``), which may run in autocommit (``statements_commit_one_by_one``).
+    Anything else rolls the session back (call this first in a transaction, if in one)
+    and runs the rules one statement at a time in a transaction, as on SQLite: that path
+    renews an expired unused token's portion and words each refusal with its wait.
+    ``dispenser``: as ``find_dispenser_to_issue`` loads it (a rollback leaves it as it is).
     """
-    # What both paths take, besides the dispenser and whether its row lock is held.
+    # What both paths take, besides the dispenser.
     request: dict[str, Any] = {
         "visitor_id": visitor_id,
         "presence_code": presence_code,
@@ -364,14 +415,11 @@ def issue_token(
         "now": now,
     }
     if session.get_bind().dialect.name == "postgresql":
-        public_id = dispenser.public_id
-        issued = _issue_in_one(session, dispenser, locked=locked, **request)
+        issued = _issue_in_one(session, dispenser, **request)
         if issued is not None:
             return issued
         session.rollback()
-        dispenser = find_dispenser_to_issue(session, public_id)
-        locked = True
-    return _issue_step_by_step(session, dispenser, locked=locked, **request)
+    return _issue_step_by_step(session, dispenser, **request)
 
 
 def _issue_in_one(
@@ -384,19 +432,20 @@ def _issue_in_one(
     code_key: bytes,
     settings: TokenSettings,
     now: datetime,
-    locked: bool,
 ) -> IssuedToken | None:
-    """PostgreSQL: mint in one statement (_build_in_one), or None if any step did not
-    happen (no free or no slot row, code clash, quota, interval); its writes then stand
-    in the transaction, which the caller rolls back."""
-    draft = _prepare(session, dispenser, presence_code, ring, settings, now=now, locked=locked)
+    """PostgreSQL: mint in one statement (_build_in_one), or None if a rule refused on its
+    snapshot (nothing written) or a write failed after (the statement failed: nothing
+    written, a transaction around it aborted; the caller rolls back)."""
+    draft = _prepare(dispenser, presence_code, ring, settings, now=now)
     now = draft.issued_at
-    code = numeric_code(settings.code_digits)
-    hashed = code_hash(code_key, dispenser, code)
+    # One draw of the random digits; the slot the statement claims picks the code.
+    random_digits = numeric_code(settings.code_digits - SLOT_DIGITS)
     parameters: dict[str, Any] = {
         **draft.row(dispenser),
-        "code_hash": hashed,
-        "hashed": hashed,
+        "code_hashes": [
+            code_hash(code_key, dispenser, slot_code(random_digits, slot))
+            for slot in range(settings.live_cap)
+        ],
         "cap": settings.live_cap,
         "until": draft.expires_at,
     }
@@ -408,10 +457,15 @@ def _issue_in_one(
     cutoff = _interval_cutoff(dispenser, now)
     if cutoff is not None:
         parameters["cutoff"] = cutoff
-    steps = session.execute(_IN_ONE(session)[quota, cutoff is not None], parameters).one()
-    if any(step is None for step in steps):
+    try:
+        steps = session.execute(_IN_ONE(session)[quota, cutoff is not None], parameters).one()
+    except DBAPIError as error:
+        if RACED not in str(error.orig):
+            raise
         return None
-    return draft.signed(ring, dispenser, code)
+    if steps.token_id is None:
+        return None
+    return draft.signed(ring, dispenser, slot_code(random_digits, steps.slot))
 
 
 def _issue_step_by_step(
@@ -424,16 +478,15 @@ def _issue_step_by_step(
     code_key: bytes,
     settings: TokenSettings,
     now: datetime,
-    locked: bool,
 ) -> IssuedToken:
     """Each rule its own statement, raising its refusal (SQLite; PostgreSQL's refusals)."""
-    draft = _prepare(session, dispenser, presence_code, ring, settings, now=now, locked=locked)
+    draft = _prepare(dispenser, presence_code, ring, settings, now=now)
     now = draft.issued_at
-    claim_live_token_slot(
+    slot = claim_live_token_slot(
         session, dispenser, cap=settings.live_cap, now=now, until=draft.expires_at
     )
-    code, row_id = _insert_with_unused_code(
-        session, code_key, dispenser, settings.code_digits, draft.row(dispenser)
+    code, row_id = _insert_with_slot_code(
+        session, code_key, dispenser, settings.code_digits, slot, draft.row(dispenser)
     )
     site = dispenser.site
     if not (site.unrestricted or dispenser.unrestricted):

@@ -39,8 +39,8 @@ def heartbeat() -> timedelta:
 
 
 def load_dispenser(public_id: str, *, to_issue: bool = False) -> Dispenser:
-    """The dispenser named in the URL; remembered for the error pages. ``to_issue``: with
-    its row lock on PostgreSQL (``find_dispenser_to_issue``), for issuing a token."""
+    """The dispenser named in the URL; remembered for the error pages. ``to_issue``: as
+    token issue loads it (``find_dispenser_to_issue``), for issuing a token."""
     if not is_dispenser_public_id(public_id):
         raise DispenserNotFound("no dispenser has that id")
     find = find_dispenser_to_issue if to_issue else find_dispenser
@@ -120,7 +120,7 @@ def issue(public_id: str) -> PageResult:
         return redirect(_token_page_url(public_id), 303)
     visitor_id, is_new = visitor_id_for_request()
     issued = issue_visitor_token(
-        dispenser, visitor_id=visitor_id, presence=presence or None, now=now, locked=True
+        dispenser, visitor_id=visitor_id, presence=presence or None, now=now
     )
     db.session.commit()
     # Post/redirect/get: a reload shows the code again instead of posting twice.

@@ -116,6 +116,86 @@ def test_heartbeats_store_no_readings_the_job_does_and_forecasts(
     assert stored.rate_per_hour == pytest.approx(10.0, rel=1e-3)  # 20 points in 2 hours
 
 
+def test_the_job_resolves_every_alert_whose_condition_ended(app: Flask) -> None:
+    """Alerts left open (a heartbeat's alert writes commit after it, so a failure between
+    them leaves one): cleared, heard again or switched off are resolved; a jam that
+    holds and an offline dispenser still silent keep theirs."""
+    at = now()
+    site = make_site("Alert Park")
+    recent = at - timedelta(seconds=20)
+    cleared = make_dispenser(site, status="ok", paper_level=80, last_heartbeat_at=recent)
+    jammed = make_dispenser(site, status="jam", paper_level=80, last_heartbeat_at=recent)
+    back = make_dispenser(site, status="ok", paper_level=80, last_heartbeat_at=recent)
+    silent = make_dispenser(
+        site, status="ok", paper_level=80, last_heartbeat_at=at - timedelta(minutes=30)
+    )
+    off = make_dispenser(site, status="jam", enabled=False, last_heartbeat_at=recent)
+    for dispenser, kind in (
+        (cleared, "jam"),
+        (jammed, "jam"),
+        (back, "offline"),
+        (silent, "offline"),
+        (off, "jam"),
+    ):
+        db.session.add(
+            Alert(
+                dispenser_id=dispenser.id,
+                kind=kind,
+                is_open=True,
+                detail=kind,
+                raised_at=at - timedelta(hours=1),
+            )
+        )
+    db.session.commit()
+    report = _run(app, at)
+    resolved = {(c.dispenser, c.kind) for c in report.changes if c.change == "resolved"}
+    assert resolved == {
+        (cleared.public_id, "jam"),
+        (back.public_id, "offline"),
+        (off.public_id, "jam"),
+    }
+    still = db.session.execute(
+        select(Alert.dispenser_id, Alert.kind).where(Alert.is_open.is_(True))
+    ).all()
+    assert sorted(still) == sorted([(jammed.id, "jam"), (silent.id, "offline")])
+
+
+@pytest.mark.postgres
+def test_an_alert_a_failed_heartbeat_left_open_is_resolved_by_the_next_job(
+    committing_postgres_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In production a heartbeat commits before its alert writes: when they fail, the
+    new state stays and the alert is left open (the next heartbeat, healthy before and
+    after, evaluates nothing); the fleet job's next run resolves it."""
+    import backend.alerting
+
+    app = committing_postgres_app
+    client = app.test_client()
+    with app.app_context():
+        dispenser = make_dispenser(make_site())
+        key = enroll(client, dispenser)["device_key"]
+    beat = "/api/v1/device/heartbeat"
+    jam = client.post(beat, json={"paper_level": 80, "status": "jam"}, headers=auth(key))
+    assert jam.status_code == 200
+
+    def fails(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the connection dropped")
+
+    healthy = {"paper_level": 80, "status": "ok"}
+    with monkeypatch.context() as patch:
+        patch.setattr(backend.alerting, "evaluate_dispenser", fails)
+        patch.setattr(app, "testing", False)  # answered 500, not raised into the test
+        assert client.post(beat, json=healthy, headers=auth(key)).status_code == 500
+    assert client.post(beat, json=healthy, headers=auth(key)).status_code == 200
+    with app.app_context():
+        assert db.session.scalars(select(Alert.kind).where(Alert.is_open.is_(True))).all() == [
+            "jam"
+        ]
+        report = _run(app)
+        assert [(c.change, c.kind) for c in report.changes] == [("resolved", "jam")]
+        assert db.session.scalar(select(func.count()).where(Alert.is_open.is_(True))) == 0
+
+
 def test_the_heartbeat_runs_no_fleet_job(app: Flask, client: FlaskClient) -> None:
     make_dispenser(make_site(), status="ok", last_heartbeat_at=now() - timedelta(hours=1))
     dispenser = make_dispenser(make_site("Other"))

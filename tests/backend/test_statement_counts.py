@@ -139,6 +139,31 @@ def test_a_heartbeat_in_production_is_one_statement_that_does_not_wait_for_the_d
     assert len([line for line in sent if "\tExecute\t" in line]) == 1, sent
 
 
+def test_a_token_issue_in_production_sends_no_begin_and_no_commit(
+    committing_postgres_app: Flask, tmp_path: Path
+) -> None:
+    """The dispenser's load and the one statement that checks the rules and mints, each
+    its own transaction; a refusal then runs the rules one at a time in a transaction."""
+    app = committing_postgres_app
+    client = app.test_client()  # one visitor: its second token is refused by the quota
+    with app.app_context():
+        public_id = make_dispenser(make_site(min_interval_seconds=0)).public_id
+        engine = db.engine
+    path = f"/api/v1/dispensers/{public_id}/tokens"
+    assert app.test_client().post(path).status_code == 201  # slot rows, the day's secret
+    connections: list[Any] = []
+    with _wire(engine, tmp_path / "token.trace", connections) as sent:
+        answer = client.post(path)
+    assert answer.status_code == 201
+    assert not [line for line in sent if "BEGIN" in line or "COMMIT" in line], sent
+    assert len([line for line in sent if "\tExecute\t" in line]) == 2, sent
+    assert connections[0].autocommit is False
+    with _wire(engine, tmp_path / "refused.trace", []) as sent:
+        refused = client.post(path)
+    assert refused.status_code == 429
+    assert len([line for line in sent if "BEGIN" in line]) == 1, sent  # the rules' one
+
+
 def test_a_heartbeat_sets_synchronous_commit_off_for_its_own_transaction(
     committing_postgres_app: Flask,
 ) -> None:

@@ -1,8 +1,9 @@
-"""Token issue on PostgreSQL: a token every rule allows costs two statements and the
-commit (the dispenser loaded with its row lock, then one statement for the slot, the
-token, the portion and the minimum interval); a refusal rolls that statement back and
-answers from the rules run one at a time, as on SQLite (the parametrized tests in
-test_tokens.py check those answers on both databases).
+"""Token issue on PostgreSQL: a token every rule allows costs two statements (the
+dispenser's load, then one statement that checks the rules and claims the slot, inserts
+the token, takes the portion and claims the minimum interval); a refusal writes nothing
+and answers from the rules run one at a time, as on SQLite (the parametrized tests in
+test_tokens.py check those answers on both databases); a write that fails after the
+checks passed fails the statement, which undoes its other writes.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def _steady_dispenser(policy: dict[str, Any], unrestricted: bool = False) -> Dis
     ],
     ids=["quota+interval", "quota", "unrestricted-site+interval", "unrestricted-dispenser"],
 )
-def test_a_token_every_rule_allows_is_two_statements_and_the_commit(
+def test_a_token_every_rule_allows_is_two_statements(
     committing_postgres_app: Flask, policy: dict[str, Any], unrestricted_dispenser: bool
 ) -> None:
     app = committing_postgres_app
@@ -102,11 +103,11 @@ def test_a_token_every_rule_allows_is_two_statements_and_the_commit(
             answer = app.test_client().post(f"/api/v1/dispensers/{public_id}/tokens", json={})
         assert answer.status_code == 201, answer.get_json()
         load, mint = sent.requests_own()  # exactly two
-        assert load.rstrip().endswith("FOR UPDATE OF dispenser") and "JOIN site" in load
-        assert mint.startswith("WITH slot AS")
+        assert "JOIN site" in load and "FOR UPDATE" not in load
+        assert mint.startswith("WITH allowed AS")
         assert ("\nportion AS" in mint, "\npaced AS" in mint) == (quota, interval)
         assert len(sent.statements) - len(sent.requests_own()) <= 1  # the day's secret read
-        assert (sent.commits, sent.rollbacks) == (1, 0)
+        assert sent.rollbacks == 0
 
         # What the one statement wrote: as the rules one at a time would have.
         db.session.expire_all()
@@ -118,6 +119,7 @@ def test_a_token_every_rule_allows_is_two_statements_and_the_commit(
         assert [(slot.dispenser_id, slot.busy_until) for slot in busy] == [
             (dispenser.id, token.expires_at)
         ]
+        assert answer.get_json()["code"].endswith(f"{busy[0].slot:02d}")
         usage = db.session.scalars(select(QuotaUsage)).all()
         assert [(u.site_id, u.portions, u.last_token_id) for u in usage] == (
             [(site_id, 1, token.id)] if quota else []
@@ -126,7 +128,7 @@ def test_a_token_every_rule_allows_is_two_statements_and_the_commit(
         assert dispenser.last_issued_at == (token.issued_at if interval else None)
 
 
-def test_a_refusal_rolls_the_one_statement_back_and_answers_from_the_rules_one_at_a_time(
+def test_a_refusal_writes_nothing_and_answers_from_the_rules_one_at_a_time(
     committing_postgres_app: Flask,
 ) -> None:
     app = committing_postgres_app
@@ -136,15 +138,16 @@ def test_a_refusal_rolls_the_one_statement_back_and_answers_from_the_rules_one_a
         path = f"/api/v1/dispensers/{dispenser.public_id}/tokens"
         assert client.post(path, json={}).status_code == 201
         with _sent(app) as sent:
-            # The one statement claims a slot and inserts a token, then the quota says no.
+            # The one statement's check of the quota says no: it writes nothing.
             refused = client.post(path, json={})
         assert refused.status_code == 429
         assert refused.get_json()["error"]["code"] == "quota_exhausted"
         assert 500 <= int(refused.headers["Retry-After"]) <= 541
         own = sent.requests_own()
-        assert own[0].rstrip().endswith("FOR UPDATE OF dispenser")
-        assert own[1].startswith("WITH slot AS")
-        assert own[2] == own[0]  # loaded (and locked) again after the rollback
+        assert "JOIN site" in own[0]
+        assert own[1].startswith("WITH allowed AS")
+        assert own[2].startswith("UPDATE live_token_slot")  # the rules one at a time
+        assert "JOIN site" not in "".join(own[2:])  # the loaded dispenser serves both
         assert sent.rollbacks >= 1 and sent.commits == 0
 
         db.session.expire_all()
@@ -156,3 +159,49 @@ def test_a_refusal_rolls_the_one_statement_back_and_answers_from_the_rules_one_a
         )
         assert busy == 1  # the refused attempt holds no slot
         assert db.session.scalars(select(QuotaUsage.portions)).all() == [1]
+
+
+def test_a_write_that_fails_after_the_checks_passed_undoes_the_whole_statement(
+    committing_postgres_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another transaction holds every free slot row (as concurrent mints at the dispenser
+    would): the statement's check sees free slots, its claim skips the locked rows and gets
+    none, so the statement fails (tokens.RACED) and nothing of it stays: no token, no
+    portion, no interval. The rules one at a time then refuse with 429."""
+    from backend.services import tokens
+
+    app = committing_postgres_app
+    with app.app_context():
+        dispenser = _steady_dispenser({})
+        dispenser_id, path = dispenser.id, f"/api/v1/dispensers/{dispenser.public_id}/tokens"
+        engine = db.engine
+    raced: list[bool] = []
+    in_one = tokens._issue_in_one
+
+    def watched(*args: Any, **kwargs: Any) -> object:
+        issued = in_one(*args, **kwargs)
+        raced.append(issued is None)
+        return issued
+
+    monkeypatch.setattr(tokens, "_issue_in_one", watched)
+    with engine.connect() as holder:
+        holder.execute(
+            text("SELECT slot FROM live_token_slot WHERE dispenser_id = :d FOR UPDATE"),
+            {"d": dispenser_id},
+        )
+        answer = app.test_client().post(path, json={})
+        holder.rollback()
+    assert raced == [True]
+    assert answer.status_code == 429, answer.get_json()
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AccessToken)) == 0
+        assert db.session.scalar(select(func.count()).select_from(QuotaUsage)) == 0
+        assert db.session.get(Dispenser, dispenser_id).last_issued_at is None  # type: ignore[union-attr]
+        assert (
+            db.session.scalar(
+                select(func.count())
+                .select_from(LiveTokenSlot)
+                .where(LiveTokenSlot.busy_until.is_not(None))
+            )
+            == 0
+        )
