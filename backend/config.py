@@ -13,16 +13,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from backend.services.live_tokens import MAX_LIVE_TOKEN_CAP
-
 
 class ConfigError(RuntimeError):
     """A setting is missing or malformed; the message names it."""
 
 
-def _int(
-    env: Mapping[str, str], name: str, default: int, *, minimum: int = 0, maximum: int | None = None
-) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -32,8 +28,6 @@ def _int(
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {value}")
-    if maximum is not None and value > maximum:
-        raise ConfigError(f"{name} must be at most {maximum}, not {value}")
     return value
 
 
@@ -118,11 +112,8 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": _int(env, "FAIRROLL_MAX_BODY_BYTES", 256 * 1024, minimum=1024),
         "FAIRROLL_TOKEN_TTL_SECONDS": _int(env, "FAIRROLL_TOKEN_TTL_SECONDS", 120, minimum=10),
         "FAIRROLL_CODE_DIGITS": _int(env, "FAIRROLL_CODE_DIGITS", 6, minimum=6),
-        # At most this many unexpired tokens per dispenser (429 with Retry-After beyond);
-        # at most 100: a typed code's last two digits are its token's live-token slot.
-        "FAIRROLL_LIVE_TOKEN_CAP": _int(
-            env, "FAIRROLL_LIVE_TOKEN_CAP", 10, minimum=1, maximum=MAX_LIVE_TOKEN_CAP
-        ),
+        # At most this many unexpired tokens per dispenser (429 with Retry-After beyond).
+        "FAIRROLL_LIVE_TOKEN_CAP": _int(env, "FAIRROLL_LIVE_TOKEN_CAP", 10, minimum=1),
         "FAIRROLL_CLOCK_SKEW_SECONDS": _int(env, "FAIRROLL_CLOCK_SKEW_SECONDS", 30),
         "FAIRROLL_ENROLLMENT_TTL_HOURS": _int(env, "FAIRROLL_ENROLLMENT_TTL_HOURS", 24, minimum=1),
         "FAIRROLL_RETENTION_DAYS": _int(env, "FAIRROLL_RETENTION_DAYS", 7, minimum=1),

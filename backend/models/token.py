@@ -96,11 +96,16 @@ class LiveTokenSlot(Base):
 
     A dispenser has at most FAIRROLL_LIVE_TOKEN_CAP slots (rows made on first need), so
     no more tokens than that are ever live for it: minting claims a free slot with one
-    conditional UPDATE, or is refused.
+    conditional UPDATE, or is refused. The claim also stores the token's typed-code hash,
+    unique among the dispenser's slots, so two live tokens never share a code.
     """
 
     __tablename__ = "live_token_slot"
+    # No two slots of a dispenser hold one typed code: so no two live tokens share one.
+    __table_args__ = (UniqueConstraint("dispenser_id", "code_hash"),)
 
     dispenser_id: Mapped[int] = mapped_column(ForeignKey("dispenser.id"), primary_key=True)
     slot: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     busy_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The typed-code hash of the token that holds (or last held) the slot.
+    code_hash: Mapped[str | None] = mapped_column(String(64), default=None)

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from backend.errors import DispenserBusy
 from backend.models import Dispenser, LiveTokenSlot
@@ -24,10 +25,6 @@ DEFAULT_LIVE_TOKEN_CAP = 10
 
 
 DEFAULT_LIVE_TOKEN_CAP = 10
-# A typed code ends with its token's slot number in this many digits (backend.services.
-# tokens): so no cap may have more slots than they can name.
-SLOT_DIGITS = 2
-MAX_LIVE_TOKEN_CAP = 10**SLOT_DIGITS
 
 _SLOTS = table_of(LiveTokenSlot)
 _FREE = or_(_SLOTS.c.busy_until.is_(None), _SLOTS.c.busy_until <= bindparam("now"))
@@ -38,12 +35,19 @@ _FREE_SLOTS = (
 # Whether the dispenser has a free slot now, as its claim would find one (token issue's
 # single statement checks it before any of its writes).
 FREE_SLOT_EXISTS = exists().where(_FREE_SLOTS)
+# Whether a slot of the dispenser holds this typed code (parameter: code_hash): its
+# claim would break the slots' unique (dispenser, code hash), so draw another code.
+CODE_HELD = exists().where(
+    _SLOTS.c.dispenser_id == bindparam("dispenser"),
+    _SLOTS.c.code_hash == bindparam("code_hash"),
+)
 
 
 def claim_slot(dialect: str) -> Any:
-    """``UPDATE`` one free slot of the dispenser to busy until ``until``, ``RETURNING`` it
-    (parameters: dispenser, cap, now, until). Token issue's single statement on PostgreSQL
-    (backend.services.tokens) runs it as its first step."""
+    """``UPDATE`` one free slot of the dispenser to busy until ``until``, holding the typed
+    code ``code_hash``, ``RETURNING`` it (parameters: dispenser, cap, now, until,
+    code_hash). Token issue's single statement on PostgreSQL (backend.services.tokens)
+    runs it as its first write."""
     slots = _SLOTS
     free = _FREE
     pick = select(slots.c.slot).where(_FREE_SLOTS).order_by(slots.c.slot).limit(1)
@@ -56,7 +60,7 @@ def claim_slot(dialect: str) -> Any:
             slots.c.slot == pick.scalar_subquery(),
             free,
         )
-        .values(busy_until=bindparam("until"))
+        .values(busy_until=bindparam("until"), code_hash=bindparam("code_hash"))
         .returning(slots.c.slot)
     )
 
@@ -65,12 +69,30 @@ _CLAIM = built_once(claim_slot)
 
 
 def _claim(
-    session: Db, dispenser: Dispenser, cap: int, *, now: datetime, until: datetime
+    session: Db, dispenser: Dispenser, cap: int, *, now: datetime, until: datetime, code_hash: str
 ) -> int | None:
-    claimed = session.execute(
-        _CLAIM(session), {"dispenser": dispenser.id, "cap": cap, "now": now, "until": until}
-    ).first()
+    parameters = {
+        "dispenser": dispenser.id,
+        "cap": cap,
+        "now": now,
+        "until": until,
+        "code_hash": code_hash,
+    }
+    try:
+        claimed = session.execute(_CLAIM(session), parameters).first()
+    except IntegrityError as clash:
+        # A concurrent mint here drew the same code (the slots' unique dispenser and code
+        # hash): rare, and the transaction is spoiled on PostgreSQL. Ask for a retry.
+        raise DispenserBusy(
+            "this dispenser is busy; try again in a moment", retry_after=1
+        ) from clash
     return None if claimed is None else int(claimed.slot)
+
+
+def code_held(session: Db, dispenser: Dispenser, code_hash: str) -> bool:
+    """Whether a slot of ``dispenser`` holds this typed code (CODE_HELD)."""
+    found = session.scalar(select(CODE_HELD), {"dispenser": dispenser.id, "code_hash": code_hash})
+    return bool(found)
 
 
 def _ensure_slots(session: Db, dispenser: Dispenser, cap: int) -> bool:
@@ -91,13 +113,21 @@ def _ensure_slots(session: Db, dispenser: Dispenser, cap: int) -> bool:
 
 
 def claim_live_token_slot(
-    session: Db, dispenser: Dispenser, *, cap: int, now: datetime, until: datetime
+    session: Db,
+    dispenser: Dispenser,
+    *,
+    cap: int,
+    now: datetime,
+    until: datetime,
+    code_hash: str,
 ) -> int:
-    """Hold one of the dispenser's ``cap`` live-token slots until ``until`` and return its
-    number, or raise DispenserBusy (429) with the seconds until the first slot frees."""
-    slot = _claim(session, dispenser, cap, now=now, until=until)
+    """Hold one of the dispenser's ``cap`` live-token slots until ``until`` for the token
+    with typed code ``code_hash`` (no other slot of the dispenser may hold it: see
+    ``code_held``) and return its number, or raise DispenserBusy (429) with the seconds
+    until the first slot frees."""
+    slot = _claim(session, dispenser, cap, now=now, until=until, code_hash=code_hash)
     if slot is None and _ensure_slots(session, dispenser, cap):
-        slot = _claim(session, dispenser, cap, now=now, until=until)
+        slot = _claim(session, dispenser, cap, now=now, until=until, code_hash=code_hash)
     if slot is not None:
         return slot
     first_free = session.scalar(

@@ -1,15 +1,14 @@
 """Issuing tokens to visitors and redeeming them, each step a single conditional write.
 
-A token's typed code ends with the number of the live-token slot it holds
-(backend.services.live_tokens): two live tokens at one dispenser hold different slots, so
-their codes differ by construction, whatever the other (random) digits drew, with no
-lock and no check. A guess still hits one of a dispenser's live codes with the chance
-it had: live codes / 10^digits.
+A token holds one of its dispenser's live-token slots (backend.services.live_tokens)
+until it expires, and the slot holds the token's typed-code hash, unique among the
+dispenser's slots: so two live tokens at one dispenser never share a typed code, with
+no lock, whatever order concurrent mints run in (a clash is a new draw).
 
 On PostgreSQL, a token that every rule allows takes the dispenser's load and one
 statement of data-modifying CTEs, each its own transaction (no BEGIN, no COMMIT): it
-checks every rule on its snapshot, then claims a live-token slot, inserts the token with
-that slot's code, takes the visitor's portion and claims the minimum interval, each step
+checks every rule on its snapshot, then claims a live-token slot for the token's code,
+inserts the token, takes the visitor's portion and claims the minimum interval, each step
 from the previous one's row (``_build_in_one``). A rule that refuses on the snapshot
 stops it before any write; a write that a concurrent request made fail after the checks
 passed makes the statement fail (``RACED``), which undoes all of it. Either way the same
@@ -27,10 +26,11 @@ from typing import Any
 import pyotp
 from sqlalchemy import (
     ColumnElement,
-    String,
+    Integer,
     and_,
     bindparam,
     case,
+    cast,
     exists,
     func,
     insert,
@@ -38,9 +38,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql.expression import Grouping
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from backend.errors import (
     DispenserBusy,
@@ -51,11 +49,12 @@ from backend.errors import (
 from backend.models import AccessToken, Dispenser
 from backend.models.dispenser import NON_DISPENSING_STATUSES
 from backend.services.live_tokens import (
+    CODE_HELD,
     DEFAULT_LIVE_TOKEN_CAP,
     FREE_SLOT_EXISTS,
-    SLOT_DIGITS,
     claim_live_token_slot,
     claim_slot,
+    code_held,
 )
 from backend.services.quotas import (
     PORTION_AVAILABLE,
@@ -65,6 +64,7 @@ from backend.services.quotas import (
     visitor_hash,
 )
 from backend.services.secrets import keyed_hash, numeric_code
+from backend.services.sites import find_dispenser_to_issue
 from backend.services.sql import Db, built_once, table_of
 from backend.signing import KeyRing
 from protocol.ids import dispenser_id_to_bytes
@@ -93,43 +93,24 @@ _NEW_TOKEN_COLUMNS = (
 _PARAMETER_OF = {"dispenser_id": "dispenser", "site_id": "site"}
 
 
-def _insert_token_unless_clash() -> Any:
-    """INSERT ... SELECT <the values> WHERE NOT EXISTS (a live token with this code here)
-    RETURNING id: the one-at-a-time path's insert (a code that a token minted before the
-    codes named their slots may still hold)."""
+def _insert_token_unless_clash(after: Any = None) -> Any:
+    """INSERT ... SELECT <the values> [FROM after] WHERE NOT EXISTS (a live token with this
+    code here) RETURNING id. ``after``: the CTE whose row it needs (the claimed slot). A
+    slot's unique code already rules a clash out; this catches a live token minted before
+    slots held codes."""
     values = select(
         *(
             bindparam(_PARAMETER_OF.get(name, name), type_=_TOKENS.c[name].type).label(name)
             for name in _NEW_TOKEN_COLUMNS
         )
     )
+    if after is not None:
+        values = values.select_from(after)
     return (
         insert(_TOKENS)
         .from_select(list(_NEW_TOKEN_COLUMNS), values.where(~exists().where(_LIVE_CODE)))
         .returning(_TOKENS.c.id)
     )
-
-
-def _insert_token_in_slot(slot: Any) -> Any:
-    """INSERT ... SELECT <the values> FROM slot WHERE NOT EXISTS (a live token with that
-    code here) RETURNING id: the token whose code is the claimed slot's (``code_hashes``:
-    each slot's code hash, in slot order)."""
-    # In parentheses: PostgreSQL takes an element of a parameter's array only so.
-    code_hashes = Grouping(bindparam("code_hashes", type_=ARRAY(String)))
-    values: dict[str, ColumnElement[Any]] = {
-        name: bindparam(_PARAMETER_OF.get(name, name), type_=_TOKENS.c[name].type)
-        for name in _NEW_TOKEN_COLUMNS
-    }
-    values["code_hash"] = code = code_hashes[slot.c.slot + 1]
-    # A live token minted before codes named their slots may hold the code.
-    clash = exists().where(
-        _TOKENS.c.dispenser_id == bindparam("dispenser"),
-        _TOKENS.c.code_hash == code,
-        _TOKENS.c.redeemed_at.is_(None),
-        _TOKENS.c.expires_at > bindparam("now"),
-    )
-    rows = select(*(value.label(name) for name, value in values.items())).where(~clash)
-    return insert(_TOKENS).from_select(list(values), rows).returning(_TOKENS.c.id)
 
 
 _INSERT_TOKEN_UNLESS_CLASH = _insert_token_unless_clash()
@@ -208,6 +189,12 @@ _INTERVAL_PASSED = or_(
     _DISPENSER_ROWS.c.last_issued_at.is_(None),
     _DISPENSER_ROWS.c.last_issued_at <= bindparam("cutoff"),
 )
+# The dispenser is on and neither empty nor jammed (check_can_dispense, as SQL).
+_CAN_DISPENSE = exists().where(
+    _DISPENSER,
+    _DISPENSER_ROWS.c.enabled.is_(True),
+    *(_DISPENSER_ROWS.c.status != status for status in sorted(NON_DISPENSING_STATUSES)),
+)
 # The interval's claim, as one conditional write.
 _CLAIM_INTERVAL = (
     update(_DISPENSER_ROWS)
@@ -237,15 +224,10 @@ def _claim_interval(session: Db, dispenser: Dispenser, *, now: datetime) -> None
         )
 
 
-def slot_code(random_digits: str, slot: int) -> str:
-    """A typed code: the random digits, then the slot's number in SLOT_DIGITS digits."""
-    return f"{random_digits}{slot:0{SLOT_DIGITS}d}"
-
-
-# A custom setting that is never set: reading it fails the statement, with this name in
-# the error. Token issue's single statement reads it when, after its checks passed, one
-# of its writes did not happen (a concurrent request got there first).
-RACED = "fairroll.token_issue_raced"
+# Token issue's single statement fails itself with this text in its error when, after its
+# checks passed, one of its writes did not happen (a concurrent request got there first):
+# it casts the text to a number, at run time (the text depends on the statement's rows).
+RACED = "fairroll: token issue raced"
 
 
 def _build_in_one(dialect: str) -> dict[tuple[bool, bool], Any]:
@@ -267,14 +249,18 @@ def _build_in_one(dialect: str) -> dict[tuple[bool, bool], Any]:
     variants: dict[tuple[bool, bool], Any] = {}
     for quota in (False, True):
         for paced in (False, True):
-            checks: list[ColumnElement[bool]] = [FREE_SLOT_EXISTS]
+            checks: list[ColumnElement[bool]] = [
+                _CAN_DISPENSE,
+                FREE_SLOT_EXISTS,
+                ~CODE_HELD,
+            ]
             if quota:
                 checks.append(PORTION_AVAILABLE)
             if paced:
                 checks.append(exists().where(_DISPENSER, _INTERVAL_PASSED))
             allowed = select(and_(*checks).label("yes")).cte("allowed")
             slot = claim_slot(dialect).where(select(allowed.c.yes).scalar_subquery()).cte("slot")
-            last = token = _insert_token_in_slot(slot).cte("token")
+            last = token = _insert_token_unless_clash(after=slot).cte("token")
             steps = {"slot": slot.c.slot, "token_id": token.c.id}
             if quota:
                 last = take_portion(dialect, after=token).cte("portion")
@@ -286,13 +272,14 @@ def _build_in_one(dialect: str) -> dict[tuple[bool, bool], Any]:
                     .cte("paced")
                 )
                 steps["paced"] = last.c.id
+            allowed_now = select(allowed.c.yes).scalar_subquery()
             raced = and_(
-                select(allowed.c.yes).scalar_subquery(),
+                allowed_now,
                 select(last.c[0]).scalar_subquery().is_(None),  # the last step: any failed
             )
             variants[quota, paced] = select(
                 *(select(column).scalar_subquery().label(name) for name, column in steps.items()),
-                case((raced, func.current_setting(RACED))).label("raced"),
+                case((raced, cast(func.concat(RACED, " ", allowed_now), Integer))).label("raced"),
             )
     return variants
 
@@ -300,26 +287,25 @@ def _build_in_one(dialect: str) -> dict[tuple[bool, bool], Any]:
 _IN_ONE = built_once(_build_in_one)
 
 
-def _insert_with_slot_code(
-    session: Db,
-    code_key: bytes,
-    dispenser: Dispenser,
-    digits: int,
-    slot: int,
-    row: dict[str, object],
+def _claim_slot_with_unused_code(
+    session: Db, code_key: bytes, dispenser: Dispenser, settings: TokenSettings, draft: _Draft
 ) -> tuple[str, int]:
-    """Insert the token with a typed code of its slot that no live token here has: one
-    conditional INSERT per try (only a token minted before codes named their slots can
-    hold such a code); the code and the row id."""
+    """Claim a live-token slot for a typed code no slot of this dispenser holds (a held
+    one is drawn again; collisions are rare); the code and the claimed slot."""
     for _ in range(8):
-        code = slot_code(numeric_code(digits - SLOT_DIGITS), slot)
+        code = numeric_code(settings.code_digits)
         hashed = code_hash(code_key, dispenser, code)
-        row_id = session.execute(
-            _INSERT_TOKEN_UNLESS_CLASH,
-            {**row, "code_hash": hashed, "hashed": hashed},
-        ).scalar()
-        if row_id is not None:
-            return code, row_id
+        if code_held(session, dispenser, hashed):
+            continue
+        slot = claim_live_token_slot(
+            session,
+            dispenser,
+            cap=settings.live_cap,
+            now=draft.issued_at,
+            until=draft.expires_at,
+            code_hash=hashed,
+        )
+        return code, slot
     raise DispenserBusy("too many codes are live at this dispenser; try again", retry_after=5)
 
 
@@ -401,9 +387,9 @@ def issue_token(
     On PostgreSQL a token that every rule allows is minted in one statement
     (``_issue_in_one``), which may run in autocommit (``statements_commit_one_by_one``).
     Anything else rolls the session back (call this first in a transaction, if in one)
-    and runs the rules one statement at a time in a transaction, as on SQLite: that path
-    renews an expired unused token's portion and words each refusal with its wait.
-    ``dispenser``: as ``find_dispenser_to_issue`` loads it (a rollback leaves it as it is).
+    and runs the rules one statement at a time in a transaction, as on SQLite, with the
+    dispenser loaded again: that path renews an expired unused token's portion and words
+    each refusal with its wait. ``dispenser``: as ``find_dispenser_to_issue`` loads it.
     """
     # What both paths take, besides the dispenser.
     request: dict[str, Any] = {
@@ -415,10 +401,12 @@ def issue_token(
         "now": now,
     }
     if session.get_bind().dialect.name == "postgresql":
+        public_id = dispenser.public_id
         issued = _issue_in_one(session, dispenser, **request)
         if issued is not None:
             return issued
         session.rollback()
+        dispenser = find_dispenser_to_issue(session, public_id)  # as it is now
     return _issue_step_by_step(session, dispenser, **request)
 
 
@@ -438,14 +426,12 @@ def _issue_in_one(
     written, a transaction around it aborted; the caller rolls back)."""
     draft = _prepare(dispenser, presence_code, ring, settings, now=now)
     now = draft.issued_at
-    # One draw of the random digits; the slot the statement claims picks the code.
-    random_digits = numeric_code(settings.code_digits - SLOT_DIGITS)
+    code = numeric_code(settings.code_digits)
+    hashed = code_hash(code_key, dispenser, code)
     parameters: dict[str, Any] = {
         **draft.row(dispenser),
-        "code_hashes": [
-            code_hash(code_key, dispenser, slot_code(random_digits, slot))
-            for slot in range(settings.live_cap)
-        ],
+        "code_hash": hashed,
+        "hashed": hashed,
         "cap": settings.live_cap,
         "until": draft.expires_at,
     }
@@ -459,13 +445,15 @@ def _issue_in_one(
         parameters["cutoff"] = cutoff
     try:
         steps = session.execute(_IN_ONE(session)[quota, cutoff is not None], parameters).one()
+    except IntegrityError:
+        return None  # a concurrent mint here drew the same code: the slots' unique code
     except DBAPIError as error:
         if RACED not in str(error.orig):
             raise
         return None
-    if steps.token_id is None:
+    if any(step is None for step in steps[:-1]):
         return None
-    return draft.signed(ring, dispenser, slot_code(random_digits, steps.slot))
+    return draft.signed(ring, dispenser, code)
 
 
 def _issue_step_by_step(
@@ -482,12 +470,13 @@ def _issue_step_by_step(
     """Each rule its own statement, raising its refusal (SQLite; PostgreSQL's refusals)."""
     draft = _prepare(dispenser, presence_code, ring, settings, now=now)
     now = draft.issued_at
-    slot = claim_live_token_slot(
-        session, dispenser, cap=settings.live_cap, now=now, until=draft.expires_at
-    )
-    code, row_id = _insert_with_slot_code(
-        session, code_key, dispenser, settings.code_digits, slot, draft.row(dispenser)
-    )
+    code, _slot = _claim_slot_with_unused_code(session, code_key, dispenser, settings, draft)
+    hashed = code_hash(code_key, dispenser, code)
+    row_id = session.execute(
+        _INSERT_TOKEN_UNLESS_CLASH, {**draft.row(dispenser), "code_hash": hashed, "hashed": hashed}
+    ).scalar()
+    if row_id is None:  # a live token from before slots held codes has it
+        raise DispenserBusy("this dispenser is busy; try again in a moment", retry_after=1)
     site = dispenser.site
     if not (site.unrestricted or dispenser.unrestricted):
         consume_portion(

@@ -1,6 +1,7 @@
 """Token issue on PostgreSQL: a token every rule allows costs two statements (the
-dispenser's load, then one statement that checks the rules and claims the slot, inserts
-the token, takes the portion and claims the minimum interval); a refusal writes nothing
+dispenser's load, then one statement that checks the rules, claims a slot for the token's
+code, inserts the token, takes the portion and claims the minimum interval); a refusal
+writes nothing
 and answers from the rules run one at a time, as on SQLite (the parametrized tests in
 test_tokens.py check those answers on both databases); a write that fails after the
 checks passed fails the statement, which undoes its other writes.
@@ -119,7 +120,7 @@ def test_a_token_every_rule_allows_is_two_statements(
         assert [(slot.dispenser_id, slot.busy_until) for slot in busy] == [
             (dispenser.id, token.expires_at)
         ]
-        assert answer.get_json()["code"].endswith(f"{busy[0].slot:02d}")
+        assert busy[0].code_hash == token.code_hash  # the slot holds the token's code
         usage = db.session.scalars(select(QuotaUsage)).all()
         assert [(u.site_id, u.portions, u.last_token_id) for u in usage] == (
             [(site_id, 1, token.id)] if quota else []
@@ -146,8 +147,8 @@ def test_a_refusal_writes_nothing_and_answers_from_the_rules_one_at_a_time(
         own = sent.requests_own()
         assert "JOIN site" in own[0]
         assert own[1].startswith("WITH allowed AS")
-        assert own[2].startswith("UPDATE live_token_slot")  # the rules one at a time
-        assert "JOIN site" not in "".join(own[2:])  # the loaded dispenser serves both
+        assert "JOIN site" in own[2]  # loaded again after the rollback, as it is now
+        assert own[3].startswith("SELECT EXISTS")  # the rules one at a time: code held?
         assert sent.rollbacks >= 1 and sent.commits == 0
 
         db.session.expire_all()
@@ -205,3 +206,38 @@ def test_a_write_that_fails_after_the_checks_passed_undoes_the_whole_statement(
             )
             == 0
         )
+
+
+def test_a_dispenser_switched_off_after_its_load_gets_no_token(
+    committing_postgres_app: Flask,
+) -> None:
+    """The statement checks the dispenser can dispense on its own snapshot, and the rules
+    one at a time load it again: a dispenser switched off between the load and the mint
+    is refused, and nothing is written."""
+    from backend.errors import DispenserUnavailable
+    from backend.services.sites import find_dispenser_to_issue
+    from backend.services.tokens import TokenSettings, issue_token
+    from backend.signing import key_ring
+
+    app = committing_postgres_app
+    with app.app_context():
+        dispenser = _steady_dispenser({})
+        loaded = find_dispenser_to_issue(db.session, dispenser.public_id)
+        db.session.execute(
+            text("UPDATE dispenser SET enabled = false WHERE id = :d"), {"d": dispenser.id}
+        )
+        db.session.commit()
+        with pytest.raises(DispenserUnavailable):
+            issue_token(
+                db.session,
+                loaded,
+                visitor_id="late",
+                presence_code=None,
+                ring=key_ring(app),
+                code_key=b"k" * 32,
+                settings=TokenSettings(),
+                now=datetime.now(UTC),
+            )
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(AccessToken)) == 0
+        assert db.session.scalar(select(func.count()).select_from(QuotaUsage)) == 0
