@@ -98,6 +98,13 @@ def test_a_typed_code_in_production_sends_no_begin_and_no_commit(
     assert connections[0].autocommit is False
 
 
+def _enrolled(app: Flask) -> tuple[str, Engine]:
+    """A dispenser enrolled through the API: its device key, and the app's engine."""
+    with app.app_context():
+        dispenser = make_dispenser(make_site())
+        return enroll(app.test_client(), dispenser)["device_key"], db.engine
+
+
 def test_a_heartbeat_in_production_is_one_statement_that_does_not_wait_for_the_disk(
     committing_postgres_app: Flask, tmp_path: Path
 ) -> None:
@@ -107,10 +114,7 @@ def test_a_heartbeat_in_production_is_one_statement_that_does_not_wait_for_the_d
     conditional writes, each its own statement; the config poll is its one lookup."""
     app = committing_postgres_app
     client = app.test_client()
-    with app.app_context():
-        dispenser = make_dispenser(make_site())
-        key = enroll(client, dispenser)["device_key"]
-        engine = db.engine
+    key, engine = _enrolled(app)
     healthy = {"paper_level": 80, "status": "ok"}
     for name, body, executes in (
         ("first", healthy, 1),
@@ -170,11 +174,7 @@ def test_a_heartbeat_sets_synchronous_commit_off_for_its_own_transaction(
     """What the heartbeat's statement sets holds for its transaction, the statement itself
     in autocommit (and the request's transaction where one surrounds it), not after."""
     app = committing_postgres_app
-    client = app.test_client()
-    with app.app_context():
-        dispenser = make_dispenser(make_site())
-        key = enroll(client, dispenser)["device_key"]
-        engine = db.engine
+    key, engine = _enrolled(app)
     from backend.services.devices import _HEARTBEAT_BY_KEY, Reading, record_heartbeat
     from backend.services.secrets import sha256_hex
 
