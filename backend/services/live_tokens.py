@@ -80,13 +80,27 @@ def _claim(
     }
     try:
         claimed = session.execute(_CLAIM(session), parameters).first()
-    except IntegrityError as clash:
+    except IntegrityError as error:
+        if not is_code_clash(error):
+            raise
         # A concurrent mint here drew the same code (the slots' unique dispenser and code
         # hash): rare, and the transaction is spoiled on PostgreSQL. Ask for a retry.
         raise DispenserBusy(
             "this dispenser is busy; try again in a moment", retry_after=1
-        ) from clash
+        ) from error
     return None if claimed is None else int(claimed.slot)
+
+
+# The slots' unique (dispenser, code hash), as the migration names it.
+CODE_UNIQUE = "uq_live_token_slot_dispenser_id"
+
+
+def is_code_clash(error: IntegrityError) -> bool:
+    """Whether ``error`` is the slots' unique (dispenser, code hash) refusing a claim."""
+    diagnosis = getattr(error.orig, "diag", None)  # PostgreSQL names the constraint
+    if diagnosis is not None:
+        return getattr(diagnosis, "constraint_name", None) == CODE_UNIQUE
+    return "live_token_slot.code_hash" in str(error.orig)  # SQLite names the columns
 
 
 def code_held(session: Db, dispenser: Dispenser, code_hash: str) -> bool:

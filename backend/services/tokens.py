@@ -55,6 +55,7 @@ from backend.services.live_tokens import (
     claim_live_token_slot,
     claim_slot,
     code_held,
+    is_code_clash,
 )
 from backend.services.quotas import (
     PORTION_AVAILABLE,
@@ -232,9 +233,10 @@ RACED = "fairroll: token issue raced"
 
 def _build_in_one(dialect: str) -> dict[tuple[bool, bool], Any]:
     """Token issue's common case as one statement of data-modifying CTEs, by (quota,
-    minimum interval): check every rule on the snapshot (a free slot, the visitor's
-    portion, the interval); only then claim a live-token slot, insert the token with that
-    slot's code, take the visitor's portion from the token's row and claim the interval.
+    minimum interval): check every rule on the snapshot (the dispenser can dispense, a
+    free slot, the code in no slot, the visitor's portion, the interval); only then claim
+    a live-token slot for the token's code, insert the token from the slot's row, take the
+    visitor's portion from the token's row and claim the interval.
 
     The CTEs all see the snapshot of the statement's start, not each other's writes, so
     each step reads the previous one's RETURNING rows and runs only if it got one. The
@@ -242,7 +244,7 @@ def _build_in_one(dialect: str) -> dict[tuple[bool, bool], Any]:
     rules (same expressions). The answer has one column per step: its row's id (slot
     number), NULL if it did not happen. A check that refuses leaves every column NULL and
     nothing written; a write that fails after the checks passed fails the statement by
-    reading RACED, which undoes its other writes.
+    casting a text naming RACED to a number, which undoes its other writes.
     """
     if dialect != "postgresql":
         raise RuntimeError("token issue in one statement needs PostgreSQL's writable CTEs")
@@ -445,7 +447,9 @@ def _issue_in_one(
         parameters["cutoff"] = cutoff
     try:
         steps = session.execute(_IN_ONE(session)[quota, cutoff is not None], parameters).one()
-    except IntegrityError:
+    except IntegrityError as error:
+        if not is_code_clash(error):
+            raise
         return None  # a concurrent mint here drew the same code: the slots' unique code
     except DBAPIError as error:
         if RACED not in str(error.orig):

@@ -257,3 +257,22 @@ def test_a_quota_refusal_names_the_moment_the_next_portion_is_due(app: Flask) ->
     # Retry-After counts from the request's whole second, rounded up: never too early.
     whole_second = later.replace(microsecond=0)
     assert refused.value.retry_after == int((due - whole_second).total_seconds()) + 1
+
+
+def test_the_slots_unique_code_is_recognised_on_either_database(app: Flask) -> None:
+    """Two slots of a dispenser holding one code: the error is the slots' unique code
+    (a retry), and no other integrity error is taken for it."""
+    from sqlalchemy.exc import IntegrityError
+
+    from backend.models import LiveTokenSlot
+    from backend.services.live_tokens import is_code_clash
+
+    dispenser = make_dispenser(make_site())
+    db.session.add(LiveTokenSlot(dispenser_id=dispenser.id, slot=0, code_hash="same"))
+    db.session.commit()
+    for slot, code in ((1, "same"), (0, "other")):  # the clash; then a duplicate key
+        db.session.add(LiveTokenSlot(dispenser_id=dispenser.id, slot=slot, code_hash=code))
+        with pytest.raises(IntegrityError) as refused:
+            db.session.flush()
+        db.session.rollback()
+        assert is_code_clash(refused.value) == (code == "same")
