@@ -221,7 +221,7 @@ def record_heartbeat(
         status=dispenser.status,
     )
     session.execute(_HEARTBEAT, {**parameters, "dispenser": dispenser.id})
-    # The loaded object gets the same values as committed state: nothing left to flush.
+    # The returned object shows the stored values (it is in no session: nothing to flush).
     set_committed_value(dispenser, "paper_level", reading.paper_level)
     set_committed_value(dispenser, "status", reading.status)
     set_committed_value(dispenser, "last_heartbeat_at", now)

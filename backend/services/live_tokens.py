@@ -23,9 +23,6 @@ from backend.services.sql import Db, built_once, insert_for, table_of
 
 DEFAULT_LIVE_TOKEN_CAP = 10
 
-
-DEFAULT_LIVE_TOKEN_CAP = 10
-
 _SLOTS = table_of(LiveTokenSlot)
 _FREE = or_(_SLOTS.c.busy_until.is_(None), _SLOTS.c.busy_until <= bindparam("now"))
 # The dispenser's usable slots that are free (parameters: dispenser, cap, now).
@@ -48,20 +45,18 @@ def claim_slot(dialect: str) -> Any:
     code ``code_hash``, ``RETURNING`` it (parameters: dispenser, cap, now, until,
     code_hash). Token issue's single statement on PostgreSQL (backend.services.tokens)
     runs it as its first write."""
-    slots = _SLOTS
-    free = _FREE
-    pick = select(slots.c.slot).where(_FREE_SLOTS).order_by(slots.c.slot).limit(1)
+    pick = select(_SLOTS.c.slot).where(_FREE_SLOTS).order_by(_SLOTS.c.slot).limit(1)
     if dialect == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     return (
-        update(slots)
+        update(_SLOTS)
         .where(
-            slots.c.dispenser_id == bindparam("dispenser"),
-            slots.c.slot == pick.scalar_subquery(),
-            free,
+            _SLOTS.c.dispenser_id == bindparam("dispenser"),
+            _SLOTS.c.slot == pick.scalar_subquery(),
+            _FREE,
         )
         .values(busy_until=bindparam("until"), code_hash=bindparam("code_hash"))
-        .returning(slots.c.slot)
+        .returning(_SLOTS.c.slot)
     )
 
 
@@ -70,7 +65,7 @@ _CLAIM = built_once(claim_slot)
 
 def _claim(
     session: Db, dispenser: Dispenser, cap: int, *, now: datetime, until: datetime, code_hash: str
-) -> int | None:
+) -> bool:
     parameters = {
         "dispenser": dispenser.id,
         "cap": cap,
@@ -85,10 +80,13 @@ def _claim(
             raise
         # A concurrent mint here drew the same code (the slots' unique dispenser and code
         # hash): rare, and the transaction is spoiled on PostgreSQL. Ask for a retry.
-        raise DispenserBusy(
-            "this dispenser is busy; try again in a moment", retry_after=1
-        ) from error
-    return None if claimed is None else int(claimed.slot)
+        raise busy_try_again() from error
+    return claimed is not None
+
+
+def busy_try_again() -> DispenserBusy:
+    """429 for a mint that met another at the same moment: a retry in a second succeeds."""
+    return DispenserBusy("this dispenser is busy; try again in a moment", retry_after=1)
 
 
 # The slots' unique (dispenser, code hash), as the migration names it.
@@ -134,16 +132,17 @@ def claim_live_token_slot(
     now: datetime,
     until: datetime,
     code_hash: str,
-) -> int:
+) -> None:
     """Hold one of the dispenser's ``cap`` live-token slots until ``until`` for the token
     with typed code ``code_hash`` (no other slot of the dispenser may hold it: see
-    ``code_held``) and return its number, or raise DispenserBusy (429) with the seconds
-    until the first slot frees."""
-    slot = _claim(session, dispenser, cap, now=now, until=until, code_hash=code_hash)
-    if slot is None and _ensure_slots(session, dispenser, cap):
-        slot = _claim(session, dispenser, cap, now=now, until=until, code_hash=code_hash)
-    if slot is not None:
-        return slot
+    ``code_held``), or raise DispenserBusy (429) with the seconds until the first slot
+    frees."""
+    if _claim(session, dispenser, cap, now=now, until=until, code_hash=code_hash):
+        return
+    if _ensure_slots(session, dispenser, cap) and _claim(
+        session, dispenser, cap, now=now, until=until, code_hash=code_hash
+    ):
+        return
     first_free = session.scalar(
         select(func.min(LiveTokenSlot.busy_until)).where(
             LiveTokenSlot.dispenser_id == dispenser.id, LiveTokenSlot.slot < cap

@@ -52,6 +52,7 @@ from backend.services.live_tokens import (
     CODE_HELD,
     DEFAULT_LIVE_TOKEN_CAP,
     FREE_SLOT_EXISTS,
+    busy_try_again,
     claim_live_token_slot,
     claim_slot,
     code_held,
@@ -291,15 +292,15 @@ _IN_ONE = built_once(_build_in_one)
 
 def _claim_slot_with_unused_code(
     session: Db, code_key: bytes, dispenser: Dispenser, settings: TokenSettings, draft: _Draft
-) -> tuple[str, int]:
+) -> tuple[str, str]:
     """Claim a live-token slot for a typed code no slot of this dispenser holds (a held
-    one is drawn again; collisions are rare); the code and the claimed slot."""
+    one is drawn again; collisions are rare); the code and its hash."""
     for _ in range(8):
         code = numeric_code(settings.code_digits)
         hashed = code_hash(code_key, dispenser, code)
         if code_held(session, dispenser, hashed):
             continue
-        slot = claim_live_token_slot(
+        claim_live_token_slot(
             session,
             dispenser,
             cap=settings.live_cap,
@@ -307,7 +308,7 @@ def _claim_slot_with_unused_code(
             until=draft.expires_at,
             code_hash=hashed,
         )
-        return code, slot
+        return code, hashed
     raise DispenserBusy("too many codes are live at this dispenser; try again", retry_after=5)
 
 
@@ -474,13 +475,12 @@ def _issue_step_by_step(
     """Each rule its own statement, raising its refusal (SQLite; PostgreSQL's refusals)."""
     draft = _prepare(dispenser, presence_code, ring, settings, now=now)
     now = draft.issued_at
-    code, _slot = _claim_slot_with_unused_code(session, code_key, dispenser, settings, draft)
-    hashed = code_hash(code_key, dispenser, code)
+    code, hashed = _claim_slot_with_unused_code(session, code_key, dispenser, settings, draft)
     row_id = session.execute(
         _INSERT_TOKEN_UNLESS_CLASH, {**draft.row(dispenser), "code_hash": hashed, "hashed": hashed}
     ).scalar()
     if row_id is None:  # a live token from before slots held codes has it
-        raise DispenserBusy("this dispenser is busy; try again in a moment", retry_after=1)
+        raise busy_try_again()
     site = dispenser.site
     if not (site.unrestricted or dispenser.unrestricted):
         consume_portion(
