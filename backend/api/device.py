@@ -22,8 +22,6 @@ from backend.services.devices import (
     record_heartbeat,
 )
 from backend.services.events import parse_batch, record_events
-from backend.services.sql import statements_commit_one_by_one
-from backend.services.vouchers import VOUCHER_DIGITS
 from backend.signing import key_ring
 from backend.wiring import code_key, public_base_url
 from protocol.clock import utcnow
@@ -82,7 +80,6 @@ def enroll() -> tuple[Response, int]:
 @bp.get("/device/config")
 def config() -> Response:
     """The device's configuration, with an ETag for cheap polling."""
-    statements_commit_one_by_one(db.session)  # one read: no BEGIN, no ROLLBACK
     document = _config_for(_device())
     etag = config_etag(document)
     if etag in request.headers.get("If-None-Match", ""):
@@ -103,10 +100,9 @@ def heartbeat() -> Response:
     except InvalidInput:
         _device()  # an unknown key is answered 401 before a bad body
         raise
-    # On PostgreSQL the heartbeat is one statement, and the alert writes it may cause are
-    # each one conditional write: each commits on its own (no BEGIN, no COMMIT). If they
-    # fail after the heartbeat committed, the fleet job's next run settles the alerts.
-    statements_commit_one_by_one(db.session)
+    # On PostgreSQL the heartbeat is one statement, its own transaction; the alert writes
+    # it may cause (rarely) commit after it, in the request's transaction. If they fail
+    # after the heartbeat committed, the fleet job's next run settles the alerts.
     now = utcnow()
     beat = record_heartbeat(db.session, key, reading, now=now)
     before = conditions_before(current_app, beat.before, now=now)
@@ -131,12 +127,8 @@ def events() -> Response:
 @bp.post("/device/codes/verify")
 def verify_code() -> Response:
     """Redeem a typed code for this dispenser, atomically, behind the attempt throttle."""
-    # On PostgreSQL, after the lookup, one statement does it all (verify_typed_code), so
-    # no transaction is needed; a voucher's steps (redeem, give back) keep theirs.
-    sent = request.get_json(silent=True)
-    typed = sent.get("code") if isinstance(sent, dict) else None
-    if isinstance(typed, str) and len(typed) != VOUCHER_DIGITS:
-        statements_commit_one_by_one(db.session)
+    # On PostgreSQL, after the lookup, one statement does it all (verify_typed_code),
+    # each its own transaction; a voucher's steps (redeem, give back) take the request's.
     dispenser = _device()
     code = json_body().get("code")
     result = verify_typed_code(

@@ -9,7 +9,6 @@ from backend.api.common import json_body
 from backend.errors import DispenserNotFound, InvalidInput
 from backend.extensions import db
 from backend.services.sites import find_dispenser_to_issue
-from backend.services.sql import statements_commit_one_by_one
 from backend.visitor_cookie import set_visitor_cookie, visitor_id_for_request
 from backend.wiring import issue_visitor_token
 from protocol.clock import utcnow
@@ -27,8 +26,7 @@ def create_token(public_id: str) -> tuple[Response, int]:
         raise InvalidInput("presence must be the code text shown on the dispenser")
     visitor_id, is_new = visitor_id_for_request()
     # On PostgreSQL, after the load, one statement mints the token (or refuses, writing
-    # nothing): no transaction is needed; a refusal's rules one at a time take one.
-    statements_commit_one_by_one(db.session)
+    # nothing), each its own transaction; a refusal's rules one at a time take one.
     dispenser = find_dispenser_to_issue(db.session, public_id)
     issued = issue_visitor_token(dispenser, visitor_id=visitor_id, presence=presence, now=utcnow())
     db.session.commit()

@@ -21,6 +21,7 @@ from sqlalchemy import BigInteger, bindparam, case, exists, literal_column, sele
 
 from backend.errors import InvalidInput, TooManyAttempts
 from backend.models import CodeAttemptThrottle, CodeSourceBudget, Dispenser
+from backend.services.direct import Direct, rows
 from backend.services.quotas import daily_secret
 from backend.services.secrets import keyed_hash
 from backend.services.sql import Db, built_once, insert_for_dialect
@@ -125,8 +126,8 @@ _CLAIMS = {
     CodeAttemptThrottle: built_once(_build_claim(CodeAttemptThrottle, _DISPENSER_KEY)),
 }
 _GIVE_BACKS = {
-    CodeSourceBudget: _build_give_back(CodeSourceBudget, "source_hash"),
-    CodeAttemptThrottle: _build_give_back(CodeAttemptThrottle, "dispenser_id"),
+    CodeSourceBudget: Direct(_build_give_back(CodeSourceBudget, "source_hash")),
+    CodeAttemptThrottle: Direct(_build_give_back(CodeAttemptThrottle, "dispenser_id")),
 }
 
 
@@ -178,7 +179,7 @@ def _build_check_at_once() -> Any:
     )
 
 
-_CHECK_AT_ONCE = _build_check_at_once()
+_CHECK_AT_ONCE = Direct(_build_check_at_once())
 
 
 def _claim(session: Db, model: Any, key: dict[str, Any], budget: Budget, now: datetime) -> None:
@@ -211,9 +212,7 @@ def _refuse(session: Db, model: Any, key: dict[str, Any], budget: Budget, now: d
 def _give_back(session: Db, model: Any, key: dict[str, Any], budget: Budget) -> None:
     """Return a slot this request claimed: a right code's, or one whose check another budget
     refused (its own only: earlier failures stay counted)."""
-    session.execute(
-        _GIVE_BACKS[model], {"key": next(iter(key.values())), "step": budget.interval_ms}
-    )
+    rows(session, _GIVE_BACKS[model], {"key": next(iter(key.values())), "step": budget.interval_ms})
 
 
 def source_key(session: Db, source: str, *, now: datetime) -> dict[str, Any]:
@@ -276,7 +275,8 @@ def _check_at_once(
     """verify_typed_code on PostgreSQL: one statement (_build_check_at_once) for the
     claims and a token's redemption; a voucher, rarer, takes the sequential steps after."""
     (_, source, source_budget), (_, _, dispenser_budget) = claims
-    row = session.execute(
+    (row,) = rows(
+        session,
         _CHECK_AT_ONCE,
         {
             **{f"source_{name}": value for name, value in source.items()},
@@ -288,19 +288,19 @@ def _check_at_once(
             **_budget_values(source_budget, "source_"),
             **_budget_values(dispenser_budget, "dispenser_"),
         },
-    ).one()
-    if row.source_ok and not row.dispenser_ok and not row.live:
+    )
+    if row["source_ok"] and not row["dispenser_ok"] and not row["live"]:
         # The source's slot was claimed for a check that the dispenser's budget refused:
         # give it back. (In a transaction the refusal's rollback would undo it anyway;
         # without one, as the endpoint runs this, the claim stands until given back.)
         _give_back(session, *claims[0])
     for (model, key, budget), claimed in zip(
-        claims, (row.source_ok, row.dispenser_ok), strict=True
+        claims, (row["source_ok"], row["dispenser_ok"]), strict=True
     ):
         if not claimed:
             _refuse(session, model, key, budget, now)
-    if row.token_ref is not None:
-        return CodeResult("token", row.token_ref, row.expires_at)
+    if row["token_ref"] is not None:
+        return CodeResult("token", row["token_ref"], row["expires_at"])
     result = _redeem_voucher(session, dispenser, code, code_key=code_key, now=now)
     if result.kind is not None:
         _give_back_all(session, claims)

@@ -15,6 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from backend.errors import DeviceKeyInvalid, EnrollmentCodeInvalid, InvalidInput
 from backend.models import DeviceCredential, Dispenser, EnrollmentCode, Site
 from backend.models.dispenser import DEVICE_STATUSES
+from backend.services.direct import Direct, rows
 from backend.services.secrets import normalise_grouped_code, sha256_hex
 from backend.services.sites import DISPENSER_AND_SITE_COLUMNS, dispenser_from_row, with_site_columns
 from backend.services.sql import Db, table_of
@@ -66,7 +67,7 @@ def enroll_device(session: Db, code: str, *, now: datetime) -> Enrollment:
 
 UNKNOWN_KEY = "the device key is unknown or revoked; enroll the device again"
 # The dispenser of a live key, with its site (every device request needs its policy).
-_DISPENSER_BY_KEY = (
+_DISPENSER_BY_KEY = Direct(
     with_site_columns()
     .join(_KEYS, _KEYS.c.dispenser_id == _DISPENSERS.c.id)
     .where(_KEYS.c.key_hash == bindparam("key_hash"), _KEYS.c.revoked_at.is_(None))
@@ -84,10 +85,10 @@ def authenticate_device(session: Db, device_key: str | None) -> Dispenser:
     """The dispenser whose live key this is (with its site; read-only, in no session:
     ``dispenser_from_row``), or DeviceKeyInvalid."""
     key = check_key_form(device_key)
-    row = session.execute(_DISPENSER_BY_KEY, {"key_hash": sha256_hex(key)}).first()
-    if row is None:
+    found = rows(session, _DISPENSER_BY_KEY, {"key_hash": sha256_hex(key)})
+    if not found:
         raise DeviceKeyInvalid(UNKNOWN_KEY)
-    return dispenser_from_row(row._mapping)
+    return dispenser_from_row(found[0])
 
 
 def revoke_device_keys(session: Db, dispenser: Dispenser, *, now: datetime) -> int:
@@ -209,10 +210,10 @@ def record_heartbeat(
         "reported_version": reading.software_version,
     }
     if session.get_bind().dialect.name == "postgresql":
-        row = session.execute(_HEARTBEAT_BY_KEY, parameters).first()
-        if row is None:
+        found = rows(session, _HEARTBEAT_BY_KEY, parameters)
+        if not found:
             raise DeviceKeyInvalid(UNKNOWN_KEY)
-        return _beat_from(row._mapping)
+        return _beat_from(found[0])
     dispenser = authenticate_device(session, key)
     before = StateBefore(
         enabled=dispenser.enabled,
@@ -273,7 +274,7 @@ def _heartbeat_by_key() -> Any:
     )
 
 
-_HEARTBEAT_BY_KEY = _heartbeat_by_key()
+_HEARTBEAT_BY_KEY = Direct(_heartbeat_by_key())
 
 
 def _beat_from(row: Any) -> Beat:

@@ -17,11 +17,12 @@ from sqlalchemy import bindparam, exists, literal, select, update
 
 from backend.errors import QuotaExhausted
 from backend.models import AccessToken, DailySecret, QuotaUsage, Site
+from backend.services.direct import Direct, rows
 from backend.services.secrets import keyed_hash
 from backend.services.sql import Db, built_once, insert_for, insert_for_dialect
 
-_DAILY_SECRET = select(DailySecret.__table__.c.secret).where(
-    DailySecret.__table__.c.day == bindparam("day")
+_DAILY_SECRET = Direct(
+    select(DailySecret.__table__.c.secret).where(DailySecret.__table__.c.day == bindparam("day"))
 )
 
 
@@ -147,7 +148,7 @@ def _existing_secret(session: Db, day: date, *, now: datetime) -> bytes | None:
     cached = known.get(day)
     if cached is not None:
         return cached
-    found = session.scalar(_DAILY_SECRET, {"day": day})
+    found = next((row["secret"] for row in rows(session, _DAILY_SECRET, {"day": day})), None)
     if found is None:
         return None
     if day >= _oldest_kept(now):
@@ -169,9 +170,8 @@ def daily_secret(session: Db, day: date, *, now: datetime) -> bytes:
         .values(day=day, secret=secrets.token_bytes(32), created_at=now)
         .on_conflict_do_nothing(index_elements=["day"])
     )
-    secret = session.scalar(_DAILY_SECRET, {"day": day})
-    assert secret is not None
-    return bytes(secret)
+    (row,) = rows(session, _DAILY_SECRET, {"day": day})  # in the insert's transaction
+    return bytes(row["secret"])
 
 
 def visitor_hash(session: Db, site: Site, visitor_id: str, *, now: datetime) -> tuple[date, str]:

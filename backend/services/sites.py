@@ -13,6 +13,7 @@ from sqlalchemy.orm import joinedload
 
 from backend.errors import ConflictError, DispenserNotFound, InvalidInput, NotFound
 from backend.models import Dispenser, EnrollmentCode, Site
+from backend.services.direct import Direct, rows
 from backend.services.secrets import grouped_code, normalise_grouped_code, sha256_hex
 from backend.services.sql import Db, instance_from_row, table_of
 from protocol.ids import new_dispenser_public_id
@@ -146,7 +147,9 @@ _DISPENSER_BY_PUBLIC_ID = (
     .where(Dispenser.public_id == bindparam("public_id"))
 )
 # Token issue's load: the dispenser and its site (no lock: backend.services.tokens).
-_DISPENSER_TO_ISSUE = with_site_columns().where(_DISPENSERS.c.public_id == bindparam("public_id"))
+_DISPENSER_TO_ISSUE = Direct(
+    with_site_columns().where(_DISPENSERS.c.public_id == bindparam("public_id"))
+)
 
 
 def find_dispenser(session: Db, public_id: str) -> Dispenser:
@@ -160,10 +163,10 @@ def find_dispenser(session: Db, public_id: str) -> Dispenser:
 def find_dispenser_to_issue(session: Db, public_id: str) -> Dispenser:
     """Look a dispenser up to issue a token at it (with its site; read-only, in no
     session: ``dispenser_from_row``)."""
-    row = session.execute(_DISPENSER_TO_ISSUE, {"public_id": public_id}).first()
-    if row is None:
+    found = rows(session, _DISPENSER_TO_ISSUE, {"public_id": public_id})
+    if not found:
         raise DispenserNotFound("no dispenser has that id")
-    return dispenser_from_row(row._mapping)
+    return dispenser_from_row(found[0])
 
 
 def issue_enrollment_code(

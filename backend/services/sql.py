@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeAlias, TypeVar, cast
 
-from sqlalchemy import Engine, Table, inspect
+from sqlalchemy import Table, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, scoped_session
 
@@ -68,26 +68,6 @@ def insert_for(session: Db, table: Any) -> Any:
     return insert_for_dialect(session.get_bind().dialect.name, table)
 
 
-def statements_commit_one_by_one(session: Db) -> bool:
-    """For a request whose every write is one self-contained statement: on PostgreSQL,
-    run its statements without a surrounding transaction (autocommit), so that it sends
-    no BEGIN and no COMMIT, two round trips of its four. Each statement is still atomic
-    on its own, and durable unless it says otherwise (a heartbeat's). A write that must
-    follow another is then not undone with it: the request's design must allow that (a
-    heartbeat's alerts, which the fleet job's next run settles). A rollback gives the
-    connection back; the session's next statement then starts a transaction, for steps
-    that must stand or fall together (token issue's refusals). Call it before the
-    request's first statement; True if taken.
-
-    Only a session bound to an engine (the app's own) can change its connection's mode:
-    the tests' sessions nested in a transaction they roll back keep theirs.
-    """
-    bind = session.get_bind()
-    if (
-        not isinstance(bind, Engine)
-        or bind.dialect.name != "postgresql"
-        or (session() if isinstance(session, scoped_session) else session).in_transaction()
-    ):
-        return False
-    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    return True
+def session_of(session: Db) -> Session:
+    """The plain Session behind ``session`` (the request's own, for a scoped one)."""
+    return session() if isinstance(session, scoped_session) else session

@@ -6,7 +6,8 @@ dispenser's slots: so two live tokens at one dispenser never share a typed code,
 no lock, whatever order concurrent mints run in (a clash is a new draw).
 
 On PostgreSQL, a token that every rule allows takes the dispenser's load and one
-statement of data-modifying CTEs, each its own transaction (no BEGIN, no COMMIT): it
+statement of data-modifying CTEs, each its own transaction (no BEGIN, no COMMIT; sent
+straight to the driver, backend.services.direct): it
 checks every rule on its snapshot, then claims a live-token slot for the token's code,
 inserts the token, takes the visitor's portion and claims the minimum interval, each step
 from the previous one's row (``_build_in_one``). A rule that refuses on the snapshot
@@ -48,6 +49,7 @@ from backend.errors import (
 )
 from backend.models import AccessToken, Dispenser
 from backend.models.dispenser import NON_DISPENSING_STATUSES
+from backend.services.direct import Direct, rows
 from backend.services.live_tokens import (
     CODE_HELD,
     DEFAULT_LIVE_TOKEN_CAP,
@@ -67,7 +69,7 @@ from backend.services.quotas import (
 )
 from backend.services.secrets import keyed_hash, numeric_code
 from backend.services.sites import find_dispenser_to_issue
-from backend.services.sql import Db, built_once, table_of
+from backend.services.sql import Db, table_of
 from backend.signing import KeyRing
 from protocol.ids import dispenser_id_to_bytes
 from protocol.token import TOKEN_ID_BYTES, TokenClaims, key_id_for, sign_token, token_ref
@@ -287,7 +289,8 @@ def _build_in_one(dialect: str) -> dict[tuple[bool, bool], Any]:
     return variants
 
 
-_IN_ONE = built_once(_build_in_one)
+# PostgreSQL's, by (quota, minimum interval): token issue's common case.
+_IN_ONE = {key: Direct(statement) for key, statement in _build_in_one("postgresql").items()}
 
 
 def _claim_slot_with_unused_code(
@@ -388,7 +391,7 @@ def issue_token(
     """Check state, presence, quota and interval; mint a token bound to ``dispenser``.
 
     On PostgreSQL a token that every rule allows is minted in one statement
-    (``_issue_in_one``), which may run in autocommit (``statements_commit_one_by_one``).
+    (``_issue_in_one``), its own transaction outside one (backend.services.direct).
     Anything else rolls the session back (call this first in a transaction, if in one)
     and runs the rules one statement at a time in a transaction, as on SQLite, with the
     dispenser loaded again: that path renews an expired unused token's portion and words
@@ -447,7 +450,7 @@ def _issue_in_one(
     if cutoff is not None:
         parameters["cutoff"] = cutoff
     try:
-        steps = session.execute(_IN_ONE(session)[quota, cutoff is not None], parameters).one()
+        (steps,) = rows(session, _IN_ONE[quota, cutoff is not None], parameters)
     except IntegrityError as error:
         if not is_code_clash(error):
             raise
@@ -456,7 +459,7 @@ def _issue_in_one(
         if RACED not in str(error.orig):
             raise
         return None
-    if any(step is None for step in steps[:-1]):
+    if any(value is None for step, value in steps.items() if step != "raced"):
         return None
     return draft.signed(ring, dispenser, code)
 

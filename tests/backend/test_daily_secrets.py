@@ -14,11 +14,14 @@ from backend.extensions import db
 from backend.models import DailySecret
 from backend.services.purge import purge_expired
 from backend.services.quotas import daily_secret
+from tests.driver import statements_sent
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 
 def _statements(session: Session) -> list[str]:
+    """What ``session`` sends from now on (through itself: a test's session, which is in
+    a transaction, sends nothing straight to the driver)."""
     seen: list[str] = []
     event.listen(session.get_bind(), "before_cursor_execute", lambda *a: seen.append(a[2]))
     return seen
@@ -31,7 +34,7 @@ def _stored(session: Session, day: object) -> bytes | None:
 
 @pytest.mark.postgres
 def test_a_secret_from_a_rolled_back_first_issuance_is_never_used(
-    committing_postgres_app: Flask,
+    committing_postgres_app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     day = NOW.date()
     with committing_postgres_app.app_context():
@@ -44,8 +47,7 @@ def test_a_secret_from_a_rolled_back_first_issuance_is_never_used(
         second.commit()
         assert _stored(second, day) == kept
     assert kept != abandoned
-    with Session(engine) as third:
-        seen = _statements(third)
+    with Session(engine) as third, statements_sent(monkeypatch) as seen:
         assert daily_secret(third, day, now=NOW) == kept  # read as committed: cached
         assert daily_secret(third, day, now=NOW) == kept
         assert len(seen) == 1  # then known: no statement at all

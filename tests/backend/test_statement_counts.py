@@ -66,8 +66,8 @@ def test_no_parameter_of_a_statement_with_writing_ctes_becomes_a_column_value() 
     statement writes as a value for that column: compiled with its own parameter names
     as column keys, the statement must stay the same."""
     dialect = postgresql.psycopg.dialect()  # type: ignore[attr-defined]
-    plain = _CHECK_AT_ONCE.compile(dialect=dialect)
-    keyed = _CHECK_AT_ONCE.compile(dialect=dialect, column_keys=list(plain.params))
+    plain = _CHECK_AT_ONCE.statement.compile(dialect=dialect)
+    keyed = _CHECK_AT_ONCE.statement.compile(dialect=dialect, column_keys=list(plain.params))
     assert keyed.string == plain.string
 
 
@@ -75,8 +75,8 @@ def test_no_parameter_of_a_statement_with_writing_ctes_becomes_a_column_value() 
 def test_a_typed_code_in_production_sends_no_begin_and_no_commit(
     committing_postgres_app: Flask, tmp_path: Path
 ) -> None:
-    """Its statements commit one by one (backend.services.sql.statements_commit_one_by_one):
-    the wire, as libpq traces it, carries the lookup and the one statement, nothing else."""
+    """Each of its statements is its own transaction (backend/services/direct.py): the
+    wire, as libpq traces it, carries the lookup and the one statement, nothing else."""
     app = committing_postgres_app
     client = app.test_client()
     with app.app_context():
@@ -92,10 +92,11 @@ def test_a_typed_code_in_production_sends_no_begin_and_no_commit(
     assert answer.status_code == 200
     assert not [line for line in sent if "BEGIN" in line or "COMMIT" in line], sent
     assert len([line for line in sent if "\tExecute\t" in line]) == 2, sent
-    # Back in the pool, the connection is in its transactional mode again: the next
-    # request to take it (a token issue, say) runs in a transaction.
-    assert len(connections) == 1
-    assert connections[0].autocommit is False
+    # Each went straight to the driver on a connection from the pool (backend/services/
+    # direct.py), given back in its transactional mode: the next request to take it (a
+    # voucher's steps, say) runs in a transaction.
+    assert connections
+    assert all(connection.autocommit is False for connection in connections)
 
 
 def _enrolled(app: Flask) -> tuple[str, Engine]:
@@ -110,8 +111,9 @@ def test_a_heartbeat_in_production_is_one_statement_that_does_not_wait_for_the_d
 ) -> None:
     """The device lookup, the UPDATE and SET LOCAL synchronous_commit = off travel as one
     statement, its own transaction (no BEGIN, no COMMIT): its commit, at the statement's
-    end, skips the wait for the disk. A heartbeat that raises an alert adds the alert's
-    conditional writes, each its own statement; the config poll is its one lookup."""
+    end, skips the wait for the disk. A heartbeat that raises or resolves an alert adds
+    the alert's conditional writes after it, in a transaction of their own; the config
+    poll is its one lookup."""
     app = committing_postgres_app
     client = app.test_client()
     key, engine = _enrolled(app)
@@ -126,9 +128,15 @@ def test_a_heartbeat_in_production_is_one_statement_that_does_not_wait_for_the_d
         with _wire(engine, tmp_path / f"{name}.trace", connections) as sent:
             answer = client.post("/api/v1/device/heartbeat", headers=auth(key), json=body)
         assert answer.status_code == 200, answer.get_data()
-        assert not [line for line in sent if "BEGIN" in line or "COMMIT" in line], sent
         assert len([line for line in sent if "\tExecute\t" in line]) == executes, (name, sent)
-        assert connections[0].autocommit is False
+        begins = [n for n, line in enumerate(sent) if "BEGIN" in line]
+        commits = [n for n, line in enumerate(sent) if "COMMIT" in line]
+        if executes == 1:
+            assert not begins and not commits, sent
+        else:  # the heartbeat's own statement first, committed; then the alerts' writes
+            first_execute = next(n for n, line in enumerate(sent) if "\tExecute\t" in line)
+            assert len(begins) == len(commits) == 1 and first_execute < begins[0], sent
+        assert all(connection.autocommit is False for connection in connections)
         if name == "first":  # the statement is parsed (prepared once it recurs)
             parsed = [line for line in sent if "\tParse\t" in line]
             assert len(parsed) == 1 and "UPDATE dispenser SET" in parsed[0], sent
@@ -154,14 +162,15 @@ def test_a_token_issue_in_production_sends_no_begin_and_no_commit(
         public_id = make_dispenser(make_site(min_interval_seconds=0)).public_id
         engine = db.engine
     path = f"/api/v1/dispensers/{public_id}/tokens"
-    assert app.test_client().post(path).status_code == 201  # slot rows, the day's secret
+    for _ in range(2):  # slot rows; the day's secret made, then read (cached)
+        assert app.test_client().post(path).status_code == 201
     connections: list[Any] = []
     with _wire(engine, tmp_path / "token.trace", connections) as sent:
         answer = client.post(path)
     assert answer.status_code == 201
     assert not [line for line in sent if "BEGIN" in line or "COMMIT" in line], sent
     assert len([line for line in sent if "\tExecute\t" in line]) == 2, sent
-    assert connections[0].autocommit is False
+    assert all(connection.autocommit is False for connection in connections)
     with _wire(engine, tmp_path / "refused.trace", []) as sent:
         refused = client.post(path)
     assert refused.status_code == 429
@@ -182,7 +191,7 @@ def test_a_heartbeat_sets_synchronous_commit_off_for_its_own_transaction(
     with engine.connect() as connection:
         connection = connection.execution_options(isolation_level="AUTOCOMMIT")
         row = connection.execute(
-            _HEARTBEAT_BY_KEY,
+            _HEARTBEAT_BY_KEY.statement,
             {
                 "key_hash": sha256_hex(key),
                 "reported_level": 70,
@@ -194,6 +203,14 @@ def test_a_heartbeat_sets_synchronous_commit_off_for_its_own_transaction(
         assert row.relaxed == "off"
         assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
     with app.app_context():
+        # Straight to the driver (backend/services/direct.py): the connection it used is
+        # back in the pool without the setting.
+        assert record_heartbeat(db.session, key, reading, now=utcnow()).dispenser.paper_level
+        for _ in range(3):  # the pool's connections, whichever the session takes
+            assert db.session.execute(text("SHOW synchronous_commit")).scalar() == "on"
+            db.session.rollback()
+        # Inside a request's transaction: for that transaction.
+        db.session.execute(text("SELECT 1"))
         beat = record_heartbeat(db.session, key, reading, now=utcnow())
         assert beat.dispenser.paper_level == 70
         assert db.session.execute(text("SHOW synchronous_commit")).scalar() == "off"
@@ -230,8 +247,8 @@ def _wire(engine: Engine, trace: Path, connections: list[Any]) -> Iterator[list[
 def test_a_code_the_dispensers_budget_refuses_costs_its_address_nothing(
     committing_postgres_app: Flask,
 ) -> None:
-    """The endpoint's statements commit one by one, so no rollback undoes the address's
-    claim when the dispenser's budget refuses the check: it is given back instead."""
+    """Each of the endpoint's statements is its own transaction, so no rollback undoes the
+    address's claim when the dispenser's budget refuses the check: it is given back instead."""
     app = committing_postgres_app
     client = app.test_client()
     with app.app_context():

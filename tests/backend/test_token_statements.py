@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import event, func, select, text
 
 from backend.extensions import db
 from backend.models import AccessToken, Dispenser, LiveTokenSlot, QuotaUsage
 from backend.services.quotas import visitor_hash
+from tests.driver import statements_sent
 from tests.factories import make_dispenser, make_site
 
 pytestmark = pytest.mark.postgres
@@ -40,13 +41,13 @@ class _Sent:
 
 
 @contextmanager
-def _sent(app: Flask) -> Iterator[_Sent]:
-    with app.app_context():
-        engine = db.engine
+def _sent(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Sent]:
+    """What the request sends: its statements, through the session or straight to the
+    driver; the commits and rollbacks of the session's transactions."""
+    assert current_app._get_current_object() is app  # type: ignore[attr-defined]
+    engine = db.engine
+    db.session.close()  # the test's, which its requests share: as a request starts
     sent = _Sent()
-
-    def statement(*args: Any) -> None:
-        sent.statements.append(args[2])
 
     def commit(_connection: Any) -> None:
         sent.commits += 1
@@ -54,11 +55,13 @@ def _sent(app: Flask) -> Iterator[_Sent]:
     def rollback(_connection: Any) -> None:
         sent.rollbacks += 1
 
-    listeners = [("before_cursor_execute", statement), ("commit", commit), ("rollback", rollback)]
+    listeners = [("commit", commit), ("rollback", rollback)]
     for name, listener in listeners:
         event.listen(engine, name, listener)
     try:
-        yield sent
+        with statements_sent(monkeypatch) as statements:
+            sent.statements = statements
+            yield sent
     finally:
         for name, listener in listeners:
             event.remove(engine, name, listener)
@@ -91,7 +94,10 @@ def _steady_dispenser(policy: dict[str, Any], unrestricted: bool = False) -> Dis
     ids=["quota+interval", "quota", "unrestricted-site+interval", "unrestricted-dispenser"],
 )
 def test_a_token_every_rule_allows_is_two_statements(
-    committing_postgres_app: Flask, policy: dict[str, Any], unrestricted_dispenser: bool
+    committing_postgres_app: Flask,
+    policy: dict[str, Any],
+    unrestricted_dispenser: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     app = committing_postgres_app
     with app.app_context():
@@ -100,7 +106,7 @@ def test_a_token_every_rule_allows_is_two_statements(
         quota = not (site.unrestricted or dispenser.unrestricted)
         interval = site.min_interval_seconds > 0
         site_id, public_id = site.id, dispenser.public_id
-        with _sent(app) as sent:
+        with _sent(app, monkeypatch) as sent:
             answer = app.test_client().post(f"/api/v1/dispensers/{public_id}/tokens", json={})
         assert answer.status_code == 201, answer.get_json()
         load, mint = sent.requests_own()  # exactly two
@@ -108,7 +114,7 @@ def test_a_token_every_rule_allows_is_two_statements(
         assert mint.startswith("WITH allowed AS")
         assert ("\nportion AS" in mint, "\npaced AS" in mint) == (quota, interval)
         assert len(sent.statements) - len(sent.requests_own()) <= 1  # the day's secret read
-        assert sent.rollbacks == 0
+        assert sent.rollbacks == 0 and sent.commits == 0  # each statement its own transaction
 
         # What the one statement wrote: as the rules one at a time would have.
         db.session.expire_all()
@@ -125,12 +131,13 @@ def test_a_token_every_rule_allows_is_two_statements(
         assert [(u.site_id, u.portions, u.last_token_id) for u in usage] == (
             [(site_id, 1, token.id)] if quota else []
         )
-        assert dispenser.site_id == site_id  # nothing else of the dispenser changed
-        assert dispenser.last_issued_at == (token.issued_at if interval else None)
+        stored = db.session.get(Dispenser, dispenser.id)  # ``dispenser`` left the session
+        assert stored is not None and stored.site_id == site_id  # nothing else changed
+        assert stored.last_issued_at == (token.issued_at if interval else None)
 
 
 def test_a_refusal_writes_nothing_and_answers_from_the_rules_one_at_a_time(
-    committing_postgres_app: Flask,
+    committing_postgres_app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = committing_postgres_app
     with app.app_context():
@@ -138,7 +145,7 @@ def test_a_refusal_writes_nothing_and_answers_from_the_rules_one_at_a_time(
         client = app.test_client()  # one visitor (its cookie)
         path = f"/api/v1/dispensers/{dispenser.public_id}/tokens"
         assert client.post(path, json={}).status_code == 201
-        with _sent(app) as sent:
+        with _sent(app, monkeypatch) as sent:
             # The one statement's check of the quota says no: it writes nothing.
             refused = client.post(path, json={})
         assert refused.status_code == 429

@@ -1,0 +1,165 @@
+"""The hot statements, sent straight to the driver instead of through the ORM session.
+
+A city's most frequent requests (heartbeat, config poll, token issue, typed code) each
+send one or two statements that stand on their own: each is its own transaction, and
+none needs the one before it to be undone if it fails. Through the session, one such
+statement cost about 0.36 ms of the backend's CPU (the session, its connection and
+transaction, SQLAlchemy's execution context and result); the same statement sent with
+psycopg on a connection from the same pool about 0.11 ms (docs/operations.md, "Statements
+straight to the driver").
+
+``Direct`` is a SQLAlchemy Core statement compiled once per database dialect, with the
+processors of its parameters' and columns' types, so a row reads as SQLAlchemy gives it.
+``rows`` runs one, and takes the direct way only where the session would have run the
+statement on its own anyway:
+
+- PostgreSQL, a session bound to the app's engine, no transaction open and nothing
+  waiting to be flushed: the statement runs in autocommit on a connection taken from the
+  engine's pool (its connect events and recycling apply) and given back at once, in its
+  transactional mode again. Its errors are SQLAlchemy's (``IntegrityError``,
+  ``OperationalError``...), as through the session, with no parameters in their text.
+- Otherwise (SQLite; a transaction already open, as the tests' rolled-back sessions or a
+  request's steps that must stand or fall together): through the session, in its
+  transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import psycopg
+from sqlalchemy import Engine
+from sqlalchemy.engine import CursorResult, Dialect
+from sqlalchemy.exc import DBAPIError
+
+from backend.services.sql import Db, session_of
+
+Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A statement as the driver takes it: its text, its constant parameters, the type
+    processors of its parameters (by name), and its columns' names and type processors."""
+
+    sql: str
+    constants: dict[str, Any]
+    bind_processors: dict[str, Callable[[Any], Any]]
+    columns: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+
+
+class Direct:
+    """A Core statement to run with ``rows``: compiled once per dialect, on first use."""
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _Compiled] = {}
+
+    def compiled(self, dialect: Dialect) -> _Compiled:
+        """The statement compiled for ``dialect`` (pyformat parameters, as psycopg's)."""
+        made = self._compiled.get(dialect.name)
+        if made is None:
+            made = self._compiled[dialect.name] = self._compile(dialect)
+        return made
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        compiled = self.statement.compile(dialect=dialect)
+        if compiled.positional or compiled.escaped_bind_names or compiled.post_compile_params:
+            raise ValueError("a direct statement needs plain named parameters")
+        binds = compiled.binds
+        processors = {
+            name: processor
+            for name, bind in binds.items()
+            if (processor := bind.type.bind_processor(dialect)) is not None
+        }
+        constants = {
+            name: bind.effective_value for name, bind in binds.items() if not bind.required
+        }
+        for name, value in constants.items():
+            if name in processors:
+                constants[name] = processors.pop(name)(value)
+        columns = tuple(
+            (column.name, column.type.result_processor(dialect, None))
+            for column in self.statement.exported_columns
+        )
+        return _Compiled(compiled.string, constants, processors, columns)
+
+
+def rows(session: Db, statement: Direct, parameters: Mapping[str, Any]) -> Sequence[Row]:
+    """The rows ``statement`` gives for ``parameters``, each a mapping of column name to
+    value; straight to the driver where the session would run it on its own (the module's
+    docstring), else through the session."""
+    engine = _direct_engine(session)
+    if engine is None:
+        result = cast(CursorResult[Any], session.execute(statement.statement, parameters))
+        return [cast(Row, row._mapping) for row in result] if result.returns_rows else []
+    compiled = statement.compiled(engine.dialect)
+    values = dict(compiled.constants)
+    for name, value in parameters.items():
+        processor = compiled.bind_processors.get(name)
+        values[name] = value if processor is None else processor(value)
+    try:
+        pooled = engine.raw_connection()
+    except psycopg.Error as error:  # the database is unreachable
+        raise _sqlalchemy_error(engine, error, None, None) from error
+    try:
+        connection = cast(psycopg.Connection[Any], pooled.driver_connection)
+        try:
+            connection.autocommit = True
+            cursor = connection.execute(compiled.sql, values)
+            found = cursor.fetchall() if compiled.columns else []
+        except psycopg.Error as error:
+            invalidated = engine.dialect.is_disconnect(cast(Any, error), pooled, None)
+            if invalidated:
+                pooled.invalidate(error)
+            raise _sqlalchemy_error(
+                engine, error, compiled.sql, values, invalidated=invalidated
+            ) from error
+        finally:
+            if not connection.closed:
+                connection.autocommit = False
+    finally:
+        pooled.close()
+    columns = compiled.columns
+    return [
+        {
+            name: value if processor is None else processor(value)
+            for (name, processor), value in zip(columns, row, strict=True)
+        }
+        for row in found
+    ]
+
+
+def _sqlalchemy_error(
+    engine: Engine,
+    error: psycopg.Error,
+    sql: str | None,
+    values: dict[str, Any] | None,
+    *,
+    invalidated: bool = False,
+) -> DBAPIError:
+    """The error SQLAlchemy raises for ``error`` (IntegrityError, OperationalError...),
+    without the parameters in its text when the engine hides them."""
+    wrapped = DBAPIError.instance(
+        sql,
+        values,
+        error,
+        psycopg.Error,
+        hide_parameters=engine.hide_parameters,
+        dialect=engine.dialect,
+        connection_invalidated=invalidated,
+    )
+    return cast(DBAPIError, wrapped)  # a DBAPIError for any error of the driver's
+
+
+def _direct_engine(session: Db) -> Engine | None:
+    """The engine to send a statement to directly, or None to send it through the session."""
+    bind = session.get_bind()
+    if not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
+        return None
+    plain = session_of(session)
+    if plain.in_transaction() or plain.new:
+        return None
+    return bind
