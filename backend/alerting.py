@@ -20,8 +20,9 @@ from backend.wiring import alert_settings
 def on_heartbeat(
     app: Flask, dispenser: Dispenser, before: dict[str, str], *, now: datetime
 ) -> list[AlertChange]:
-    """After a heartbeat was recorded (committed already on PostgreSQL, where each of the
-    request's statements commits on its own): this dispenser's alerts only.
+    """After a heartbeat was recorded (committed already on PostgreSQL, where it is its
+    own statement and transaction): this dispenser's alerts only, in the request's
+    transaction.
 
     ``before`` holds the conditions that held before the heartbeat. A healthy dispenser
     that stays healthy (nothing held before, nothing now) gets no statement, which is

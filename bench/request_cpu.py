@@ -11,7 +11,9 @@ in-process (Flask's test client, one thread) and prints the CPU time of this pro
 request: routing, the app's work, SQLAlchemy and the driver, not PostgreSQL's own time
 nor an HTTP server's. CPU time, unlike wall time, hardly moves when other work shares
 the machine, so two versions of the backend can be compared on a busy one. Each kind
-runs against different dispensers in turn, as a city's requests do.
+runs against different dispensers in turn, as a city's requests do. Last, one device key
+lookup made through the ORM session and straight to the driver
+(backend/services/direct.py), alternated.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -124,9 +127,44 @@ def main(argv: list[str] | None = None) -> int:
             cpu = (time.process_time() - started_cpu) / args.requests * 1000
             wall = (time.perf_counter() - started) / args.requests * 1000
             print(f"  {name:<18} {cpu:6.2f} ms CPU   {wall:6.2f} ms wall")
+        _lookup_both_ways(app, keys, args.requests)
         with app.app_context():
             db.engine.dispose()
     return 0
+
+
+def _lookup_both_ways(app: Any, keys: list[str], requests: int) -> None:
+    """One device key lookup as a request makes it, through the ORM session (its
+    connection in autocommit, the statement, the end of the session) and straight to the
+    driver (backend/services/direct.py), alternated A B B A."""
+    from backend.extensions import db
+    from backend.services.devices import _DISPENSER_BY_KEY
+    from backend.services.direct import rows
+    from backend.services.secrets import sha256_hex
+
+    hashes = [sha256_hex(key) for key in keys]
+
+    def session(n: int) -> None:
+        with app.app_context():
+            db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            found = db.session.execute(_DISPENSER_BY_KEY.statement, {"key_hash": hashes[n % 1000]})
+            assert found.first() is not None
+            db.session.commit()
+
+    def straight(n: int) -> None:
+        with app.app_context():
+            assert rows(db.session, _DISPENSER_BY_KEY, {"key_hash": hashes[n % 1000]})
+
+    print("One device key lookup, in-process, CPU per lookup:")
+    ways = [("through the session", session), ("straight to the driver", straight)]
+    for label, send in [*ways, *reversed(ways)]:
+        for n in range(WARM_UP):
+            send(n)
+        started = time.process_time()
+        for n in range(WARM_UP, WARM_UP + requests):
+            send(n)
+        cpu = (time.process_time() - started) / requests * 1000
+        print(f"  {label:<24} {cpu:6.2f} ms CPU")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""What the app hands the database driver: every statement psycopg is asked to run, by
-the ORM session or straight (backend/services/direct.py), in the order sent."""
+"""What the app hands the database driver: each statement psycopg's cursors execute, for
+the ORM session or straight (backend/services/direct.py), in the order sent (the paths
+these tests watch use neither executemany nor COPY)."""
 
 from __future__ import annotations
 

@@ -3,21 +3,22 @@
 A city's most frequent requests (heartbeat, config poll, token issue, typed code) each
 send one or two statements that stand on their own: each is its own transaction, and
 none needs the one before it to be undone if it fails. Through the session, one such
-statement cost about 0.36 ms of the backend's CPU (the session, its connection and
-transaction, SQLAlchemy's execution context and result); the same statement sent with
-psycopg on a connection from the same pool about 0.11 ms (docs/operations.md, "Statements
-straight to the driver").
+statement (a device key lookup) cost about 0.36 ms of the backend's CPU in-process: the
+session, its connection from the pool and its transaction, SQLAlchemy's execution
+context and result. Sent with psycopg on a connection from the same pool, about 0.11 ms
+(docs/operations.md, "Statements straight to the driver").
 
 ``Direct`` is a SQLAlchemy Core statement compiled once per database dialect, with the
 processors of its parameters' and columns' types, so a row reads as SQLAlchemy gives it.
 ``rows`` runs one, and takes the direct way only where the session would have run the
 statement on its own anyway:
 
-- PostgreSQL, a session bound to the app's engine, no transaction open and nothing
-  waiting to be flushed: the statement runs in autocommit on a connection taken from the
+- PostgreSQL through psycopg, a session bound to the app's engine, no transaction open
+  and no new object added: the statement runs in autocommit on a connection taken from the
   engine's pool (its connect events and recycling apply) and given back at once, in its
-  transactional mode again. Its errors are SQLAlchemy's (``IntegrityError``,
-  ``OperationalError``...), as through the session, with no parameters in their text.
+  transactional mode again. The driver's errors become SQLAlchemy's (``IntegrityError``,
+  ``OperationalError``...), with no parameters in their text when the engine hides them;
+  a connection found dead drops the pool's older ones too, as SQLAlchemy does.
 - Otherwise (SQLite; a transaction already open, as the tests' rolled-back sessions or a
   request's steps that must stand or fall together): through the session, in its
   transaction.
@@ -33,6 +34,7 @@ import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import PoolProxiedConnection
 
 from backend.services.sql import Db, session_of
 
@@ -74,12 +76,12 @@ class Direct:
             for name, bind in binds.items()
             if (processor := bind.type.bind_processor(dialect)) is not None
         }
-        constants = {
-            name: bind.effective_value for name, bind in binds.items() if not bind.required
-        }
-        for name, value in constants.items():
-            if name in processors:
-                constants[name] = processors.pop(name)(value)
+        constants = {}
+        for name, bind in binds.items():
+            if not bind.required:
+                processor = processors.get(name)
+                value = bind.effective_value
+                constants[name] = value if processor is None else processor(value)
         columns = tuple(
             (column.name, column.type.result_processor(dialect, None))
             for column in self.statement.exported_columns
@@ -95,31 +97,17 @@ def rows(session: Db, statement: Direct, parameters: Mapping[str, Any]) -> Seque
     if engine is None:
         result = cast(CursorResult[Any], session.execute(statement.statement, parameters))
         return [cast(Row, row._mapping) for row in result] if result.returns_rows else []
-    compiled = statement.compiled(engine.dialect)
-    values = dict(compiled.constants)
-    for name, value in parameters.items():
-        processor = compiled.bind_processors.get(name)
-        values[name] = value if processor is None else processor(value)
     try:
         pooled = engine.raw_connection()
     except psycopg.Error as error:  # the database is unreachable
         raise _sqlalchemy_error(engine, error, None, None) from error
     try:
-        connection = cast(psycopg.Connection[Any], pooled.driver_connection)
-        try:
-            connection.autocommit = True
-            cursor = connection.execute(compiled.sql, values)
-            found = cursor.fetchall() if compiled.columns else []
-        except psycopg.Error as error:
-            invalidated = engine.dialect.is_disconnect(cast(Any, error), pooled, None)
-            if invalidated:
-                pooled.invalidate(error)
-            raise _sqlalchemy_error(
-                engine, error, compiled.sql, values, invalidated=invalidated
-            ) from error
-        finally:
-            if not connection.closed:
-                connection.autocommit = False
+        compiled = statement.compiled(engine.dialect)  # the dialect knows its server now
+        values = dict(compiled.constants)
+        for name, value in parameters.items():
+            processor = compiled.bind_processors.get(name)
+            values[name] = value if processor is None else processor(value)
+        found = _send(engine, pooled, compiled, values)
     finally:
         pooled.close()
     columns = compiled.columns
@@ -130,6 +118,34 @@ def rows(session: Db, statement: Direct, parameters: Mapping[str, Any]) -> Seque
         }
         for row in found
     ]
+
+
+def _send(
+    engine: Engine, pooled: PoolProxiedConnection, compiled: _Compiled, values: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    """Run the statement in autocommit on ``pooled``, and leave that in its transactional
+    mode again (or dropped, if it cannot be: the pool then never hands it out again)."""
+    connection = cast(psycopg.Connection[Any], pooled.driver_connection)
+    try:
+        connection.autocommit = True
+        cursor = connection.execute(compiled.sql, values)
+        return cursor.fetchall() if compiled.columns else []
+    except psycopg.Error as error:
+        invalidated = engine.dialect.is_disconnect(cast(Any, error), pooled, None)
+        if invalidated:
+            # As SQLAlchemy does for a disconnect: this connection and every one the pool
+            # made before it are replaced (a failover leaves them all dead), so a process
+            # loses one request to it, not one per pooled connection.
+            engine.pool._invalidate(pooled, error)
+        raise _sqlalchemy_error(
+            engine, error, compiled.sql, values, invalidated=invalidated
+        ) from error
+    finally:
+        if not connection.closed:
+            try:
+                connection.autocommit = False
+            except psycopg.Error as error:
+                pooled.invalidate(error)
 
 
 def _sqlalchemy_error(
@@ -157,7 +173,7 @@ def _sqlalchemy_error(
 def _direct_engine(session: Db) -> Engine | None:
     """The engine to send a statement to directly, or None to send it through the session."""
     bind = session.get_bind()
-    if not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
+    if not isinstance(bind, Engine) or bind.dialect.driver != "psycopg":
         return None
     plain = session_of(session)
     if plain.in_transaction() or plain.new:
