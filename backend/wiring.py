@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from flask import Flask, current_app, request
 
@@ -32,8 +33,12 @@ def token_settings() -> TokenSettings:
 
 def code_key() -> bytes:
     """The key for typed-code hashes, derived from the app secret."""
-    secret = str(current_app.config["SECRET_KEY"]).encode("utf-8")
-    return hashlib.sha256(b"fairroll typed codes\x00" + secret).digest()
+    return _code_key(str(current_app.config["SECRET_KEY"]))
+
+
+@lru_cache(maxsize=4)
+def _code_key(secret: str) -> bytes:
+    return hashlib.sha256(b"fairroll typed codes\x00" + secret.encode("utf-8")).digest()
 
 
 def public_base_url() -> str:

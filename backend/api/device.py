@@ -22,6 +22,7 @@ from backend.services.devices import (
     record_heartbeat,
 )
 from backend.services.events import parse_batch, record_events
+from backend.services.sql import commit
 from backend.signing import key_ring
 from backend.wiring import code_key, public_base_url
 from protocol.clock import utcnow
@@ -108,7 +109,7 @@ def heartbeat() -> Response:
     before = conditions_before(current_app, beat.before, now=now)
     changes = on_heartbeat(current_app, beat.dispenser, before, now=now)
     etag = config_etag(_config_for(beat.dispenser))
-    db.session.commit()
+    commit(db.session)
     send_all(current_app, changes)
     return jsonify(server_time=now.isoformat(), config_etag=etag)
 
@@ -139,7 +140,7 @@ def verify_code() -> Response:
         now=utcnow(),
         source=request.remote_addr or "?",
     )
-    db.session.commit()  # a wrong code is counted even though the answer is an error
+    commit(db.session)  # a wrong code is counted even though the answer is an error
     if result.kind is None:
         raise CodeInvalid("no live code like that at this dispenser")
     if result.kind == "voucher":

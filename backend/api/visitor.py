@@ -9,6 +9,7 @@ from backend.api.common import json_body
 from backend.errors import DispenserNotFound, InvalidInput
 from backend.extensions import db
 from backend.services.sites import find_dispenser_to_issue
+from backend.services.sql import commit
 from backend.visitor_cookie import set_visitor_cookie, visitor_id_for_request
 from backend.wiring import issue_visitor_token
 from protocol.clock import utcnow
@@ -29,7 +30,7 @@ def create_token(public_id: str) -> tuple[Response, int]:
     # nothing), each its own transaction; a refusal's rules one at a time take one.
     dispenser = find_dispenser_to_issue(db.session, public_id)
     issued = issue_visitor_token(dispenser, visitor_id=visitor_id, presence=presence, now=utcnow())
-    db.session.commit()
+    commit(db.session)
     response = jsonify(
         token=issued.token, code=issued.code, expires_at=issued.expires_at.isoformat()
     )

@@ -172,10 +172,10 @@ def _sqlalchemy_error(
 
 def _direct_engine(session: Db) -> Engine | None:
     """The engine to send a statement to directly, or None to send it through the session."""
-    bind = session.get_bind()
+    plain = session_of(session)
+    bind = plain.bind or plain.get_bind()  # the session's own bind, found without a search
     if not isinstance(bind, Engine) or bind.dialect.driver != "psycopg":
         return None
-    plain = session_of(session)
     if plain.in_transaction() or plain.new:
         return None
     return bind

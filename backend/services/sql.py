@@ -71,3 +71,12 @@ def insert_for(session: Db, table: Any) -> Any:
 def session_of(session: Db) -> Session:
     """The plain Session behind ``session`` (the request's own, for a scoped one)."""
     return session() if isinstance(session, scoped_session) else session
+
+
+def commit(session: Db) -> None:
+    """Commit the session's transaction, if it began one or holds changes: a request whose
+    statements all went straight to the driver (backend.services.direct) has nothing to
+    commit, and SQLAlchemy would still make and commit an empty transaction."""
+    plain = session_of(session)
+    if plain.in_transaction() or plain.new or plain.deleted or plain.dirty:
+        plain.commit()
