@@ -11,7 +11,7 @@ have live-token slots enough for the rounds), serves the backend with gunicorn a
 production settings (bench/city_server.py), then runs --rounds rounds of four
 measurements, in the order A B C D then D C B A, so a drift of the shared machine falls
 on each: raw single-row durable commits on one connection from Python; pairs of token
-issue + typed-code redeem from 8 clients back to back; and, from the same 8 clients and
+issue + typed-code redeem from 32 clients back to back; and, from the same clients and
 server, a request that touches no database (/healthz) and one that sends a single
 `SELECT 1` (/readyz). Prints each round, the CPU each side spent per token request
 (server, PostgreSQL, this process), the status of every answer, and the ratios of the
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument(
-        "--clients", type=int, default=8, help="concurrent clients (bench/city_load.py: 8)"
+        "--clients", type=int, default=32, help="concurrent clients (bench/city_load.py: 32)"
     )
     parser.add_argument(
         "--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
