@@ -120,7 +120,8 @@ def _build_give_back(model: Any, key_column: str) -> Any:
 
 _SOURCE_KEY = ("source_hash", "day")
 _DISPENSER_KEY = ("dispenser_id",)
-# Built once (backend.services.sql.built_once): each typed code runs them.
+# Built once (backend.services.sql.built_once; the give-backs as direct statements,
+# backend.services.direct): each typed code runs them.
 _CLAIMS = {
     CodeSourceBudget: built_once(_build_claim(CodeSourceBudget, _SOURCE_KEY)),
     CodeAttemptThrottle: built_once(_build_claim(CodeAttemptThrottle, _DISPENSER_KEY)),
@@ -239,7 +240,8 @@ def verify_typed_code(
     source's and the dispenser's failure budgets allow a check.
 
     Returns ``CodeResult(kind=None)`` for a wrong code (the caller commits, so the
-    failure is counted, then answers 422). Raises TooManyAttempts when a budget is spent.
+    failure is counted, then answers 422; on PostgreSQL outside a transaction the claims'
+    statement has committed it already). Raises TooManyAttempts when a budget is spent.
     """
     if not isinstance(code, str) or not code.isdigit() or not 6 <= len(code) <= 16:
         raise InvalidInput("code must be a string of 6 to 16 digits")

@@ -3,10 +3,12 @@
 A city's most frequent requests (heartbeat, config poll, token issue, typed code) each
 send one or two statements that stand on their own: each is its own transaction, and
 none needs the one before it to be undone if it fails. Through the session, one such
-statement (a device key lookup) cost about 0.36 ms of the backend's CPU in-process: the
-session, its connection from the pool and its transaction, SQLAlchemy's execution
-context and result. Sent with psycopg on a connection from the same pool, about 0.11 ms
-(docs/operations.md, "Statements straight to the driver").
+statement (a device key lookup, as a request makes it) cost 0.41 to 0.44 ms of the
+backend's CPU in-process: the session, its connection from the pool and its
+transaction, SQLAlchemy's execution context and result. Sent with psycopg on a
+connection from the same pool, 0.18 to 0.19 ms (``bench/request_cpu.py``;
+docs/operations.md, "Statements straight to the driver"). A service that calls ``rows``
+outside a transaction therefore commits that statement itself, on PostgreSQL.
 
 ``Direct`` is a SQLAlchemy Core statement compiled once per database dialect, with the
 processors of its parameters' and columns' types, so a row reads as SQLAlchemy gives it.
@@ -14,7 +16,7 @@ processors of its parameters' and columns' types, so a row reads as SQLAlchemy g
 statement on its own anyway:
 
 - PostgreSQL through psycopg, a session bound to the app's engine, no transaction open
-  and no new object added: the statement runs in autocommit on a connection taken from the
+  and nothing waiting to be flushed: the statement runs in autocommit on a connection taken from the
   engine's pool (its connect events and recycling apply) and given back at once, in its
   transactional mode again. The driver's errors become SQLAlchemy's (``IntegrityError``,
   ``OperationalError``...), with no parameters in their text when the engine hides them;
@@ -70,11 +72,13 @@ class Direct:
         compiled = self.statement.compile(dialect=dialect)
         if compiled.positional or compiled.escaped_bind_names or compiled.post_compile_params:
             raise ValueError("a direct statement needs plain named parameters")
-        binds = compiled.binds
+        # Each parameter once, by the name the text gives it; each type as the dialect
+        # implements it (psycopg's JSON or Numeric convert unlike the generic types).
+        binds = {name: bind for bind, name in compiled.bind_names.items()}
         processors = {
             name: processor
             for name, bind in binds.items()
-            if (processor := bind.type.bind_processor(dialect)) is not None
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         }
         constants = {}
         for name, bind in binds.items():
@@ -83,7 +87,7 @@ class Direct:
                 value = bind.effective_value
                 constants[name] = value if processor is None else processor(value)
         columns = tuple(
-            (column.name, column.type.result_processor(dialect, None))
+            (column.name, column.type.dialect_impl(dialect).result_processor(dialect, None))
             for column in self.statement.exported_columns
         )
         return _Compiled(compiled.string, constants, processors, columns)
@@ -176,6 +180,6 @@ def _direct_engine(session: Db) -> Engine | None:
     bind = plain.bind or plain.get_bind()  # the session's own bind, found without a search
     if not isinstance(bind, Engine) or bind.dialect.driver != "psycopg":
         return None
-    if plain.in_transaction() or plain.new:
-        return None
+    if plain.in_transaction() or plain.new or plain.dirty or plain.deleted:
+        return None  # the session's path would flush first and see its own writes
     return bind

@@ -7,10 +7,10 @@ no lock, whatever order concurrent mints run in (a clash is a new draw).
 
 On PostgreSQL, a token that every rule allows takes the dispenser's load and one
 statement of data-modifying CTEs, each its own transaction (no BEGIN, no COMMIT; sent
-straight to the driver, backend.services.direct): it
-checks every rule on its snapshot, then claims a live-token slot for the token's code,
-inserts the token, takes the visitor's portion and claims the minimum interval, each step
-from the previous one's row (``_build_in_one``). A rule that refuses on the snapshot
+straight to the driver, backend.services.direct): it checks every rule on its snapshot,
+then claims a live-token slot for the token's code, inserts the token, takes the
+visitor's portion and claims the minimum interval, each step from the previous one's
+row (``_build_in_one``). A rule that refuses on the snapshot
 stops it before any write; a write that a concurrent request made fail after the checks
 passed makes the statement fail (``RACED``), which undoes all of it. Either way the same
 rules then run one statement at a time in a transaction, as on SQLite: that path renews
@@ -392,10 +392,11 @@ def issue_token(
 
     On PostgreSQL a token that every rule allows is minted in one statement
     (``_issue_in_one``), its own transaction outside one (backend.services.direct).
-    Anything else rolls the session back (call this first in a transaction, if in one)
-    and runs the rules one statement at a time in a transaction, as on SQLite, with the
-    dispenser loaded again: that path renews an expired unused token's portion and words
-    each refusal with its wait. ``dispenser``: as ``find_dispenser_to_issue`` loads it.
+    Anything else rolls the session back (call this first in a transaction, if in one),
+    loads the dispenser again (on its own, as the first load) and runs the rules one
+    statement at a time in a transaction, as on SQLite: that path renews an expired unused
+    token's portion and words each refusal with its wait. ``dispenser``: as
+    ``find_dispenser_to_issue`` loads it.
     """
     # What both paths take, besides the dispenser.
     request: dict[str, Any] = {

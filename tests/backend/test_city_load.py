@@ -153,8 +153,9 @@ def test_a_token_a_typed_code_and_an_event_batch_wait_for_the_disk(
     """A token, a typed code and an event batch are durable: no statement of theirs
     changes PostgreSQL's setting, and every connection they used (each statement straight
     to the driver, or the session's transaction) has the default when it goes back to the
-    pool. (A heartbeat does not wait: it is one statement that sets it off for itself,
-    test_statement_counts.py.)"""
+    pool. (A setting local to a transaction is gone by then: the statements' text is the
+    check for that. A heartbeat does not wait: it is one statement that sets it off for
+    itself, test_statement_counts.py.)"""
     from sqlalchemy import event
 
     with tempfile.TemporaryDirectory() as folder, fresh_database(_admin_url()) as url:

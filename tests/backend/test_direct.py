@@ -5,6 +5,8 @@ transaction respected."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +14,7 @@ import psycopg
 import pytest
 from flask import Flask
 from sqlalchemy import bindparam, event, insert, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
 from backend.extensions import db
@@ -35,11 +38,51 @@ _NEW_SECRET = Direct(
 )
 
 
-def _taken(app: Flask) -> list[Any]:
-    """Every connection the app takes from its pool from now on (its psycopg connection)."""
+@contextmanager
+def _taken() -> Iterator[list[Any]]:
+    """Every connection the app takes from its pool meanwhile (its psycopg connection)."""
     taken: list[Any] = []
-    event.listen(db.engine, "checkout", lambda connection, *_: taken.append(connection))
-    return taken
+
+    def take(connection: Any, *_args: Any) -> None:
+        taken.append(connection)
+
+    event.listen(db.engine, "checkout", take)
+    try:
+        yield taken
+    finally:
+        event.remove(db.engine, "checkout", take)
+
+
+def _production_statements() -> dict[str, Direct]:
+    from backend.services import codes, devices, quotas, sites, tokens
+
+    found = {
+        "device key lookup": devices._DISPENSER_BY_KEY,
+        "heartbeat": devices._HEARTBEAT_BY_KEY,
+        "token issue's load": sites._DISPENSER_TO_ISSUE,
+        "typed code": codes._CHECK_AT_ONCE,
+        "day's secret": quotas._DAILY_SECRET,
+    }
+    found.update({f"give-back {m.__name__}": d for m, d in codes._GIVE_BACKS.items()})
+    found.update({f"token issue {key}": d for key, d in tokens._IN_ONE.items()})
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(_production_statements()))
+def test_each_statement_is_sent_as_sqlalchemy_would_send_it(name: str) -> None:
+    """The text, the parameters converted and the columns converted: as SQLAlchemy's own
+    compilation for psycopg has them (its private tables, read here only to compare)."""
+    statement = _production_statements()[name]
+    dialect = postgresql.psycopg.dialect()  # type: ignore[attr-defined]
+    ours = statement.compiled(dialect)
+    theirs = statement.statement.compile(dialect=dialect)
+    assert ours.sql == theirs.string
+    assert set(ours.bind_processors) == set(theirs._bind_processors)
+    assert [column for column, _ in ours.columns] == [c[0] for c in theirs._result_columns]
+    assert [processor is not None for _, processor in ours.columns] == [
+        c[3].dialect_impl(dialect).result_processor(dialect, None) is not None
+        for c in theirs._result_columns
+    ]
 
 
 def test_a_row_reads_as_through_the_session(
@@ -81,12 +124,12 @@ def test_an_error_is_sqlalchemys_without_the_parameters_and_the_connection_goes_
     now = datetime.now(UTC)
     secret = b"do not print me"
     with committing_postgres_app.app_context():
-        taken = _taken(committing_postgres_app)
         values = {"day": now.date(), "secret": secret, "now": now}
-        (stored,) = rows(db.session, _NEW_SECRET, values)
-        assert bytes(stored["secret"]) == secret and stored["created_at"] == now
-        with pytest.raises(IntegrityError) as raised:
-            rows(db.session, _NEW_SECRET, values)  # the same day again
+        with _taken() as taken:
+            (stored,) = rows(db.session, _NEW_SECRET, values)
+            assert bytes(stored["secret"]) == secret and stored["created_at"] == now
+            with pytest.raises(IntegrityError) as raised:
+                rows(db.session, _NEW_SECRET, values)  # the same day again
         assert isinstance(raised.value.orig, psycopg.errors.UniqueViolation)
         assert "do not print me" not in str(raised.value)
         assert taken and all(
