@@ -38,7 +38,7 @@ from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
 
-from backend.services.sql import Db, session_of
+from backend.services.sql import Db, is_idle, session_of
 
 Row = Mapping[str, Any]
 
@@ -180,6 +180,6 @@ def _direct_engine(session: Db) -> Engine | None:
     bind = plain.bind or plain.get_bind()  # the session's own bind, found without a search
     if not isinstance(bind, Engine) or bind.dialect.driver != "psycopg":
         return None
-    if plain.in_transaction() or plain.new or plain.dirty or plain.deleted:
+    if not is_idle(plain):
         return None  # the session's path would flush first and see its own writes
     return bind

@@ -148,12 +148,13 @@ def _existing_secret(session: Db, day: date, *, now: datetime) -> bytes | None:
     cached = known.get(day)
     if cached is not None:
         return cached
-    found = next((row["secret"] for row in rows(session, _DAILY_SECRET, {"day": day})), None)
-    if found is None:
+    found = rows(session, _DAILY_SECRET, {"day": day})
+    if not found:
         return None
+    secret = bytes(found[0]["secret"])
     if day >= _oldest_kept(now):
-        known[day] = bytes(found)
-    return bytes(found)
+        known[day] = secret
+    return secret
 
 
 def daily_secret(session: Db, day: date, *, now: datetime) -> bytes:

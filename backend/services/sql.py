@@ -73,10 +73,17 @@ def session_of(session: Db) -> Session:
     return session() if isinstance(session, scoped_session) else session
 
 
+def is_idle(session: Db) -> bool:
+    """No transaction open and nothing waiting to be flushed: the session holds no work of
+    its own (a statement may go straight to the driver, backend.services.direct; there is
+    nothing to commit)."""
+    plain = session_of(session)
+    return not (plain.in_transaction() or plain.new or plain.dirty or plain.deleted)
+
+
 def commit(session: Db) -> None:
     """Commit the session's transaction, if it began one or holds changes: a request whose
     statements all went straight to the driver (backend.services.direct) has nothing to
     commit, and SQLAlchemy would still make and commit an empty transaction."""
-    plain = session_of(session)
-    if plain.in_transaction() or plain.new or plain.deleted or plain.dirty:
-        plain.commit()
+    if not is_idle(session):
+        session.commit()
