@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import create_engine, event, func, insert, select, text
+from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 
 os.environ.setdefault("FAIRROLL_INSTANCE_PATH", tempfile.mkdtemp(prefix="fairroll-city-"))
@@ -33,6 +33,7 @@ from backend.services.sites import (
     create_site,
     issue_enrollment_code,
 )
+from tests.driver import WireTrace
 
 # Sites that never refuse for quota: the benchmark measures the server, not the policy.
 OPEN_POLICY = SitePolicy(window_seconds=0, daily_cap=1000, min_interval_seconds=0)
@@ -149,53 +150,6 @@ def add_day_of_events(app: Flask, dispensers: int, *, per_second: float) -> int:
     return total
 
 
-class StatementCounter:
-    """Counts the SQL statements an app sends while it is active, as they go on the wire:
-    libpq traces every connection the app takes from its pool, so the statements sent
-    straight to the driver (backend/services/direct.py) count as much as the session's.
-    Each Execute and each simple query is one; BEGIN, COMMIT and ROLLBACK are not (each
-    is one more round trip). PostgreSQL only."""
-
-    def __init__(self, app: Flask) -> None:
-        self._trace = tempfile.NamedTemporaryFile("a+", suffix=".trace")  # noqa: SIM115
-        self._start = 0
-        with app.app_context():
-            self.engine = db.engine
-        event.listen(self.engine, "checkout", self._traced)
-        event.listen(self.engine, "checkin", self._untraced)
-
-    def _traced(self, dbapi_connection: Any, *_args: Any) -> None:
-        dbapi_connection.pgconn.trace(self._trace.fileno())
-
-    def _untraced(self, dbapi_connection: Any, *_args: Any) -> None:
-        dbapi_connection.pgconn.untrace()  # and writes out what it buffered
-
-    def reset(self) -> None:
-        """Count from now on."""
-        self._start = os.path.getsize(self._trace.name)
-
-    @property
-    def count(self) -> int:
-        """Statements sent since the last reset, by connections back in the pool."""
-        with open(self._trace.name, encoding="utf-8", errors="replace") as trace:
-            trace.seek(self._start)
-            sent = [line for line in trace if "\tF\t" in line]
-        return sum(
-            "\tExecute\t" in line
-            or ("\tQuery\t" in line and not any(word in line for word in _TRANSACTION))
-            for line in sent
-        )
-
-    def close(self) -> None:
-        """Stop counting."""
-        event.remove(self.engine, "checkout", self._traced)
-        event.remove(self.engine, "checkin", self._untraced)
-        self._trace.close()
-
-
-_TRANSACTION = ('"BEGIN', '"COMMIT', '"ROLLBACK')
-
-
 def statement_counts(app: Flask, fleet: Fleet) -> dict[str, int]:
     """Statements each kind of request sends (one request each, in-process, after warm-up).
 
@@ -207,7 +161,8 @@ def statement_counts(app: Flask, fleet: Fleet) -> dict[str, int]:
     assert key is not None, "statement counts need a dispenser enrolled in bulk"
     auth = {"Authorization": f"Bearer {key}"}
     public_id = fleet.public_ids[index]
-    counter = StatementCounter(app)
+    with app.app_context():
+        counter = WireTrace(db.engine)
     counts: dict[str, int] = {}
 
     def measure(name: str, method: str, path: str, expect: int, **kwargs: Any) -> Any:

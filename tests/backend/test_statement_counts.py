@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +16,7 @@ from backend.models import Alert, CodeSourceBudget
 from backend.services.codes import _CHECK_AT_ONCE, DISPENSER_BUDGET
 from backend.services.tokens import _build_in_one
 from protocol.clock import utcnow
+from tests.driver import WireTrace
 from tests.factories import auth, enroll, make_dispenser, make_site
 
 
@@ -74,7 +72,7 @@ def test_no_parameter_of_a_statement_with_writing_ctes_becomes_a_column_value() 
 
 @pytest.mark.postgres
 def test_a_typed_code_in_production_sends_no_begin_and_no_commit(
-    committing_postgres_app: Flask, tmp_path: Path
+    committing_postgres_app: Flask,
 ) -> None:
     """Each of its statements is its own transaction (backend/services/direct.py): the
     wire, as libpq traces it, carries the lookup and the one statement, nothing else."""
@@ -87,9 +85,9 @@ def test_a_typed_code_in_production_sends_no_begin_and_no_commit(
         engine = db.engine
     for _ in range(2):  # the first makes the day's secret, the second reads it (cached)
         code = client.post(f"/api/v1/dispensers/{public_id}/tokens").get_json()["code"]
-    connections: list[Any] = []
-    with _wire(engine, tmp_path / "code.trace", connections) as sent:
+    with WireTrace(engine) as wire:
         answer = client.post("/api/v1/device/codes/verify", headers=auth(key), json={"code": code})
+        sent, connections = wire.sent(), wire.connections
     assert answer.status_code == 200
     assert not [line for line in sent if "BEGIN" in line or "COMMIT" in line], sent
     assert len([line for line in sent if "\tExecute\t" in line]) == 2, sent
@@ -108,7 +106,7 @@ def _enrolled(app: Flask) -> tuple[str, Engine]:
 
 
 def test_a_heartbeat_in_production_is_one_statement_that_does_not_wait_for_the_disk(
-    committing_postgres_app: Flask, tmp_path: Path
+    committing_postgres_app: Flask,
 ) -> None:
     """The device lookup, the UPDATE and SET LOCAL synchronous_commit = off travel as one
     statement, its own transaction (no BEGIN, no COMMIT): its commit, at the statement's
@@ -125,9 +123,9 @@ def test_a_heartbeat_in_production_is_one_statement_that_does_not_wait_for_the_d
         ("jammed", {"paper_level": 80, "status": "jam"}, 3),  # raise jam, resolve none
         ("mended", healthy, 2),  # resolve jam
     ):
-        connections: list[Any] = []
-        with _wire(engine, tmp_path / f"{name}.trace", connections) as sent:
+        with WireTrace(engine) as wire:
             answer = client.post("/api/v1/device/heartbeat", headers=auth(key), json=body)
+            sent, connections = wire.sent(), wire.connections
         assert answer.status_code == 200, answer.get_data()
         assert len([line for line in sent if "\tExecute\t" in line]) == executes, (name, sent)
         begins = [n for n, line in enumerate(sent) if "BEGIN" in line]
@@ -145,15 +143,16 @@ def test_a_heartbeat_in_production_is_one_statement_that_does_not_wait_for_the_d
     with app.app_context():
         kinds = db.session.execute(select(Alert.kind, Alert.is_open)).all()
     assert kinds == [("jam", None)]
-    with _wire(engine, tmp_path / "config.trace", []) as sent:
+    with WireTrace(engine) as wire:
         answer = client.get("/api/v1/device/config", headers=auth(key))
+        sent = wire.sent()
     assert answer.status_code == 200
     assert not [line for line in sent if "BEGIN" in line or "ROLLBACK" in line], sent
     assert len([line for line in sent if "\tExecute\t" in line]) == 1, sent
 
 
 def test_a_token_issue_in_production_sends_no_begin_and_no_commit(
-    committing_postgres_app: Flask, tmp_path: Path
+    committing_postgres_app: Flask,
 ) -> None:
     """The dispenser's load and the one statement that checks the rules and mints, each
     its own transaction; a refusal then runs the rules one at a time in a transaction."""
@@ -165,15 +164,16 @@ def test_a_token_issue_in_production_sends_no_begin_and_no_commit(
     path = f"/api/v1/dispensers/{public_id}/tokens"
     for _ in range(2):  # slot rows; the day's secret made, then read (cached)
         assert app.test_client().post(path).status_code == 201
-    connections: list[Any] = []
-    with _wire(engine, tmp_path / "token.trace", connections) as sent:
+    with WireTrace(engine) as wire:
         answer = client.post(path)
+        sent, connections = wire.sent(), wire.connections
     assert answer.status_code == 201
     assert not [line for line in sent if "BEGIN" in line or "COMMIT" in line], sent
     assert len([line for line in sent if "\tExecute\t" in line]) == 2, sent
     assert all(connection.autocommit is False for connection in connections)
-    with _wire(engine, tmp_path / "refused.trace", []) as sent:
+    with WireTrace(engine) as wire:
         refused = client.post(path)
+        sent = wire.sent()
     assert refused.status_code == 429
     assert len([line for line in sent if "BEGIN" in line]) == 1, sent  # the rules' one
 
@@ -218,30 +218,6 @@ def test_a_heartbeat_sets_synchronous_commit_off_for_its_own_transaction(
         db.session.commit()
         assert db.session.execute(text("SHOW synchronous_commit")).scalar() == "on"
         db.session.rollback()
-
-
-@contextmanager
-def _wire(engine: Engine, trace: Path, connections: list[Any]) -> Iterator[list[str]]:
-    """The messages the app sends PostgreSQL meanwhile, as libpq's trace writes them
-    (each connection it took from the pool is added to ``connections``)."""
-    sent: list[str] = []
-    with trace.open("w") as sink:
-
-        def traced(dbapi_connection: Any, *_args: Any) -> None:
-            connections.append(dbapi_connection)
-            dbapi_connection.pgconn.trace(sink.fileno())
-
-        def untraced(dbapi_connection: Any, *_args: Any) -> None:
-            dbapi_connection.pgconn.untrace()
-
-        event.listen(engine, "checkout", traced)
-        event.listen(engine, "checkin", untraced)
-        try:
-            yield sent
-        finally:
-            event.remove(engine, "checkout", traced)
-            event.remove(engine, "checkin", untraced)
-    sent.extend(line for line in trace.read_text().splitlines() if "\tF\t" in line)
 
 
 @pytest.mark.postgres
