@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import random
 import re
 import secrets
 import statistics
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +54,23 @@ def print_step(result: Any, job_seconds: float | None) -> None:
     print(f"fleet job (flask fleet tick, run once during the step): {shown}")
 
 
+# Each fleet's enrolled dispensers in one shuffled order, taken in turn from call to call.
+# A dispenser keeps a token's live-token slot for the token's whole life, redeemed or not
+# (backend/services/live_tokens.py): the same random picks repeated run after run drew
+# more and more refusals (429, answered by the slower step-by-step path) and blurred
+# every comparison made with several runs.
+_TURNS: dict[int, Iterator[int]] = {}
+
+
+def _dispensers_in_turn(fleet: Fleet) -> Iterator[int]:
+    turns = _TURNS.get(id(fleet))
+    if turns is None:
+        enrolled = [i for i, key in enumerate(fleet.keys) if key]
+        random.Random(7).shuffle(enrolled)  # noqa: S311 - load pattern
+        turns = _TURNS[id(fleet)] = itertools.cycle(enrolled)
+    return turns
+
+
 async def token_pair_rate(
     port: int,
     fleet: Fleet,
@@ -65,15 +84,14 @@ async def token_pair_rate(
     and the rate halves from run to run."""
     statuses = Counter() if statuses is None else statuses
     client = Client(port)
-    enrolled = [i for i, key in enumerate(fleet.keys) if key]
-    rng = random.Random(7)  # noqa: S311 - load pattern
+    turns = _dispensers_in_turn(fleet)
     done = 0
     stop = asyncio.get_running_loop().time() + seconds
 
     async def worker() -> None:
         nonlocal done
         while asyncio.get_running_loop().time() < stop:
-            index = rng.choice(enrolled)
+            index = next(turns)
             path = f"/api/v1/dispensers/{fleet.public_ids[index]}/tokens"
             issued = await client.request("POST", path, body={})
             statuses[issued.status] += 1

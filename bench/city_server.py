@@ -29,9 +29,13 @@ def free_port() -> int:
 
 
 class Server:
-    """gunicorn with backend/gunicorn_conf.py (the production settings) on loopback."""
+    """gunicorn with backend/gunicorn_conf.py (the production settings) on loopback; or,
+    for bench/server_choice.py only, granian with as many workers and threads."""
 
-    def __init__(self, app: str, env: dict[str, str], log: Path) -> None:
+    def __init__(self, app: str, env: dict[str, str], log: Path, kind: str = "gunicorn") -> None:
+        if kind not in ("gunicorn", "granian"):
+            raise ValueError(f"no server called {kind!r}")
+        self.kind = kind
         self.port = free_port()
         self.env = {
             **os.environ,
@@ -43,11 +47,29 @@ class Server:
         self.app = app
         self.process: subprocess.Popen[bytes] | None = None
 
+    def _command(self) -> list[str]:
+        if self.kind == "gunicorn":
+            return [
+                *(sys.executable, "-m", "gunicorn", "--config", "python:backend.gunicorn_conf"),
+                self.app,
+            ]
+        from backend import gunicorn_conf
+
+        if self.app != "app:app":
+            raise ValueError("granian serves only the backend (app:app) here")
+        return [
+            *(sys.executable, "-m", "granian", "--interface", "wsgi", "--no-ws"),
+            *("--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"),
+            *("--workers", self.env.get("WEB_CONCURRENCY", str(gunicorn_conf.workers))),
+            *("--blocking-threads", self.env.get("GUNICORN_THREADS", str(gunicorn_conf.threads))),
+            *("--runtime-threads", "1"),
+            "bench.granian_app:app",  # the backend, set up as gunicorn's post_worker_init does
+        ]
+
     def __enter__(self) -> Server:
-        command = [sys.executable, "-m", "gunicorn", "--config", "python:backend.gunicorn_conf"]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 - fixed command
-                [*command, self.app], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                self._command(), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -57,7 +79,7 @@ class Server:
             except OSError:
                 time.sleep(0.2)
         self.__exit__()
-        raise RuntimeError(f"gunicorn did not answer; see {self.log}")
+        raise RuntimeError(f"{self.kind} did not answer; see {self.log}")
 
     def __exit__(self, *_exc: object) -> None:
         if self.process is not None:
