@@ -23,8 +23,12 @@ bind = os.environ.get("FAIRROLL_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "backend.gunicorn_conf.QueueStampingWorker"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-# Longer than the load balancer's idle timeout (60 s on an ALB), so the balancer closes first.
-keepalive = 75
+# Longer than the idle timeout of every load balancer in front (the device one keeps a
+# dispenser's connection 120 s, across its heartbeats; the public one 60 s), so a balancer
+# always closes an idle connection first: one the server closed while the balancer sent
+# a request on it would answer that request 502. tests/infra/test_device_path.py checks
+# it against the infrastructure's template.
+keepalive = 130
 timeout = 30
 graceful_timeout = 30
 accesslog = "-" if os.environ.get("GUNICORN_ACCESS_LOG") == "1" else None

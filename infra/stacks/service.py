@@ -23,7 +23,9 @@ PRIVATE_PATHS = ["/metrics", "/metrics/*"]
 # there (visitor pages, admin, /metrics) is answered 404 by the load balancer itself.
 DEVICE_PATHS = ["/api/v1/device/*"]
 # Longer than the dispenser's heartbeat interval (60 s), so a dispenser that keeps its
-# connection open reuses it instead of paying a new TLS handshake every minute.
+# connection open reuses it instead of paying a new TLS handshake every minute. The
+# server's keep-alive (backend/gunicorn_conf.py) must stay longer than this, so the
+# balancer closes idle connections first (tests/infra/test_device_path.py).
 DEVICE_IDLE_TIMEOUT_SECONDS = 120
 
 

@@ -1,5 +1,6 @@
 """The hot requests' round trips to the database: what each sends is part of its design
-(docs/operations.md, "Statements per request"), so a change that adds one shows here."""
+(docs/operations.md, "City scale": the table of statements per request), so a change
+that adds one shows here."""
 
 from __future__ import annotations
 

@@ -99,6 +99,23 @@ def test_devices_keep_their_connection_across_heartbeats(template: dict[str, Any
     assert attributes["access_logs.s3.prefix"] == "device-alb"
 
 
+def test_the_server_keeps_idle_connections_longer_than_every_load_balancer(
+    template: dict[str, Any],
+) -> None:
+    # A balancer reuses an idle connection to a task until its own idle timeout; if the
+    # server closed it first, a request sent at that moment would be answered 502.
+    from backend import gunicorn_conf
+
+    timeouts = [
+        int(attribute["Value"])
+        for balancer in _balancers(template).values()
+        for attribute in template["Resources"][balancer]["Properties"]["LoadBalancerAttributes"]
+        if attribute["Key"] == "idle_timeout.timeout_seconds"
+    ]
+    assert len(timeouts) == 2  # the public and the device load balancer
+    assert gunicorn_conf.keepalive > max(timeouts)
+
+
 def test_autoscaling_counts_requests_of_both_load_balancers(template: dict[str, Any]) -> None:
     policies = [
         p["Properties"]["TargetTrackingScalingPolicyConfiguration"]
