@@ -140,6 +140,23 @@ def test_readiness_checks_the_database_path(template: dict[str, Any]) -> None:
         assert target_group["Properties"]["TargetType"] == "ip"
 
 
+def test_no_health_check_is_ever_shed_under_load(template: dict[str, Any]) -> None:
+    # A shed check would take a busy task out and put its load on the others (a cascade).
+    from backend.shedding import EXEMPT_PATHS
+
+    groups = resources(template, "AWS::ElasticLoadBalancingV2::TargetGroup").values()
+    assert {g["Properties"]["HealthCheckPath"] for g in groups} <= EXEMPT_PATHS
+    container_checks = [
+        " ".join(container["HealthCheck"]["Command"])
+        for task in resources(template, "AWS::ECS::TaskDefinition").values()
+        for container in task["Properties"]["ContainerDefinitions"]
+        if "HealthCheck" in container
+    ]
+    assert container_checks
+    for command in container_checks:
+        assert any(f"127.0.0.1:8000{path}'" in command for path in EXEMPT_PATHS), command
+
+
 def test_buckets_are_encrypted_private_and_tls_only(template: dict[str, Any]) -> None:
     buckets = resources(template, "AWS::S3::Bucket")
     assert len(buckets) == 3  # exports, logs, operator files
