@@ -30,6 +30,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     _configure_proxy(app)
     _configure_logging(app)
+    _configure_database_limits(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     app.extensions["fairroll.keys"] = CachedKeyRing(
@@ -83,6 +84,30 @@ def _init_fleet(app: Flask) -> None:
     admin.init_app(app)
     app.register_blueprint(metrics.bp)
     logs.init_app(app)
+
+
+def _configure_database_limits(app: Flask) -> None:
+    """PostgreSQL: every connection gets the configured connect timeout (libpq waits for
+    ever by default, so an unreachable host would hold a thread for minutes) and, when
+    set, a statement and a lock timeout (a request stuck behind a lock answers 503 and
+    frees its thread instead of waiting as long as the lock is held)."""
+    if not str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("postgresql"):
+        return
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    connect_args = dict(options.get("connect_args") or {})
+    connect_args["connect_timeout"] = app.config["FAIRROLL_DB_CONNECT_TIMEOUT_SECONDS"]
+    settings = [
+        f"-c {name}={milliseconds}"
+        for name, milliseconds in (
+            ("statement_timeout", app.config["FAIRROLL_DB_STATEMENT_TIMEOUT_MS"]),
+            ("lock_timeout", app.config["FAIRROLL_DB_LOCK_TIMEOUT_MS"]),
+        )
+        if milliseconds
+    ]
+    if settings:
+        connect_args["options"] = " ".join(settings)
+    options["connect_args"] = connect_args
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def _configure_proxy(app: Flask) -> None:

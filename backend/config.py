@@ -108,6 +108,14 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
             "pool_recycle": 1800,
             "hide_parameters": True,
         },
+        # PostgreSQL only (backend/__init__.py): how long connecting may take, and how long
+        # one statement and one lock wait may (0: no limit). The web server sets the last
+        # two for itself (backend/gunicorn_conf.py); the jobs set their own.
+        "FAIRROLL_DB_CONNECT_TIMEOUT_SECONDS": _int(
+            env, "FAIRROLL_DB_CONNECT_TIMEOUT_SECONDS", 10, minimum=1
+        ),
+        "FAIRROLL_DB_STATEMENT_TIMEOUT_MS": _int(env, "FAIRROLL_DB_STATEMENT_TIMEOUT_MS", 0),
+        "FAIRROLL_DB_LOCK_TIMEOUT_MS": _int(env, "FAIRROLL_DB_LOCK_TIMEOUT_MS", 0),
         # Bodies larger than this get 413: device batches are 500 events at most (~100 KiB).
         "MAX_CONTENT_LENGTH": _int(env, "FAIRROLL_MAX_BODY_BYTES", 256 * 1024, minimum=1024),
         "FAIRROLL_TOKEN_TTL_SECONDS": _int(env, "FAIRROLL_TOKEN_TTL_SECONDS", 120, minimum=10),

@@ -20,6 +20,16 @@ from typing import Any
 from gunicorn.workers.gthread import ThreadWorker  # type: ignore[import-untyped]
 
 bind = os.environ.get("FAIRROLL_BIND", "0.0.0.0:8000")
+# Limits on one statement and one lock wait, for the web server only (the jobs run without
+# them, or set their own): a request stuck behind a lock (a migration's, a long job's)
+# gets 503 + Retry-After long after its client gave up anyway, instead of holding a
+# thread for as long as the lock lasts. gunicorn puts them in the environment the workers
+# load the app in (backend/config.py reads them); a value already there wins (0: none).
+WEB_DATABASE_LIMITS = {
+    "FAIRROLL_DB_STATEMENT_TIMEOUT_MS": "10000",
+    "FAIRROLL_DB_LOCK_TIMEOUT_MS": "3000",
+}
+raw_env = [f"{name}={os.environ.get(name, value)}" for name, value in WEB_DATABASE_LIMITS.items()]
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "backend.gunicorn_conf.QueueStampingWorker"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))

@@ -36,10 +36,20 @@ FLEET_JOB_LOCK = 0x6661697272_6F6C6C
 INTAKE_FLOOR = 0.5
 INTAKE_MIN_FLEET = 20
 KNOWN_WITHIN = timedelta(days=1)
+# How long one run's statements, lock waits and pauses between statements may last, in
+# milliseconds: a run stuck on any of them is ended by the server, which releases the
+# lock with its transaction, instead of holding it (and so stopping every later run)
+# until someone steps in. A first run after a deploy counts a week of events in ~25 s.
+FLEET_JOB_LIMITS_MS = {
+    "statement_timeout": 120_000,
+    "lock_timeout": 10_000,
+    "idle_in_transaction_session_timeout": 300_000,
+}
 
 
 def try_fleet_job_lock(session: Db) -> bool:
-    """Take the fleet job's lock for this transaction; False if another run holds it.
+    """Take the fleet job's lock for this transaction, and bound the run (FLEET_JOB_LIMITS_MS);
+    False if another run holds it.
 
     PostgreSQL: a transaction-level advisory lock, released by the commit or rollback,
     so a crashed run never leaves it behind. SQLite serves one process: always True.
@@ -47,6 +57,12 @@ def try_fleet_job_lock(session: Db) -> bool:
     if session.get_bind().dialect.name != "postgresql":
         return True
     taken = session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": FLEET_JOB_LOCK})
+    if taken:
+        for name, milliseconds in FLEET_JOB_LIMITS_MS.items():  # this transaction only
+            session.execute(
+                text("SELECT set_config(:name, :value, true)"),
+                {"name": name, "value": str(milliseconds)},
+            )
     return bool(taken)
 
 

@@ -343,6 +343,28 @@ def test_the_lock_is_free_again_after_a_run(committing_postgres_app: Flask) -> N
         db.session.remove()
 
 
+def test_a_run_is_bounded_and_its_limits_end_with_it(committing_postgres_app: Flask) -> None:
+    # A run stuck on a statement, a lock or between statements is ended by the server,
+    # which frees the lock for the next run; other work on the connection has no limits.
+    from sqlalchemy import text
+
+    from backend.services.fleet_check import FLEET_JOB_LIMITS_MS, try_fleet_job_lock
+
+    def settings() -> dict[str, str]:
+        rows = db.session.execute(
+            text("SELECT name, setting FROM pg_settings WHERE name = ANY(:names)"),
+            {"names": list(FLEET_JOB_LIMITS_MS)},
+        )
+        return {name: setting for name, setting in rows}
+
+    with committing_postgres_app.app_context():
+        assert try_fleet_job_lock(db.session)
+        assert settings() == {name: str(ms) for name, ms in FLEET_JOB_LIMITS_MS.items()}
+        db.session.rollback()
+        assert settings() == dict.fromkeys(FLEET_JOB_LIMITS_MS, "0")
+        db.session.remove()
+
+
 def _events(dispenser: Dispenser, moments: list[datetime], method: str = "qr") -> None:
     from backend.models import DeviceEvent
 
