@@ -94,7 +94,7 @@ def run_fleet_job(app: Flask, *, now: datetime) -> FleetJobReport | None:
     since = None if last_run is None else last_run - READING_MARGIN
     hours = roll_up_hours(session, received_since=since)
     forget_old_hours(session)
-    figures = fleet_figures(session, settings, now=now, since=min(previous, now - beat))
+    figures = fleet_figures(session, settings, now=now, since=previous)
     seconds = time.perf_counter() - started
     session.add(
         FleetJobRun(

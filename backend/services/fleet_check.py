@@ -268,10 +268,18 @@ class FleetFigures:
     dispenses: dict[str, int]
 
 
+# Dispenses are counted by when the backend received them, in [the previous run's start,
+# this run's start), both moved back by this lag: an upload stamped just before a run but
+# committed just after it is then counted by the next run, and none twice. (Counting by
+# when they happened, over overlapping windows, counted some twice and late ones never.)
+RECEIPT_LAG = timedelta(seconds=30)
+
+
 def fleet_figures(
     session: Db, settings: AlertSettings, *, now: datetime, since: datetime
 ) -> FleetFigures:
-    """Fleet-wide counts (three aggregate queries), dispenses by method in [since, now).
+    """Fleet-wide counts (three aggregate queries), and the dispenses received in
+    [since, now), each bound moved back by RECEIPT_LAG, by method.
 
     A dispenser counts under each alert condition that holds for it (the rules of
     active_conditions, as SQL: condition_filters), so the figures match the alerts.
@@ -288,8 +296,8 @@ def fleet_figures(
         select(DeviceEvent.method, func.count())
         .where(
             DeviceEvent.kind == "dispense",
-            DeviceEvent.occurred_at >= since,
-            DeviceEvent.occurred_at < now,
+            DeviceEvent.received_at >= since - RECEIPT_LAG,
+            DeviceEvent.received_at < now - RECEIPT_LAG,
         )
         .group_by(DeviceEvent.method)
     ).all()

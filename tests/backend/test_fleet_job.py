@@ -225,8 +225,8 @@ def test_figures_count_states_and_dispenses_by_method(app: Flask) -> None:
                 event_id=f"e{index}",
                 kind="dispense",
                 method=method,
-                occurred_at=at - timedelta(seconds=30),
-                received_at=at,
+                occurred_at=at - timedelta(seconds=50),
+                received_at=at - timedelta(seconds=40),  # counted once past the lag
             )
         )
     db.session.commit()
@@ -234,6 +234,35 @@ def test_figures_count_states_and_dispenses_by_method(app: Flask) -> None:
     assert (figures.dispensers, figures.empty, figures.jammed) == (3, 1, 1)
     assert figures.low_paper == 1  # 10 % (the one at 0 % is empty, as its alert says)
     assert figures.dispenses == {"qr": 2, "face": 1}
+
+
+def test_runs_a_minute_apart_count_each_dispense_once_late_uploads_included(
+    app: Flask,
+) -> None:
+    from backend.models import DeviceEvent
+
+    dispenser = make_dispenser(make_site())
+    start = now() - timedelta(minutes=20)
+    _run(app, start)  # the first run, before any of the events
+    for n in range(50):  # one every 7 s, three of them uploaded 5 minutes after the fact
+        received = start + timedelta(seconds=7 * n)
+        late = n % 17 == 3
+        db.session.add(
+            DeviceEvent(
+                dispenser_id=dispenser.id,
+                event_id=f"once{n}",
+                kind="dispense",
+                method="qr",
+                occurred_at=received - timedelta(minutes=5 if late else 0, seconds=2),
+                received_at=received,
+            )
+        )
+    db.session.commit()
+    counted = sum(
+        _run(app, start + timedelta(minutes=minute)).figures.dispenses.get("qr", 0)
+        for minute in range(1, 8)  # the last run's window ends past the last receipt
+    )
+    assert counted == 50
 
 
 def test_figures_count_what_the_alert_rules_say(app: Flask) -> None:
