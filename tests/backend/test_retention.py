@@ -76,6 +76,47 @@ def test_purging_twice_adds_nothing_twice(app: Flask) -> None:
     assert aggregate.count == 2
 
 
+def test_the_roll_up_is_set_based_whatever_the_number_of_events(app: Flask) -> None:
+    # A city's day is about 1.7 million events: none of them may pass through Python.
+    from sqlalchemy import event, insert
+
+    from backend.services.aggregates import roll_up_and_delete_events
+
+    dispensers = [make_dispenser(make_site(f"Roll-up {n}")) for n in range(3)]
+    db.session.execute(
+        insert(DeviceEvent),
+        [
+            {
+                "dispenser_id": dispensers[n % 3].id,
+                "event_id": f"bulk{n}",
+                "kind": "dispense",
+                "method": ("qr", "code", "face")[n % 3],
+                "occurred_at": CUTOFF - timedelta(hours=1 + n % 30),
+                "received_at": CUTOFF,
+                "face_offered": n % 2 == 0,
+            }
+            for n in range(3_000)
+        ],
+    )
+    sent: list[str] = []
+
+    def seen(*args: object) -> None:
+        sent.append(str(args[2]))
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        deleted = roll_up_and_delete_events(db.session, before=CUTOFF)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert deleted == 3_000
+    # PostgreSQL: one statement (delete, count, upsert); SQLite: the upsert, then the delete.
+    assert len(sent) == (1 if db.engine.dialect.name == "postgresql" else 2), sent
+    rows = db.session.query(DailyAggregate).all()
+    assert sum(a.count for a in rows) == 3_000
+    assert sum(a.face_offered for a in rows) == 1_500
+    assert db.session.query(DeviceEvent).count() == 0
+
+
 def test_paper_readings_and_old_vouchers_are_purged(app: Flask) -> None:
     site = make_site()
     dispenser = make_dispenser(site)
