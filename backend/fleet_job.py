@@ -31,6 +31,7 @@ from backend.services.fleet_check import (
     forget_old_runs,
     previous_run_start,
     raise_offline_alerts,
+    recently_blind,
     recompute_forecasts,
     resolve_ended_alerts,
     roll_up_hours,
@@ -62,8 +63,9 @@ class FleetJobReport:
 
 
 def run_fleet_job(app: Flask, *, now: datetime) -> FleetJobReport | None:
-    """One run: offline alerts (held if the backend's own intake dropped), readings,
-    forecasts, figures; commit, notify, publish. None if another run holds the lock."""
+    """One run: offline alerts (held if the backend's own intake dropped, or it was blind
+    lately), readings, forecasts, figures; commit, notify, publish. None if another run
+    holds the lock."""
     started = time.perf_counter()
     session = db.session
     if not try_fleet_job_lock(session):
@@ -75,15 +77,22 @@ def run_fleet_job(app: Flask, *, now: datetime) -> FleetJobReport | None:
     last_run = previous_run_start(session)
     previous = last_run or now - beat
     intake = fleet_intake(session, now=now, beat=beat)
-    held = intake.dropped()
+    blind = recently_blind(session, now=now, span=settings.offline_after + beat)
+    held = intake.dropped() or blind
     changes: list[AlertChange] = []
-    if held:
+    if intake.dropped():
         log.warning(
             "fleet job: heard %d of %d dispensers in the last %ds; offline alerts held "
             "(the backend or the network was behind)",
             intake.heard,
             intake.known,
             int(beat.total_seconds()),
+        )
+    elif blind:
+        log.warning(
+            "fleet job: the job did not run (or its intake had dropped) within the last "
+            "%ds; offline alerts held until the backend has heard the fleet that long",
+            int((settings.offline_after + beat).total_seconds()),
         )
     else:
         changes += raise_offline_alerts(session, settings, now=now)

@@ -21,7 +21,8 @@ class FleetJobRun(Base):
     # Enabled dispensers heard within the last day, and those heard within the last beat.
     known: Mapped[int] = mapped_column(default=0)
     heard: Mapped[int] = mapped_column(default=0)
-    # True when offline alerts were held back because the backend's own intake dropped.
+    # True when offline alerts were held back: the backend's own intake dropped, or it
+    # was blind lately (backend.services.fleet_check.recently_blind).
     offline_held: Mapped[bool] = mapped_column(default=False)
     raised: Mapped[int] = mapped_column(default=0)
     resolved: Mapped[int] = mapped_column(default=0)

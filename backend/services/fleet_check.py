@@ -8,7 +8,8 @@ figures one aggregate query. The cost is the database's, whatever the fleet's si
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal, null, or_, select, text, true, update
@@ -88,6 +89,40 @@ def fleet_intake(session: Db, *, now: datetime, beat: timedelta) -> Intake:
         ).where(Dispenser.enabled)
     ).one()
     return Intake(known=int(row[0] or 0), heard=int(row[1] or 0))
+
+
+# The job runs every minute; a longer gap between recorded runs (one run may be skipped
+# while a slow one holds the lock) means the job, the database or the backend was down.
+RUN_GAP = timedelta(minutes=3)
+
+
+def recently_blind(session: Db, *, now: datetime, span: timedelta) -> bool:
+    """Whether the backend may have missed heartbeats within the last ``span`` (an offline
+    alert's silence plus a beat): a gap longer than RUN_GAP between the job's recorded runs
+    there (counting from the last run before it, and up to now), or a run whose intake had
+    dropped. A dispenser silent through such a time may only have gone unheard, or not
+    have caught up yet (after an outage dispensers come back over a minute or more,
+    backlog first): its offline alert waits until the backend has heard for a whole span.
+    No run recorded before (the job's first ever) is no evidence of blindness."""
+    start = now - span
+    before = session.scalar(
+        select(func.max(FleetJobRun.started_at)).where(FleetJobRun.started_at < start)
+    )
+    runs = session.execute(
+        select(FleetJobRun.started_at, FleetJobRun.known, FleetJobRun.heard)
+        .where(FleetJobRun.started_at >= start, FleetJobRun.started_at < now)
+        .order_by(FleetJobRun.started_at)
+    ).all()
+    if any(Intake(known=run.known, heard=run.heard).dropped() for run in runs):
+        return True
+    moments = [_aware(run.started_at) for run in runs] + [now]
+    if before is not None:
+        moments.insert(0, _aware(before))
+    return any(later - earlier > RUN_GAP for earlier, later in pairwise(moments))
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _describe(session: Db, condition: Any, change: str, now: datetime) -> list[AlertChange]:

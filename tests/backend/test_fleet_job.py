@@ -71,6 +71,58 @@ def test_offline_alerts_are_held_when_the_backends_own_intake_dropped(app: Flask
     assert run.offline_held and run.heard == 10 and run.known == 30
 
 
+def _past_runs(start: datetime, end: datetime, *, known: int = 0, heard: int = 0) -> None:
+    """Runs of the job recorded once a minute in [start, end), as a live backend has."""
+    moment = start
+    while moment < end:
+        db.session.add(FleetJobRun(started_at=moment, known=known, heard=heard))
+        moment += timedelta(minutes=1)
+    db.session.commit()
+
+
+def test_after_an_outage_offline_alerts_wait_until_the_backend_heard_a_whole_span(
+    app: Flask,
+) -> None:
+    # The database was down for 8 minutes (no run recorded); back at R, 3 of 8 dispensers
+    # have not caught up yet: no alert until the job has run, unblind, for a whole span.
+    back = now() - timedelta(minutes=10)
+    _past_runs(back - timedelta(hours=1), back - timedelta(minutes=8))
+    site = make_site("Outage Park")
+    late = [
+        make_dispenser(
+            site, status="ok", paper_level=80, last_heartbeat_at=back - timedelta(minutes=9)
+        )
+        for _ in range(3)
+    ]
+    for _ in range(5):
+        make_dispenser(site, status="ok", paper_level=80, last_heartbeat_at=back)
+    first = _run(app, back)
+    assert first.offline_held and first.changes == [] and _open_offline() == 0
+    two_late = _run(app, back + timedelta(minutes=2))
+    assert two_late.offline_held and _open_offline() == 0  # still within the span
+    late[0].last_heartbeat_at = back + timedelta(minutes=2)  # one caught up, two never
+    raised = []
+    for moment in range(3, 7):
+        db.session.execute(
+            update(Dispenser)
+            .where(Dispenser.id.not_in([d.id for d in late[1:]]))
+            .values(last_heartbeat_at=back + timedelta(minutes=moment))
+        )
+        db.session.commit()
+        report = _run(app, back + timedelta(minutes=moment))
+        raised += [c.dispenser for c in report.changes if c.change == "raised"]
+    assert not report.offline_held  # heard for a whole span: judged again
+    assert sorted(raised) == sorted(d.public_id for d in late[1:])  # not the one back
+
+
+def test_a_backend_restored_from_an_old_snapshot_raises_nothing_at_once(app: Flask) -> None:
+    at = now()
+    _past_runs(at - timedelta(days=2, hours=1), at - timedelta(days=2))  # the snapshot's
+    _fleet(30, silent=30, at=at)  # nobody heard since: the backend, not the fleet, was away
+    report = _run(app, at)
+    assert report.offline_held and _open_offline() == 0
+
+
 def test_a_small_fleet_all_silent_still_raises(app: Flask) -> None:
     at = now()
     _fleet(3, silent=3, at=at)
