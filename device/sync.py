@@ -21,6 +21,11 @@ StatusSource = Callable[[], tuple[int, str]]
 PRUNE_EVERY = timedelta(hours=1)
 # Redemptions waiting to be reported ahead of the batch; older ones simply go with it.
 MAX_URGENT = 32
+# The longest wait between failed rounds: the heartbeat interval, so once the backend is
+# back a dispenser is heard again within about a minute and a half (before its offline
+# alert could be raised), while a fleet cut off together calls no more often than its
+# heartbeats do.
+MAX_RETRY_SECONDS = 60.0
 
 
 class Syncer:
@@ -44,6 +49,7 @@ class Syncer:
         self.clock = clock
         self.batch_size = batch_size
         self.retry_seconds = retry_seconds
+        self._failures = 0  # rounds failed in a row (unreachable or refused)
         self.online = False
         self._next_heartbeat: datetime | None = None
         self._next_config: datetime | None = None
@@ -204,13 +210,24 @@ class Syncer:
         except Offline as exc:
             if was_online:
                 log.warning("backend unreachable (%s); working offline", exc)
-            return self.retry_seconds
+            return self._back_off()
         except ApiError as exc:
             log.error("backend refused a sync call: %s %s", exc.status, exc.code)
-            return self.retry_seconds
+            return self._back_off()
+        self._failures = 0
         if not was_online:
             log.info("backend reachable")
         return 1.0
+
+    def _back_off(self) -> float:
+        """The wait after a failed round: ``retry_seconds``, then twice as long each time
+        in a row, up to four times it and never past MAX_RETRY_SECONDS, each spread over
+        half to one and a half of that, so a fleet cut off together (the backend or its
+        load balancer down) comes back spread out rather than all at once."""
+        self._failures += 1
+        cap = min(MAX_RETRY_SECONDS, 4 * self.retry_seconds)
+        base = min(cap, self.retry_seconds * 2.0 ** min(self._failures - 1, 16))
+        return base * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not secrets
 
     def start(self) -> None:
         """Run rounds in a background thread until ``stop``."""

@@ -79,3 +79,27 @@ def test_the_syncer_waits_out_retry_after_even_when_kicked(
     syncer._round()
     assert _BusyHandler.calls == 2  # after the pause, it tries again
     store.close()
+
+
+def test_failed_rounds_wait_longer_each_time_spread_and_capped(tmp_path: Path) -> None:
+    # Nothing listens on the port: each round finds the backend unreachable.
+    from tests.device.backend_process import free_port
+
+    store = Store(tmp_path / "ledger.db")
+    syncer = Syncer(
+        DeviceApi(f"http://127.0.0.1:{free_port()}", device_key="k" * 43),
+        store,
+        RemoteHolder(store),
+        lambda: (50, "ok"),
+        clock=lambda: datetime(2026, 12, 1, 12, 0, tzinfo=UTC),
+        retry_seconds=15.0,
+    )
+    pauses = [syncer._round() for _ in range(8)]
+    for pause, base in zip(pauses, [15, 30, 60, 60, 60, 60, 60, 60], strict=True):
+        assert base * 0.5 <= pause <= base * 1.5  # doubling, capped at the heartbeat
+    assert len({round(p, 6) for p in pauses}) == len(pauses)  # spread, not in step
+    syncer.sync_once = lambda: None  # type: ignore[method-assign]  # the backend is back
+    assert syncer._round() == 1.0
+    syncer.sync_once = Syncer.sync_once.__get__(syncer)  # type: ignore[method-assign]
+    assert 7.5 <= syncer._round() <= 22.5  # a new outage starts from the shortest wait
+    store.close()
