@@ -58,7 +58,11 @@ class EnvironmentConfig:
     min_tasks: int = 2
     max_tasks: int = 4
     cpu_target_percent: int = 60
+    # A task's requests a minute that autoscaling aims at, both load balancers together,
+    # and the share of them the device one brings: each balancer's target group tracks its
+    # own part (a policy sees only its own group's requests per target).
     requests_per_target_per_minute: int = 3000
+    device_request_share: float = 0.45
     db_instance_type: str = "t4g.small"
     db_multi_az: bool = True
     db_allocated_storage_gib: int = 20
@@ -163,6 +167,8 @@ class EnvironmentConfig:
             raise ConfigError(f"{prefix} cpu_target_percent must be between 10 and 90")
         if self.requests_per_target_per_minute < 1:
             raise ConfigError(f"{prefix} requests_per_target_per_minute must be positive")
+        if not 0.05 <= self.device_request_share <= 0.95:
+            raise ConfigError(f"{prefix} device_request_share must be between 0.05 and 0.95")
         if not _DB_INSTANCE.match(self.db_instance_type):
             raise ConfigError(
                 f"{prefix} db_instance_type looks like 't4g.small', not {self.db_instance_type!r}"

@@ -216,12 +216,14 @@ def price(
 def _web_tasks(template: dict[str, Any], load: Load) -> int:
     """The web tasks the autoscaling keeps running for the load (a monthly average)."""
     (target,) = _resources(template, "AWS::ApplicationAutoScaling::ScalableTarget").values()
-    per_task = [
+    # A task serves both target groups; each policy tracks its own group's part of the
+    # task's requests, so the task's target is their sum.
+    per_task = sum(
         p["TargetTrackingScalingPolicyConfiguration"]["TargetValue"]
         for p in _resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy").values()
         if "ALBRequestCount" in json.dumps(p["TargetTrackingScalingPolicyConfiguration"])
-    ]
-    wanted = math.ceil(load.rps * 60 / per_task[0]) if per_task else target["MinCapacity"]
+    )
+    wanted = math.ceil(load.rps * 60 / per_task) if per_task else target["MinCapacity"]
     return int(min(max(wanted, target["MinCapacity"]), target["MaxCapacity"]))
 
 

@@ -215,16 +215,19 @@ class WebService(Construct):
             scale_in_cooldown=Duration.minutes(5),
             scale_out_cooldown=Duration.minutes(1),
         )
+        # Each policy sees only its own target group's requests per task; their targets
+        # add up to the task's, split by the device balancer's share of the requests.
+        device_target = round(config.requests_per_target_per_minute * config.device_request_share)
         scaling.scale_on_request_count(
             "Requests",
-            requests_per_target=config.requests_per_target_per_minute,
+            requests_per_target=config.requests_per_target_per_minute - device_target,
             target_group=self.target_group,
             scale_in_cooldown=Duration.minutes(5),
             scale_out_cooldown=Duration.minutes(1),
         )
         scaling.scale_on_request_count(
             "DeviceRequests",
-            requests_per_target=config.requests_per_target_per_minute,
+            requests_per_target=device_target,
             target_group=self.device_target_group,
             scale_in_cooldown=Duration.minutes(5),
             scale_out_cooldown=Duration.minutes(1),

@@ -127,6 +127,24 @@ def test_autoscaling_counts_requests_of_both_load_balancers(template: dict[str, 
     assert labels.count("ALBRequestCountPerTarget") == 2
 
 
+def test_the_two_request_targets_add_up_to_a_tasks_target(
+    synthesis: Synthesis, env_name: str
+) -> None:
+    # A task serves both target groups, and each policy sees only its own group's
+    # requests: with the whole target on each, a task could carry twice its target.
+    template, config = synthesis.templates[env_name], synthesis.configs[env_name]
+    targets = {
+        dump(p["PredefinedMetricSpecification"]["ResourceLabel"]): p["TargetValue"]
+        for policy in resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy").values()
+        if "ALBRequestCountPerTarget"
+        in dump(p := policy["Properties"]["TargetTrackingScalingPolicyConfiguration"])
+    }
+    assert len(targets) == 2
+    assert sum(targets.values()) == config.requests_per_target_per_minute
+    device = next(value for label, value in targets.items() if "DeviceLoadBalancer" in label)
+    assert device == round(config.requests_per_target_per_minute * config.device_request_share)
+
+
 def test_tasks_and_operator_get_the_device_server_address(
     synthesis: Synthesis, env_name: str
 ) -> None:
