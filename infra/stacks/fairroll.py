@@ -133,6 +133,7 @@ class FairrollStack(Stack):
             database=self.data.database,
             cluster=self.cluster,
             job_families=self.jobs.task_families + self.operator_tasks.task_families,
+            schedules=self.jobs.schedules,
         )
         self.deploy_role = (
             DeployRole(self, "Deploy", config=config).role if config.github_repository else None

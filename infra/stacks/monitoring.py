@@ -91,6 +91,7 @@ class Monitoring(Construct):
         database: rds.DatabaseInstanceBase,
         cluster: ecs.ICluster,
         job_families: list[str],
+        schedules: list[events.Rule],
     ) -> None:
         super().__init__(scope, construct_id)
         self._action = cw_actions.SnsAction(alerts.topic)
@@ -185,6 +186,22 @@ class Monitoring(Construct):
                 below=True,
             ),
             *self._fleet_alarms(config),
+            *(
+                self._alarm(
+                    f"{schedule.node.id}Failed",  # PurgeScheduleFailed, AlertsScheduleFailed
+                    cw.Metric(
+                        namespace="AWS/Events",
+                        metric_name="FailedInvocations",
+                        dimensions_map={"RuleName": schedule.rule_name},
+                        statistic="Sum",
+                        period=FIVE_MINUTES,
+                    ),
+                    0,
+                    "A scheduled job (the daily purge or the fleet check) could not be started"
+                    " after its retries: that run never happened",
+                )
+                for schedule in schedules
+            ),
         ]
         self._failed_jobs_rule(alerts.topic, cluster, job_families)
         self.budget = self._budget(config, alerts.topic)
@@ -310,11 +327,29 @@ class Monitoring(Construct):
     def _failed_jobs_rule(
         self, topic: sns.ITopic, cluster: ecs.ICluster, families: list[str]
     ) -> None:
-        """Send an alert when a purge or key-rotation task stops with a non-zero exit code."""
+        """Send an alert when a job's task stops with a non-zero exit code, and when one
+        could not start at all (its image, a secret, no address left: no exit code)."""
+        for name, description, failure in (
+            ("FailedJobs", "A scheduled or one-off backend task failed",
+             {"containers": {"exitCode": [{"anything-but": 0}]}}),
+            ("JobsFailedToStart", "A scheduled or one-off backend task could not start",
+             {"stopCode": ["TaskFailedToStart"]}),
+        ):  # fmt: skip
+            self._job_rule(topic, cluster, families, name, description, failure)
+
+    def _job_rule(
+        self,
+        topic: sns.ITopic,
+        cluster: ecs.ICluster,
+        families: list[str],
+        name: str,
+        description: str,
+        failure: dict[str, object],
+    ) -> None:
         events.Rule(
             self,
-            "FailedJobs",
-            description="A scheduled or one-off backend task failed",
+            name,
+            description=description,
             event_pattern=events.EventPattern(
                 source=["aws.ecs"],
                 detail_type=["ECS Task State Change"],
@@ -322,7 +357,7 @@ class Monitoring(Construct):
                     "clusterArn": [cluster.cluster_arn],
                     "lastStatus": ["STOPPED"],
                     "group": [f"family:{family}" for family in families],
-                    "containers": {"exitCode": [{"anything-but": 0}]},
+                    **failure,
                 },
             ),
             targets=[

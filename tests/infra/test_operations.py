@@ -114,16 +114,42 @@ def test_every_alarm_notifies_the_alerts_topic(template: dict[str, Any]) -> None
 
 
 def test_failed_jobs_raise_an_alert(template: dict[str, Any]) -> None:
-    (rule,) = [
-        r["Properties"]
+    patterns = [
+        r["Properties"]["EventPattern"]["detail"]
         for r in resources(template, "AWS::Events::Rule").values()
         if "EventPattern" in r["Properties"]
     ]
-    pattern = rule["EventPattern"]
-    assert pattern["detail"]["lastStatus"] == ["STOPPED"]
-    assert pattern["detail"]["containers"] == {"exitCode": [{"anything-but": 0}]}
-    # purge, key rotation, alert check, create-admin, bulk enrollment
-    assert len(pattern["detail"]["group"]) == 5
+    # A task that stopped with an error, and one that never started (no exit code then).
+    failures = [{k: v for k, v in p.items() if k in ("containers", "stopCode")} for p in patterns]
+    assert sorted(map(dump, failures)) == sorted(
+        map(
+            dump,
+            [
+                {"containers": {"exitCode": [{"anything-but": 0}]}},
+                {"stopCode": ["TaskFailedToStart"]},
+            ],
+        )
+    )
+    for pattern in patterns:
+        assert pattern["lastStatus"] == ["STOPPED"]
+        # purge, key rotation, alert check, create-admin, bulk enrollment
+        assert len(pattern["group"]) == 5
+
+
+def test_a_schedule_that_cannot_start_its_job_raises_an_alarm(template: dict[str, Any]) -> None:
+    # EventBridge drops a run it could not start after its retries; nothing else would tell.
+    rules = {
+        rule_id
+        for rule_id, rule in resources(template, "AWS::Events::Rule").items()
+        if "ScheduleExpression" in rule["Properties"]
+    }
+    watched = {
+        alarm["Properties"]["Dimensions"][0]["Value"]["Ref"]
+        for alarm in resources(template, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("MetricName") == "FailedInvocations"
+        and alarm["Properties"]["Namespace"] == "AWS/Events"
+    }
+    assert watched == rules and len(rules) == 2
 
 
 def test_alert_topic_accepts_alarms_and_events_through_its_key(template: dict[str, Any]) -> None:
