@@ -17,6 +17,8 @@ from infra.stacks.network import APP_PORT
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 CONTAINER_NAME = "app"
+# How long ECS waits after SIGTERM before it kills a task's container.
+GRACEFUL_STOP_SECONDS = 40
 # The only writable path in a task (the Dockerfile declares it as a VOLUME).
 WRITABLE_PATH = "/tmp"  # noqa: S108
 MIGRATE_COMMAND = ["flask", "--app", "app", "db", "upgrade"]
@@ -92,7 +94,9 @@ class AppRuntime:
             secrets=self.secrets,
             readonly_root_filesystem=True,
             essential=True,
-            stop_timeout=Duration.seconds(30),
+            # Longer than gunicorn's graceful_timeout (30 s): its workers finish their
+            # requests and exit before ECS would kill them.
+            stop_timeout=Duration.seconds(GRACEFUL_STOP_SECONDS),
             logging=ecs.LogDrivers.aws_logs(
                 stream_prefix=construct_id.lower(), log_group=self.log_group
             ),

@@ -116,6 +116,17 @@ def test_the_server_keeps_idle_connections_longer_than_every_load_balancer(
     assert gunicorn_conf.keepalive > max(timeouts)
 
 
+def test_a_stopping_task_lets_gunicorn_finish_its_requests(template: dict[str, Any]) -> None:
+    from backend import gunicorn_conf
+
+    stops = [
+        container["StopTimeout"]
+        for task in resources(template, "AWS::ECS::TaskDefinition").values()
+        for container in task["Properties"]["ContainerDefinitions"]
+    ]
+    assert stops and min(stops) > gunicorn_conf.graceful_timeout
+
+
 def test_autoscaling_counts_requests_of_both_load_balancers(template: dict[str, Any]) -> None:
     policies = [
         p["Properties"]["TargetTrackingScalingPolicyConfiguration"]
