@@ -336,8 +336,10 @@ def _fleet_tick() -> None:
         return
     figures = report.figures
     click.echo(f"alert changes: {len(report.changes)}")
-    if report.offline_held:
+    if report.offline_held and report.intake.dropped():
         click.echo(f"offline alerts held: heard {report.intake.heard} of {report.intake.known}")
+    elif report.offline_held:
+        click.echo("offline alerts held: the backend was blind within the offline threshold")
     click.echo(
         f"dispensers: {figures.dispensers} offline: {figures.offline} empty: {figures.empty} "
         f"low paper: {figures.low_paper} jammed: {figures.jammed}"

@@ -125,9 +125,12 @@ def run_fleet_job(app: Flask, *, now: datetime) -> FleetJobReport | None:
     if app.config["FAIRROLL_CLOUDWATCH_METRICS"]:
         from backend.metrics import publish_fleet_figures
 
+        # The database work is committed: if publishing fails, the next run publishes the
+        # fleet's state again, but the dispenses of this run's window are not published
+        # (the dashboard's Dispenses misses them; the charts, read from the database, do not).
         try:
             report.published = publish_fleet_figures(app, report, now=now)
-        except Exception:  # the database work is committed; metrics come back next run
+        except Exception:
             log.exception("could not publish the fleet metrics to CloudWatch")
             report.notes.append("cloudwatch publication failed")
     return report

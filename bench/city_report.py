@@ -59,16 +59,16 @@ def print_step(result: Any, job_seconds: float | None) -> None:
 # (backend/services/live_tokens.py): the same random picks repeated run after run drew
 # more and more refusals (429, answered by the slower step-by-step path) and blurred
 # every comparison made with several runs.
-_TURNS: dict[int, Iterator[int]] = {}
+# (The fleet is kept with its order, so its id is never another fleet's.)
+_TURNS: dict[int, tuple[Fleet, Iterator[int]]] = {}
 
 
 def _dispensers_in_turn(fleet: Fleet) -> Iterator[int]:
-    turns = _TURNS.get(id(fleet))
-    if turns is None:
+    if id(fleet) not in _TURNS:
         enrolled = [i for i, key in enumerate(fleet.keys) if key]
         random.Random(7).shuffle(enrolled)  # noqa: S311 - load pattern
-        turns = _TURNS[id(fleet)] = itertools.cycle(enrolled)
-    return turns
+        _TURNS[id(fleet)] = (fleet, itertools.cycle(enrolled))
+    return _TURNS[id(fleet)][1]
 
 
 async def token_pair_rate(

@@ -57,6 +57,9 @@ class Server:
 
         if self.app != "app:app":
             raise ValueError("granian serves only the backend (app:app) here")
+        # The database limits gunicorn's raw_env gives its workers, given here the same way.
+        for name, value in gunicorn_conf.WEB_DATABASE_LIMITS.items():
+            self.env.setdefault(name, value)
         return [
             *(sys.executable, "-m", "granian", "--interface", "wsgi", "--no-ws"),
             *("--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"),

@@ -221,11 +221,12 @@ class Syncer:
 
     def _back_off(self) -> float:
         """The wait after a failed round: ``retry_seconds``, then twice as long each time
-        in a row, up to four times it and never past MAX_RETRY_SECONDS, each spread over
+        in a row, up to four times it and not past MAX_RETRY_SECONDS (unless
+        ``retry_seconds`` itself is longer), each spread over
         half to one and a half of that, so a fleet cut off together (the backend or its
         load balancer down) comes back spread out rather than all at once."""
         self._failures += 1
-        cap = min(MAX_RETRY_SECONDS, 4 * self.retry_seconds)
+        cap = max(self.retry_seconds, min(MAX_RETRY_SECONDS, 4 * self.retry_seconds))
         base = min(cap, self.retry_seconds * 2.0 ** min(self._failures - 1, 16))
         return base * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not secrets
 

@@ -169,6 +169,9 @@ class EnvironmentConfig:
             raise ConfigError(f"{prefix} requests_per_target_per_minute must be positive")
         if not 0.05 <= self.device_request_share <= 0.95:
             raise ConfigError(f"{prefix} device_request_share must be between 0.05 and 0.95")
+        device_part = round(self.requests_per_target_per_minute * self.device_request_share)
+        if not 1 <= device_part < self.requests_per_target_per_minute:
+            raise ConfigError(f"{prefix} requests_per_target_per_minute is too small to share")
         if not _DB_INSTANCE.match(self.db_instance_type):
             raise ConfigError(
                 f"{prefix} db_instance_type looks like 't4g.small', not {self.db_instance_type!r}"

@@ -216,14 +216,17 @@ def price(
 def _web_tasks(template: dict[str, Any], load: Load) -> int:
     """The web tasks the autoscaling keeps running for the load (a monthly average)."""
     (target,) = _resources(template, "AWS::ApplicationAutoScaling::ScalableTarget").values()
-    # A task serves both target groups; each policy tracks its own group's part of the
-    # task's requests, so the task's target is their sum.
-    per_task = sum(
-        p["TargetTrackingScalingPolicyConfiguration"]["TargetValue"]
-        for p in _resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy").values()
-        if "ALBRequestCount" in json.dumps(p["TargetTrackingScalingPolicyConfiguration"])
-    )
-    wanted = math.ceil(load.rps * 60 / per_task) if per_task else target["MinCapacity"]
+    # A task serves both target groups, and each group's policy tracks its own requests per
+    # task (the dispensers' on the device balancer, the phones' on the public one): the
+    # service runs as many tasks as the more demanding of the two asks for.
+    wanted = target["MinCapacity"]
+    for policy in _resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy").values():
+        tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+        if "ALBRequestCount" not in json.dumps(tracking):
+            continue
+        device = "DeviceLoadBalancer" in json.dumps(tracking["PredefinedMetricSpecification"])
+        rps = load.device_rps if device else load.visitor_rps
+        wanted = max(wanted, math.ceil(rps * 60 / tracking["TargetValue"]))
     return int(min(max(wanted, target["MinCapacity"]), target["MaxCapacity"]))
 
 
