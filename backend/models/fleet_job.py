@@ -53,3 +53,5 @@ class HourlyCount(Base):
     method: Mapped[str] = mapped_column(String(16), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     count: Mapped[int] = mapped_column(default=0)
+    # Of ``count``, the events at which a face scan was offered (DeviceEvent.face_offered).
+    face_offered: Mapped[int] = mapped_column(default=0, server_default="0")

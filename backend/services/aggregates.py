@@ -137,7 +137,7 @@ def rolled_up_hours(session: Db) -> tuple[datetime, datetime] | None:
     return (start, end) if start < end else None
 
 
-def _split(
+def split_at_rolled_hours(
     session: Db, start: datetime, end: datetime
 ) -> tuple[tuple[datetime, datetime] | None, list[tuple[datetime, datetime]]]:
     """[start, end) as the part read from hourly counts and the parts read from raw events."""
@@ -185,7 +185,7 @@ def daily_counts_by_site(
         counts[(site, day, method, kind)] += int(total)
     start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)
     end = datetime(last_day.year, last_day.month, last_day.day, tzinfo=UTC) + timedelta(days=1)
-    rolled, raw_parts = _split(session, start, end)
+    rolled, raw_parts = split_at_rolled_hours(session, start, end)
     if rolled is not None:
         day = utc_bucket(session, HourlyCount.hour, "day").label("day")
         rows = (
@@ -240,7 +240,7 @@ def hourly_counts(
     """Event counts by (UTC hour, method, kind) between ``start`` and ``end``: the fleet
     job's hourly counts where complete, raw events for the rest."""
     counts: Counter[tuple[datetime, str, str]] = Counter()
-    rolled, raw_parts = _split(session, start, end)
+    rolled, raw_parts = split_at_rolled_hours(session, start, end)
     if rolled is not None:
         rows = (
             select(

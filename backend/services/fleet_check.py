@@ -378,18 +378,28 @@ def roll_up_hours(session: Db, *, received_since: datetime | None) -> int:
         for h in hours
     ]
     counted = (
-        select(Dispenser.site_id, hour, DeviceEvent.method, DeviceEvent.kind, func.count())
+        select(
+            Dispenser.site_id,
+            hour,
+            DeviceEvent.method,
+            DeviceEvent.kind,
+            func.count(),
+            func.count().filter(DeviceEvent.face_offered.is_(True)),
+        )
         .join(Dispenser, Dispenser.id == DeviceEvent.dispenser_id)
         .where(or_(*ranges) if received_since is not None else true())
         .group_by(Dispenser.site_id, hour, DeviceEvent.method, DeviceEvent.kind)
     )
     statement = insert_for(session, HourlyCount).from_select(
-        ["site_id", "hour", "method", "kind", "count"], counted
+        ["site_id", "hour", "method", "kind", "count", "face_offered"], counted
     )
     session.execute(
         statement.on_conflict_do_update(
             index_elements=["site_id", "hour", "method", "kind"],
-            set_={"count": statement.excluded.count},
+            set_={
+                "count": statement.excluded.count,
+                "face_offered": statement.excluded.face_offered,
+            },
         )
     )
     return len(hours)

@@ -497,6 +497,39 @@ def test_charts_from_the_jobs_hourly_counts_equal_the_raw_counts(app: Flask) -> 
     assert _charts(north.id)[0][(hour, "qr", "dispense")] == 99
 
 
+def test_the_opt_out_figure_from_the_jobs_hourly_counts_equals_the_raw_one(app: Flask) -> None:
+    from backend.models import DeviceEvent
+    from backend.services.transparency import offered_dispenses
+
+    at = now()
+    north, south = make_site("North"), make_site("South")
+    a, b = make_dispenser(north), make_dispenser(south)
+    _events(a, [at - timedelta(hours=h, minutes=7) for h in (2, 5, 30)], method="qr")
+    _events(b, [at - timedelta(hours=h, minutes=40) for h in (3, 5)], method="face")
+    _events(b, [at - timedelta(minutes=5)], method="code")  # the hour in progress: raw
+    db.session.execute(update(DeviceEvent).values(face_offered=True))
+    db.session.execute(
+        update(DeviceEvent).where(DeviceEvent.method == "qr").values(face_offered=False)
+    )
+    db.session.commit()
+    week = at - timedelta(days=7)
+
+    def figures() -> list[dict[str, int]]:
+        return [
+            offered_dispenses(db.session, since=week, now=at, site_id=site)
+            for site in (None, north.id, south.id)
+        ]
+
+    raw = figures()
+    assert raw[0]["face"] == 2 and raw[0]["code"] == 1 and raw[0]["qr"] == 0
+    _run(app, at)
+    assert figures() == raw
+    # Read from the counts, not a week of raw events: a count changed by hand shows.
+    hour = (at - timedelta(hours=3, minutes=40)).replace(minute=0, second=0, microsecond=0)
+    db.session.execute(update(HourlyCount).where(HourlyCount.hour == hour).values(face_offered=5))
+    assert figures()[0]["face"] == 6
+
+
 def test_site_totals_agree_with_each_dispensers_state(app: Flask) -> None:
     from collections import Counter
 
