@@ -16,8 +16,9 @@ the fleet job, the fleet view's answer time, and the exactly-once counts. --step
 0.5x, 1x, 2x and 4x the mix (--scales picks others); --growth then runs 1x on fleets of
 100, 1,000 and N, twice each in the order A B C C B A (so a steady drift of the machine
 cancels), and compares the mean p99 of each size; --day-of-events first stores a past
-day of dispense events (N/500 a second: 1.7 million at 10,000) and times the fleet view
-before and after the fleet job's first run.
+day of dispense events (N/500 a second: 1.7 million at 10,000; --event-days 7 for the
+week a city keeps, 12 million) and times the fleet view before and after the fleet
+job's first run.
 The last line is one summary.
 """
 
@@ -187,8 +188,13 @@ async def city(
         )
         if args.day_of_events:
             started = time.monotonic()
-            stored = add_day_of_events(app, dispensers, per_second=dispensers / 500)
-            print(f"stored a day of events ({stored}) in {time.monotonic() - started:.0f} s")
+            stored = add_day_of_events(
+                app, dispensers, per_second=dispensers / 500, days=args.event_days
+            )
+            print(
+                f"stored {args.event_days} day(s) of events ({stored}) in "
+                f"{time.monotonic() - started:.0f} s"
+            )
             figures["fleet_view_before_job_ms"] = fleet_view_ms(app)
             started = time.monotonic()
             figures["first_job"] = fleet_tick(server_env(url, folder, args))
@@ -248,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
         "--day-of-events",
         action="store_true",
         help="first store a past day of the city's dispense events (the charts' load)",
+    )
+    parser.add_argument(
+        "--event-days",
+        type=int,
+        default=1,
+        help="days of events --day-of-events stores (7: all a city keeps, the steady state)",
     )
     parser.add_argument("--mix-dispensers", type=int, default=0, help="the mix of a city this big")
     parser.add_argument("--sample", type=int, default=100, help="dispensers enrolled over HTTP")

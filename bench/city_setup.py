@@ -128,10 +128,11 @@ def build_fleet(app: Flask, dispensers: int, *, sample: int, now: datetime) -> F
     return fleet
 
 
-def add_day_of_events(app: Flask, dispensers: int, *, per_second: float) -> int:
-    """Store a past day of dispense events (``per_second`` on average) in one statement,
-    as a city's raw events are before the nightly purge; return how many."""
-    total = int(per_second * 86_400)
+def add_day_of_events(app: Flask, dispensers: int, *, per_second: float, days: int = 1) -> int:
+    """Store ``days`` past days of dispense events (``per_second`` on average) in one
+    statement, as a city's raw events are before the nightly purge (7 days retained: the
+    steady state); return how many."""
+    total = int(per_second * 86_400 * days)
     with app.app_context():
         db.session.execute(
             text(
