@@ -232,7 +232,7 @@ def print_summary(
     if "fleet_view_before_job_ms" in main:
         before = main["fleet_view_before_job_ms"]["/admin/"]
         print(
-            f"with a day of events: fleet view {before:.0f} ms before the fleet job's first "
+            f"with the stored events: fleet view {before:.0f} ms before the fleet job's first "
             f"run ({main['first_job']} s), {views['/admin/']:.0f} ms after the run"
         )
     print(

@@ -6,7 +6,7 @@ from backend.models.audit import AuditEntry
 from backend.models.base import Base
 from backend.models.dispenser import DeviceCredential, Dispenser, EnrollmentCode
 from backend.models.event import DeviceEvent
-from backend.models.fleet_job import FleetJobRun, HourlyCount, PaperForecast
+from backend.models.fleet_job import DailyCount, FleetJobRun, HourlyCount, PaperForecast
 from backend.models.incident import Incident, MaintenanceWindow
 from backend.models.operator import Operator
 from backend.models.signing_key import SigningKey
@@ -29,6 +29,7 @@ __all__ = [
     "CodeAttemptThrottle",
     "CodeSourceBudget",
     "DailyAggregate",
+    "DailyCount",
     "DailySecret",
     "DeviceCredential",
     "DeviceEvent",

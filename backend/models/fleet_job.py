@@ -1,10 +1,11 @@
-"""What the scheduled fleet job keeps: its runs, paper forecasts, hourly event counts."""
+"""What the scheduled fleet job keeps: its runs, paper forecasts, hourly and daily event
+counts."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import Date, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base, UTCDateTime
@@ -54,4 +55,21 @@ class HourlyCount(Base):
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     count: Mapped[int] = mapped_column(default=0)
     # Of ``count``, the events at which a face scan was offered (DeviceEvent.face_offered).
+    face_offered: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class DailyCount(Base):
+    """Events of one site, UTC day, method and kind: that day's hourly counts summed by
+    the fleet job, so a chart over weeks reads a row a day and a site, not one an hour
+    (about 840,000 rows for a city's week). backend.services.aggregates reads them only
+    for days whose every hour is counted.
+    """
+
+    __tablename__ = "daily_count"
+
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    method: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
     face_offered: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -6,9 +6,16 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import Date, cast, delete, func, select, text
 
-from backend.models import DailyAggregate, DeviceEvent, Dispenser, FleetJobRun, HourlyCount
+from backend.models import (
+    DailyAggregate,
+    DailyCount,
+    DeviceEvent,
+    Dispenser,
+    FleetJobRun,
+    HourlyCount,
+)
 from backend.services.sql import Db, insert_for
 
 # PostgreSQL: the old events deleted, their counts added to the daily aggregates and the
@@ -100,6 +107,13 @@ def hour_of(session: Db, column: Any) -> Any:
     return func.strftime("%Y-%m-%d %H:00:00.000000", column)
 
 
+def utc_day(session: Db, column: Any) -> Any:
+    """A SQL expression for the UTC date of a timestamp column, as a Date column stores it."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.timezone("UTC", column), Date)
+    return func.date(column)  # SQLite: naive UTC text in, "YYYY-MM-DD" out
+
+
 def bucket_time(value: Any) -> datetime:
     """A bucket value from :func:`utc_bucket` as an aware UTC datetime."""
     if isinstance(value, str):
@@ -149,6 +163,24 @@ def split_at_rolled_hours(
     return (low, high), raw
 
 
+def whole_days(
+    hours: tuple[datetime, datetime],
+) -> tuple[tuple[date, date] | None, list[tuple[datetime, datetime]]]:
+    """Counted hours [start, end) as the UTC days they cover whole, [first, after last),
+    read from daily counts, and the hours left at either end, read from hourly counts."""
+    start, end = hours
+    first = _floor_day(start) + (timedelta(days=1) if start != _floor_day(start) else timedelta(0))
+    last = _floor_day(end)
+    if first >= last:
+        return None, [hours]
+    edges = [(a, b) for a, b in ((start, first), (last, end)) if a < b]
+    return (first.date(), last.date()), edges
+
+
+def _floor_day(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def daily_counts(
     session: Db, *, first_day: date, last_day: date, site_id: int | None = None
 ) -> Counter[tuple[date, str, str]]:
@@ -186,7 +218,16 @@ def daily_counts_by_site(
     start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)
     end = datetime(last_day.year, last_day.month, last_day.day, tzinfo=UTC) + timedelta(days=1)
     rolled, raw_parts = split_at_rolled_hours(session, start, end)
-    if rolled is not None:
+    days, hour_parts = whole_days(rolled) if rolled is not None else (None, [])
+    if days is not None:
+        by_day = select(
+            DailyCount.site_id, DailyCount.day, DailyCount.method, DailyCount.kind, DailyCount.count
+        ).where(DailyCount.day >= days[0], DailyCount.day < days[1])
+        if site_id is not None:
+            by_day = by_day.where(DailyCount.site_id == site_id)
+        for site, day_value, method, kind, total in session.execute(by_day):
+            counts[(site, day_value, method, kind)] += int(total)
+    for hours_start, hours_end in hour_parts:
         day = utc_bucket(session, HourlyCount.hour, "day").label("day")
         rows = (
             select(
@@ -196,7 +237,7 @@ def daily_counts_by_site(
                 HourlyCount.kind,
                 func.sum(HourlyCount.count),
             )
-            .where(HourlyCount.hour >= rolled[0], HourlyCount.hour < rolled[1])
+            .where(HourlyCount.hour >= hours_start, HourlyCount.hour < hours_end)
             .group_by(HourlyCount.site_id, day, HourlyCount.method, HourlyCount.kind)
         )
         if site_id is not None:

@@ -8,7 +8,7 @@ figures one aggregate query. The cost is the database's, whatever the fleet's si
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy import and_, case, func, literal, null, or_, select, text, true,
 
 from backend.models import (
     Alert,
+    DailyCount,
     DeviceEvent,
     Dispenser,
     FleetJobRun,
@@ -25,7 +26,7 @@ from backend.models import (
     Site,
 )
 from backend.models.base import UTCDateTime
-from backend.services.aggregates import bucket_time, hour_of
+from backend.services.aggregates import bucket_time, hour_of, utc_day
 from backend.services.alerts import AlertChange, AlertSettings, condition_filters
 from backend.services.forecast import LOOKBACK, MIN_SPAN
 from backend.services.sql import Db, insert_for
@@ -402,7 +403,42 @@ def roll_up_hours(session: Db, *, received_since: datetime | None) -> int:
             },
         )
     )
+    _roll_up_days(session, sorted({h.date() for h in hours}))
     return len(hours)
+
+
+def _roll_up_days(session: Db, days: list[date]) -> None:
+    """Recount ``days`` (UTC) in ``daily_count`` from their hourly counts: one upsert of
+    the exact sums, so a rerun changes nothing."""
+    day = utc_day(session, HourlyCount.hour)
+    ranges = [
+        and_(HourlyCount.hour >= start, HourlyCount.hour < start + timedelta(days=1))
+        for start in (datetime(d.year, d.month, d.day, tzinfo=UTC) for d in days)
+    ]
+    summed = (
+        select(
+            HourlyCount.site_id,
+            day,
+            HourlyCount.method,
+            HourlyCount.kind,
+            func.sum(HourlyCount.count),
+            func.sum(HourlyCount.face_offered),
+        )
+        .where(or_(*ranges))
+        .group_by(HourlyCount.site_id, day, HourlyCount.method, HourlyCount.kind)
+    )
+    statement = insert_for(session, DailyCount).from_select(
+        ["site_id", "day", "method", "kind", "count", "face_offered"], summed
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["site_id", "day", "method", "kind"],
+            set_={
+                "count": statement.excluded.count,
+                "face_offered": statement.excluded.face_offered,
+            },
+        )
+    )
 
 
 def forget_old_hours(session: Db) -> None:
@@ -413,3 +449,5 @@ def forget_old_hours(session: Db) -> None:
         return
     table = HourlyCount.__table__
     session.execute(table.delete().where(HourlyCount.hour < oldest - timedelta(days=1)))  # type: ignore[attr-defined]
+    days = DailyCount.__table__
+    session.execute(days.delete().where(DailyCount.day < (oldest - timedelta(days=1)).date()))  # type: ignore[attr-defined]

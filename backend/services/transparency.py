@@ -7,8 +7,15 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from backend.models import DailyAggregate, DeviceEvent, Dispenser, HourlyCount, Site
-from backend.services.aggregates import split_at_rolled_hours
+from backend.models import (
+    DailyAggregate,
+    DailyCount,
+    DeviceEvent,
+    Dispenser,
+    HourlyCount,
+    Site,
+)
+from backend.services.aggregates import split_at_rolled_hours, whole_days
 from backend.services.sql import Db
 from protocol.events import EVENT_METHODS
 
@@ -77,13 +84,25 @@ def offered_dispenses(
     counts = dict.fromkeys(EVENT_METHODS, 0)
     queries = []
     hours, raw_parts = split_at_rolled_hours(session, since, now + _INCLUSIVE)
-    if hours is not None:
+    days, hour_parts = whole_days(hours) if hours is not None else (None, [])
+    if days is not None:
+        queries.append(
+            select(DailyCount.method, func.sum(DailyCount.face_offered))
+            .where(
+                DailyCount.kind == "dispense",
+                DailyCount.day >= days[0],
+                DailyCount.day < days[1],
+                *([DailyCount.site_id == site_id] if site_id is not None else []),
+            )
+            .group_by(DailyCount.method)
+        )
+    for hours_start, hours_end in hour_parts:
         queries.append(
             select(HourlyCount.method, func.sum(HourlyCount.face_offered))
             .where(
                 HourlyCount.kind == "dispense",
-                HourlyCount.hour >= hours[0],
-                HourlyCount.hour < hours[1],
+                HourlyCount.hour >= hours_start,
+                HourlyCount.hour < hours_end,
                 *([HourlyCount.site_id == site_id] if site_id is not None else []),
             )
             .group_by(HourlyCount.method)

@@ -18,6 +18,7 @@ from backend.extensions import db
 from backend.fleet_job import FleetJobReport, run_fleet_job
 from backend.models import (
     Alert,
+    DeviceEvent,
     Dispenser,
     FleetJobRun,
     HourlyCount,
@@ -495,6 +496,37 @@ def test_charts_from_the_jobs_hourly_counts_equal_the_raw_counts(app: Flask) -> 
     # Read from the counts, not the raw events: a count changed by hand shows.
     db.session.execute(update(HourlyCount).where(HourlyCount.hour == hour).values(count=99))
     assert _charts(north.id)[0][(hour, "qr", "dispense")] == 99
+
+
+def test_charts_over_weeks_read_a_row_a_day_for_the_days_counted_whole(app: Flask) -> None:
+    from backend.models import DailyCount
+    from backend.services.transparency import offered_dispenses
+
+    at = now()
+    north, south = make_site("North"), make_site("South")
+    a, b = make_dispenser(north), make_dispenser(south)
+    _events(a, [at - timedelta(hours=h, minutes=7) for h in (1, 20, 30, 50, 75, 100)])
+    _events(b, [at - timedelta(hours=h, minutes=40) for h in (3, 49, 98)], method="face")
+    db.session.execute(
+        update(DeviceEvent).where(DeviceEvent.method == "face").values(face_offered=True)
+    )
+    db.session.commit()
+    week = at - timedelta(days=7)
+
+    def figures() -> tuple[Any, ...]:
+        return (
+            *(_charts(site) for site in (None, north.id, south.id)),
+            offered_dispenses(db.session, since=week, now=at),
+        )
+
+    raw = figures()
+    _run(app, at)
+    assert figures() == raw  # days from daily counts, their edges from hourly counts
+    whole = (at - timedelta(days=2)).date()  # a day the counted hours cover whole
+    assert db.session.query(DailyCount).filter_by(day=whole).count() > 0
+    db.session.execute(update(DailyCount).where(DailyCount.day == whole).values(count=99))
+    that_day = {key: n for key, n in _charts(None)[1].items() if key[1] == whole}
+    assert that_day and set(that_day.values()) == {99}  # read from the daily counts
 
 
 def test_the_opt_out_figure_from_the_jobs_hourly_counts_equals_the_raw_one(app: Flask) -> None:
