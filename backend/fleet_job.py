@@ -21,10 +21,12 @@ from backend.extensions import db
 from backend.incident_alerts import notify_incidents
 from backend.models import FleetJobRun
 from backend.notify import send_all
+from backend.services.aggregates import hours_counted
 from backend.services.alerts import AlertChange
 from backend.services.fleet_check import (
     FleetFigures,
     Intake,
+    allow_full_count,
     fleet_figures,
     fleet_intake,
     forget_old_hours,
@@ -99,8 +101,12 @@ def run_fleet_job(app: Flask, *, now: datetime) -> FleetJobReport | None:
     changes += resolve_ended_alerts(session, settings, now=now)
     readings = snapshot_paper_levels(session, since=previous - READING_MARGIN)
     forecasts = recompute_forecasts(session, now=now, changed_since=previous - READING_MARGIN)
-    # The first run ever counts every hour; later runs the hours that received events.
-    since = None if last_run is None else last_run - READING_MARGIN
+    # The first run (ever, or since a migration emptied the counts) counts every hour, with
+    # more time for its statements; later runs the hours that received events.
+    full = last_run is None or not hours_counted(session)
+    if full:
+        allow_full_count(session)
+    since = None if full or last_run is None else last_run - READING_MARGIN
     hours = roll_up_hours(session, received_since=since)
     forget_old_hours(session)
     figures = fleet_figures(session, settings, now=now, since=previous)

@@ -143,7 +143,7 @@ def rolled_up_hours(session: Db) -> tuple[datetime, datetime] | None:
     """
     last = session.scalar(select(func.max(FleetJobRun.started_at)))
     oldest = session.scalar(select(func.min(DeviceEvent.occurred_at)))
-    if last is None or oldest is None:
+    if last is None or oldest is None or not hours_counted(session):
         return None
     oldest = _utc(oldest)
     start = _floor_hour(oldest) + (HOUR if oldest != _floor_hour(oldest) else timedelta(0))
@@ -151,14 +151,25 @@ def rolled_up_hours(session: Db) -> tuple[datetime, datetime] | None:
     return (start, end) if start < end else None
 
 
+def hours_counted(session: Db) -> bool:
+    """Whether the fleet job has counted any hour (none before its first full count)."""
+    return session.scalar(select(select(HourlyCount.hour).exists())) is True
+
+
 def split_at_rolled_hours(
     session: Db, start: datetime, end: datetime
 ) -> tuple[tuple[datetime, datetime] | None, list[tuple[datetime, datetime]]]:
     """[start, end) as the part read from hourly counts and the parts read from raw events."""
     window = rolled_up_hours(session)
-    if window is None or window[1] <= start or end <= window[0]:
+    if window is None:
         return None, [(start, end)]
-    low, high = max(start, window[0]), min(end, window[1])
+    # Whole hours only: a partial hour at either end is read from raw events.
+    low = max(
+        _floor_hour(start) + (HOUR if start != _floor_hour(start) else timedelta(0)), window[0]
+    )
+    high = min(_floor_hour(end), window[1])
+    if low >= high:
+        return None, [(start, end)]
     raw = [(a, b) for a, b in ((start, low), (high, end)) if a < b]
     return (low, high), raw
 

@@ -68,6 +68,22 @@ def try_fleet_job_lock(session: Db) -> bool:
     return bool(taken)
 
 
+# A full count (the first run, or after a migration emptied the counts) reads every
+# retained event in one statement: about 13 s for a city's week (12 million) on the
+# development machine, so it may take longer than the steady runs' limit on a slower
+# database; failing there would roll back and start over every minute.
+FULL_COUNT_STATEMENT_MS = 900_000
+
+
+def allow_full_count(session: Db) -> None:
+    """Give this run's statements FULL_COUNT_STATEMENT_MS (PostgreSQL; this transaction)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT set_config('statement_timeout', :value, true)"),
+            {"value": str(FULL_COUNT_STATEMENT_MS)},
+        )
+
+
 @dataclass(frozen=True)
 class Intake:
     """How many dispensers the backend heard lately, against those it knows to be alive."""

@@ -2,8 +2,9 @@
 
 The fleet view's charts and opt-out figure, and the transparency page's, read them
 instead of a week of raw events (about 12 million in a city) or of hourly counts (about
-840,000 rows). The next fleet job run counts every retained hour and day again: it does
-so when no run is recorded.
+840,000 rows). The hourly counts so far are emptied: the next fleet job run counts every
+retained hour and day again (it does so whenever it finds no hourly count), and until
+then the charts read the raw events.
 
 Revision ID: 8d41f0c2a6b7
 Revises: 7a3c9e1f2b40
@@ -39,9 +40,7 @@ def upgrade():
         ),
         sa.PrimaryKeyConstraint('site_id', 'day', 'method', 'kind', name=op.f('pk_daily_count')),
     )
-    # Until the next run recounts them, the charts read raw events (correct, slower).
     op.execute('DELETE FROM hourly_count')
-    op.execute('DELETE FROM fleet_job_run')
 
 
 def downgrade():

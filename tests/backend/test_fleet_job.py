@@ -556,10 +556,38 @@ def test_the_opt_out_figure_from_the_jobs_hourly_counts_equals_the_raw_one(app: 
     assert raw[0]["face"] == 2 and raw[0]["code"] == 1 and raw[0]["qr"] == 0
     _run(app, at)
     assert figures() == raw
-    # Read from the counts, not a week of raw events: a count changed by hand shows.
+    # Read from the counts, not a week of raw events: a count changed by hand shows (the
+    # hour's row, or its day's if that day is counted whole: whichever is read).
+    from backend.models import DailyCount
+
     hour = (at - timedelta(hours=3, minutes=40)).replace(minute=0, second=0, microsecond=0)
-    db.session.execute(update(HourlyCount).where(HourlyCount.hour == hour).values(face_offered=5))
+    db.session.execute(
+        update(HourlyCount)
+        .where(HourlyCount.hour == hour, HourlyCount.method == "face")
+        .values(face_offered=HourlyCount.face_offered + 4)
+    )
+    db.session.execute(
+        update(DailyCount)
+        .where(DailyCount.day == hour.date(), DailyCount.method == "face")
+        .values(face_offered=DailyCount.face_offered + 4)
+    )
     assert figures()[0]["face"] == 6
+
+
+def test_emptied_counts_are_counted_again_whole_and_read_raw_meanwhile(app: Flask) -> None:
+    # As after the migration that added the daily counts: the hourly counts are emptied,
+    # the runs kept (so a gap in them still holds offline alerts).
+    at = now()
+    a = make_dispenser(make_site("North"))
+    _events(a, [at - timedelta(hours=h, minutes=7) for h in (2, 30, 60)])
+    raw = _charts(None)
+    _run(app, at)
+    db.session.execute(HourlyCount.__table__.delete())  # type: ignore[attr-defined]
+    db.session.commit()
+    assert rolled_up_hours(db.session) is None and _charts(None) == raw  # raw meanwhile
+    report = _run(app, at + timedelta(minutes=1))
+    assert report.hours >= 3  # every hour again, not only those received since the last run
+    assert rolled_up_hours(db.session) is not None and _charts(None) == raw
 
 
 def test_site_totals_agree_with_each_dispensers_state(app: Flask) -> None:
