@@ -407,18 +407,7 @@ def roll_up_hours(session: Db, *, received_since: datetime | None) -> int:
         .where(or_(*ranges) if received_since is not None else true())
         .group_by(Dispenser.site_id, hour, DeviceEvent.method, DeviceEvent.kind)
     )
-    statement = insert_for(session, HourlyCount).from_select(
-        ["site_id", "hour", "method", "kind", "count", "face_offered"], counted
-    )
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["site_id", "hour", "method", "kind"],
-            set_={
-                "count": statement.excluded.count,
-                "face_offered": statement.excluded.face_offered,
-            },
-        )
-    )
+    _store_counts(session, HourlyCount, "hour", counted)
     _roll_up_days(session, sorted({h.date() for h in hours}))
     return len(hours)
 
@@ -443,12 +432,17 @@ def _roll_up_days(session: Db, days: list[date]) -> None:
         .where(or_(*ranges))
         .group_by(HourlyCount.site_id, day, HourlyCount.method, HourlyCount.kind)
     )
-    statement = insert_for(session, DailyCount).from_select(
-        ["site_id", "day", "method", "kind", "count", "face_offered"], summed
-    )
+    _store_counts(session, DailyCount, "day", summed)
+
+
+def _store_counts(session: Db, model: Any, when: str, rows: Any) -> None:
+    """Upsert ``rows`` (site, ``when``, method, kind, count, face offered) into ``model``'s
+    table: the exact counts, never an increment."""
+    keys = ["site_id", when, "method", "kind"]
+    statement = insert_for(session, model).from_select([*keys, "count", "face_offered"], rows)
     session.execute(
         statement.on_conflict_do_update(
-            index_elements=["site_id", "day", "method", "kind"],
+            index_elements=keys,
             set_={
                 "count": statement.excluded.count,
                 "face_offered": statement.excluded.face_offered,
