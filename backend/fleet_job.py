@@ -103,10 +103,11 @@ def run_fleet_job(app: Flask, *, now: datetime) -> FleetJobReport | None:
     forecasts = recompute_forecasts(session, now=now, changed_since=previous - READING_MARGIN)
     # The first run (ever, or since a migration emptied the counts) counts every hour, with
     # more time for its statements; later runs the hours that received events.
-    full = last_run is None or not hours_counted(session)
-    if full:
+    since = None
+    if last_run is not None and hours_counted(session):
+        since = last_run - READING_MARGIN
+    else:
         allow_full_count(session)
-    since = None if full or last_run is None else last_run - READING_MARGIN
     hours = roll_up_hours(session, received_since=since)
     forget_old_hours(session)
     figures = fleet_figures(session, settings, now=now, since=previous)

@@ -37,7 +37,12 @@ class Server:
             raise ValueError(f"no server called {kind!r}")
         self.kind = kind
         self.port = free_port()
+        from backend import gunicorn_conf
+
+        # granian's workers get the database limits gunicorn's raw_env gives its own.
+        limits = gunicorn_conf.WEB_DATABASE_LIMITS if kind == "granian" else {}
         self.env = {
+            **limits,
             **os.environ,
             **env,
             "PYTHONPATH": str(ROOT),
@@ -57,9 +62,6 @@ class Server:
 
         if self.app != "app:app":
             raise ValueError("granian serves only the backend (app:app) here")
-        # The database limits gunicorn's raw_env gives its workers, given here the same way.
-        for name, value in gunicorn_conf.WEB_DATABASE_LIMITS.items():
-            self.env.setdefault(name, value)
         return [
             *(sys.executable, "-m", "granian", "--interface", "wsgi", "--no-ws"),
             *("--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"),

@@ -121,6 +121,12 @@ class EnvironmentConfig:
         """Whether more than one backend instance may run, so rate limits need Redis."""
         return self.max_tasks > 1
 
+    @property
+    def device_requests_per_target_per_minute(self) -> int:
+        """The device target group's part of a task's requests a minute (the public one's
+        is the rest)."""
+        return round(self.requests_per_target_per_minute * self.device_request_share)
+
     def validate(self) -> None:
         """Raise ConfigError naming the first setting that cannot work on AWS."""
         prefix = f"environment {self.name!r}:"
@@ -169,7 +175,7 @@ class EnvironmentConfig:
             raise ConfigError(f"{prefix} requests_per_target_per_minute must be positive")
         if not 0.05 <= self.device_request_share <= 0.95:
             raise ConfigError(f"{prefix} device_request_share must be between 0.05 and 0.95")
-        device_part = round(self.requests_per_target_per_minute * self.device_request_share)
+        device_part = self.device_requests_per_target_per_minute
         if not 1 <= device_part < self.requests_per_target_per_minute:
             raise ConfigError(f"{prefix} requests_per_target_per_minute is too small to share")
         if not _DB_INSTANCE.match(self.db_instance_type):

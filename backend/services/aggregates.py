@@ -133,6 +133,12 @@ def _floor_hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+def _ceil_hour(moment: datetime) -> datetime:
+    """The first whole hour at or after ``moment``."""
+    floor = _floor_hour(moment)
+    return floor if floor == moment else floor + HOUR
+
+
 def rolled_up_hours(session: Db) -> tuple[datetime, datetime] | None:
     """The UTC hours [start, end) whose counts the fleet job keeps in ``hourly_count``.
 
@@ -146,7 +152,7 @@ def rolled_up_hours(session: Db) -> tuple[datetime, datetime] | None:
     if last is None or oldest is None or not hours_counted(session):
         return None
     oldest = _utc(oldest)
-    start = _floor_hour(oldest) + (HOUR if oldest != _floor_hour(oldest) else timedelta(0))
+    start = _ceil_hour(oldest)
     end = _floor_hour(_utc(last) - ROLLUP_MARGIN) + HOUR
     return (start, end) if start < end else None
 
@@ -164,9 +170,7 @@ def split_at_rolled_hours(
     if window is None:
         return None, [(start, end)]
     # Whole hours only: a partial hour at either end is read from raw events.
-    low = max(
-        _floor_hour(start) + (HOUR if start != _floor_hour(start) else timedelta(0)), window[0]
-    )
+    low = max(_ceil_hour(start), window[0])
     high = min(_floor_hour(end), window[1])
     if low >= high:
         return None, [(start, end)]
@@ -180,7 +184,7 @@ def whole_days(
     """Counted hours [start, end) as the UTC days they cover whole, [first, after last),
     read from daily counts, and the hours left at either end, read from hourly counts."""
     start, end = hours
-    first = _floor_day(start) + (timedelta(days=1) if start != _floor_day(start) else timedelta(0))
+    first = _ceil_day(start)
     last = _floor_day(end)
     if first >= last:
         return None, [hours]
@@ -190,6 +194,12 @@ def whole_days(
 
 def _floor_day(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _ceil_day(moment: datetime) -> datetime:
+    """The first midnight at or after ``moment``."""
+    floor = _floor_day(moment)
+    return floor if floor == moment else floor + timedelta(days=1)
 
 
 def daily_counts(

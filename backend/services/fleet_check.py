@@ -60,12 +60,16 @@ def try_fleet_job_lock(session: Db) -> bool:
         return True
     taken = session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": FLEET_JOB_LOCK})
     if taken:
-        for name, milliseconds in FLEET_JOB_LIMITS_MS.items():  # this transaction only
-            session.execute(
-                text("SELECT set_config(:name, :value, true)"),
-                {"name": name, "value": str(milliseconds)},
-            )
+        for name, milliseconds in FLEET_JOB_LIMITS_MS.items():
+            _set_for_transaction(session, name, milliseconds)
     return bool(taken)
+
+
+def _set_for_transaction(session: Db, name: str, milliseconds: int) -> None:
+    """Set a PostgreSQL time limit for the current transaction only."""
+    session.execute(
+        text("SELECT set_config(:name, :value, true)"), {"name": name, "value": str(milliseconds)}
+    )
 
 
 # A full count (the first run, or after a migration emptied the counts) reads every
@@ -78,10 +82,7 @@ FULL_COUNT_STATEMENT_MS = 900_000
 def allow_full_count(session: Db) -> None:
     """Give this run's statements FULL_COUNT_STATEMENT_MS (PostgreSQL; this transaction)."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT set_config('statement_timeout', :value, true)"),
-            {"value": str(FULL_COUNT_STATEMENT_MS)},
-        )
+        _set_for_transaction(session, "statement_timeout", FULL_COUNT_STATEMENT_MS)
 
 
 @dataclass(frozen=True)
@@ -132,14 +133,10 @@ def recently_blind(session: Db, *, now: datetime, span: timedelta) -> bool:
     ).all()
     if any(Intake(known=run.known, heard=run.heard).dropped() for run in runs):
         return True
-    moments = [_aware(run.started_at) for run in runs] + [now]
+    moments = [run.started_at for run in runs] + [now]
     if before is not None:
-        moments.insert(0, _aware(before))
+        moments.insert(0, before)
     return any(later - earlier > RUN_GAP for earlier, later in pairwise(moments))
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _describe(session: Db, condition: Any, change: str, now: datetime) -> list[AlertChange]:

@@ -217,7 +217,7 @@ class WebService(Construct):
         )
         # Each policy sees only its own target group's requests per task; their targets
         # add up to the task's, split by the device balancer's share of the requests.
-        device_target = round(config.requests_per_target_per_minute * config.device_request_share)
+        device_target = config.device_requests_per_target_per_minute
         scaling.scale_on_request_count(
             "Requests",
             requests_per_target=config.requests_per_target_per_minute - device_target,
