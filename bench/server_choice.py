@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import sys
 import tempfile
-import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,8 +37,9 @@ sys.path.insert(0, str(ROOT))
 from bench.city_http import Client  # noqa: E402
 from bench.city_load import enroll_sample, server_env  # noqa: E402
 from bench.city_report import token_pair_rate  # noqa: E402
-from bench.city_server import Server, postgres_cpu, raw_commit_rate  # noqa: E402
+from bench.city_server import Server, raw_commit_rate  # noqa: E402
 from bench.city_setup import build_fleet, fresh_database, make_app  # noqa: E402
+from bench.token_ratio import measure_pairs  # noqa: E402
 
 SERVERS = ("gunicorn", "granian")
 
@@ -60,11 +60,8 @@ def _turn(
 
             asyncio.run(enroll_all())
         asyncio.run(token_pair_rate(server.port, fleet, 2.0))  # type: ignore[arg-type]
-        before = (server.cpu_seconds(), postgres_cpu(), time.process_time())
-        rate = asyncio.run(token_pair_rate(server.port, fleet, seconds, statuses))  # type: ignore[arg-type]
-        after = (server.cpu_seconds(), postgres_cpu(), time.process_time())
-    requests = max(rate * seconds, 1.0)
-    return rate, [(b - a) / requests * 1000 for a, b in zip(before, after, strict=True)], statuses
+        rate, costs = asyncio.run(measure_pairs(server, fleet, seconds, statuses))
+    return rate, costs, statuses
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,13 +60,15 @@ def _profiler(server: Server, seconds: float) -> subprocess.Popen[bytes] | None:
     )
 
 
-async def _pairs(
-    server: Server, fleet: object, seconds: float, clients: int
+async def measure_pairs(
+    server: Server, fleet: object, seconds: float, statuses: Counter[int], clients: int = 32
 ) -> tuple[float, list[float]]:
+    """Token pairs for ``seconds`` (bench/city_report.py), their rate, and the CPU ms each
+    side spent per request: the server, PostgreSQL, this process."""
     before = (server.cpu_seconds(), postgres_cpu(), time.process_time())
-    rate = await token_pair_rate(server.port, fleet, seconds, STATUSES, clients)  # type: ignore[arg-type]
+    rate = await token_pair_rate(server.port, fleet, seconds, statuses, clients)  # type: ignore[arg-type]
     after = (server.cpu_seconds(), postgres_cpu(), time.process_time())
-    requests = rate * seconds
+    requests = max(rate * seconds, 1.0)
     return rate, [(b - a) / requests * 1000 for a, b in zip(before, after, strict=True)]
 
 
@@ -108,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
                     if kind == "raw":
                         rates[kind].append(raw_commit_rate(url, 1, args.seconds))
                     elif kind == "pairs":
-                        rate, cost = asyncio.run(_pairs(server, fleet, args.seconds, args.clients))
+                        rate, cost = asyncio.run(
+                            measure_pairs(server, fleet, args.seconds, STATUSES, args.clients)
+                        )
                         rates[kind].append(rate)
                         costs.append(cost)
                     else:
