@@ -104,7 +104,8 @@ def test_fleet_view_shows_dispensers_alert_state_and_charts(
     site_id = _fleet(live_app, "Browser Park")
     _sign_in(page, base_url, _operator(live_app, "fleet@city.example", role="maintainer"))
     page.select_option("#site", str(site_id))
-    page.click("button:has-text('Show')")
+    with page.expect_navigation():  # the count below does not wait, so the new page must be in
+        page.click("button:has-text('Show')")
     rows = page.locator("#fleet tbody tr")
     assert rows.count() == 2
     low_row = page.locator("tr", has_text="Browser Park lobby")
