@@ -150,7 +150,8 @@ def test_printing_a_voucher_sheet(live_app: Flask, base_url: str, page: Any) -> 
     page.select_option("#site", str(site_id))
     page.fill("#count", "12")
     page.fill("#note", "front desk")
-    page.click("button:has-text('Make and print sheet')")
+    with page.expect_navigation():  # all_inner_texts does not wait for the sheet
+        page.click("button:has-text('Make and print sheet')")
     codes = page.locator(".voucher .code").all_inner_texts()
     assert len(codes) == 12
     assert all(len(code.replace(" ", "")) == 10 for code in codes)
