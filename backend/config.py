@@ -116,6 +116,14 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         ),
         "FAIRROLL_DB_STATEMENT_TIMEOUT_MS": _int(env, "FAIRROLL_DB_STATEMENT_TIMEOUT_MS", 0),
         "FAIRROLL_DB_LOCK_TIMEOUT_MS": _int(env, "FAIRROLL_DB_LOCK_TIMEOUT_MS", 0),
+        # `flask db upgrade` on PostgreSQL (migrations/env.py): how long one attempt may wait
+        # for a table lock, and for how long in all it tries again. Shorter than the web
+        # server's lock timeout (backend/gunicorn_conf.py), so requests queued behind a
+        # migration that waits are served before they would time out themselves.
+        "FAIRROLL_MIGRATION_LOCK_TIMEOUT_MS": _int(
+            env, "FAIRROLL_MIGRATION_LOCK_TIMEOUT_MS", 2000, minimum=1
+        ),
+        "FAIRROLL_MIGRATION_RETRY_SECONDS": _int(env, "FAIRROLL_MIGRATION_RETRY_SECONDS", 600),
         # Bodies larger than this get 413: device batches are 500 events at most (~100 KiB).
         "MAX_CONTENT_LENGTH": _int(env, "FAIRROLL_MAX_BODY_BYTES", 256 * 1024, minimum=1024),
         "FAIRROLL_TOKEN_TTL_SECONDS": _int(env, "FAIRROLL_TOKEN_TTL_SECONDS", 120, minimum=10),

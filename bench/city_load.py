@@ -53,11 +53,11 @@ from bench.city_setup import (  # noqa: E402
     Fleet,
     add_day_of_events,
     build_fleet,
-    fresh_database,
     make_app,
     statement_counts,
     tally,
 )
+from tests.databases import fresh_database  # noqa: E402
 
 P99_GOAL_MS = 100.0
 
@@ -176,7 +176,7 @@ async def city(
     figures: dict[str, Any] = {"dispensers": dispensers}
     with (
         tempfile.TemporaryDirectory(prefix="fairroll-city-") as folder,
-        fresh_database(args.database_url) as url,
+        fresh_database(args.database_url, "fairroll_city") as url,
     ):
         app = make_app(url, folder)
         started = time.monotonic()

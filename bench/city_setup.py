@@ -11,15 +11,12 @@ import secrets
 import tempfile
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, insert, select, text
 
 os.environ.setdefault("FAIRROLL_INSTANCE_PATH", tempfile.mkdtemp(prefix="fairroll-city-"))
 
@@ -38,21 +35,6 @@ from tests.driver import WireTrace
 # Sites that never refuse for quota: the benchmark measures the server, not the policy.
 OPEN_POLICY = SitePolicy(window_seconds=0, daily_cap=1000, min_interval_seconds=0)
 SECRET_KEY = "city-benchmark-" + "k" * 40
-
-
-@contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    """Create an empty database on the server of ``admin_url``; drop it afterwards."""
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"fairroll_city_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def make_app(database_url: str, key_dir: str) -> Flask:

@@ -34,7 +34,8 @@ os.environ.setdefault("FAIRROLL_INSTANCE_PATH", tempfile.mkdtemp(prefix="fairrol
 
 from sqlalchemy import text  # noqa: E402
 
-from bench.city_setup import build_fleet, fresh_database, make_app, new_event  # noqa: E402
+from bench.city_setup import build_fleet, make_app, new_event  # noqa: E402
+from tests.databases import fresh_database  # noqa: E402
 
 DISPENSERS = 1_000
 WARM_UP = 30
@@ -48,7 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         "--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as folder, fresh_database(args.database_url) as url:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        fresh_database(args.database_url, "fairroll_city") as url,
+    ):
         app = make_app(url, folder)
         fleet = build_fleet(app, DISPENSERS, sample=0, now=datetime.now(UTC))
         from backend.extensions import db

@@ -38,8 +38,9 @@ from bench.city_http import Client  # noqa: E402
 from bench.city_load import enroll_sample, server_env  # noqa: E402
 from bench.city_report import token_pair_rate  # noqa: E402
 from bench.city_server import Server, raw_commit_rate  # noqa: E402
-from bench.city_setup import build_fleet, fresh_database, make_app  # noqa: E402
+from bench.city_setup import build_fleet, make_app  # noqa: E402
 from bench.token_ratio import measure_pairs  # noqa: E402
+from tests.databases import fresh_database  # noqa: E402
 
 SERVERS = ("gunicorn", "granian")
 
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     raw: list[float] = []
     with (
         tempfile.TemporaryDirectory(prefix="fairroll-servers-") as folder,
-        fresh_database(args.database_url) as url,
+        fresh_database(args.database_url, "fairroll_city") as url,
     ):
         app = make_app(url, folder)
         fleet = build_fleet(app, args.dispensers, sample=1, now=datetime.now(UTC))

@@ -39,7 +39,8 @@ from bench.city_http import Client  # noqa: E402
 from bench.city_load import enroll_sample, server_env  # noqa: E402
 from bench.city_report import token_pair_rate  # noqa: E402
 from bench.city_server import Server, closed_loop_rate, postgres_cpu, raw_commit_rate  # noqa: E402
-from bench.city_setup import build_fleet, fresh_database, make_app  # noqa: E402
+from bench.city_setup import build_fleet, make_app  # noqa: E402
+from tests.databases import fresh_database  # noqa: E402
 
 STATUSES: Counter[int] = Counter()
 # What each round measures: raw commits, token pairs, and two ceilings of the same
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with (
         tempfile.TemporaryDirectory(prefix="fairroll-ratio-") as folder,
-        fresh_database(args.database_url) as url,
+        fresh_database(args.database_url, "fairroll_city") as url,
     ):
         app = make_app(url, folder)
         fleet = build_fleet(app, args.dispensers, sample=1, now=datetime.now(UTC))

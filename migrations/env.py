@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import random
+import time
 from logging.config import fileConfig
+from typing import Any
 
 from alembic import context
 from flask import current_app
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from backend.services.sql import set_for_transaction
 
 config = context.config
 if config.config_file_name is not None and not logging.getLogger().handlers:
@@ -26,21 +34,96 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+log = logging.getLogger("alembic.env")
+
+# PostgreSQL's SQLSTATE for a lock wait ended by lock_timeout.
+LOCK_NOT_AVAILABLE = "55P03"
+LONGEST_PAUSE_SECONDS = 30.0
+
+
 def run_migrations_online() -> None:
-    """Run migrations on a live connection."""
+    """Run migrations on a live connection.
+
+    PostgreSQL: the whole upgrade is one transaction whose lock waits are bounded
+    (FAIRROLL_MIGRATION_LOCK_TIMEOUT_MS). An ALTER TABLE waiting behind a long transaction
+    would otherwise queue every later reader and writer of that table behind itself for as
+    long as that transaction lasts; bounded, the attempt rolls back, the queue drains, and
+    the upgrade tries again after a pause (1, 2, 4... 30 s, jittered) until
+    FAIRROLL_MIGRATION_RETRY_SECONDS have passed, then fails the deploy.
+    """
 
     def skip_empty(context_, revision, directives):  # type: ignore[no-untyped-def]
         # `flask db migrate` with no model change should not write an empty revision.
         if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
             directives[:] = []
-            logging.getLogger("alembic.env").info("No changes in schema detected.")
+            log.info("No changes in schema detected.")
 
     options = current_app.extensions["migrate"].configure_args
     options.setdefault("process_revision_directives", skip_empty)
+    if db.engine.dialect.name != "postgresql":
+        _migrate(options, lock_timeout_ms=0)
+        return
+    settings = current_app.config
+    lock_timeout_ms = settings["FAIRROLL_MIGRATION_LOCK_TIMEOUT_MS"]
+    deadline = time.monotonic() + settings["FAIRROLL_MIGRATION_RETRY_SECONDS"]
+    pause = 1.0
+    for attempt in itertools.count(1):
+        try:
+            _migrate(options, lock_timeout_ms=lock_timeout_ms)
+            return
+        except OperationalError as error:
+            if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            waited = pause * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not secrets
+            if time.monotonic() + waited > deadline:
+                log.error(
+                    "Migration gave up after %d attempts: each waited %d ms for a table lock "
+                    "another transaction held (FAIRROLL_MIGRATION_RETRY_SECONDS).",
+                    attempt,
+                    lock_timeout_ms,
+                )
+                raise
+        log.warning(
+            "Migration attempt %d waited %d ms for a table lock and rolled back; "
+            "trying again in %.1f s. Transactions open longest: %s",
+            attempt,
+            lock_timeout_ms,
+            waited,
+            _longest_transactions(),
+        )
+        time.sleep(waited)
+        pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
+
+
+def _migrate(options: dict[str, Any], *, lock_timeout_ms: int) -> None:
     with db.engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata, **options)
         with context.begin_transaction():
+            if lock_timeout_ms:
+                set_for_transaction(connection, "lock_timeout", lock_timeout_ms)
             context.run_migrations()
+
+
+def _longest_transactions() -> str:
+    """The database's oldest open transactions (one of them holds the lock), for the log:
+    process id, state and age, so an operator can find it; never their statements' text."""
+    with db.engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT pid, coalesce(state, '?'), coalesce(application_name, ''),"
+                " round(extract(epoch FROM now() - xact_start)::numeric, 1)"
+                " FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND xact_start IS NOT NULL ORDER BY xact_start LIMIT 3"
+            )
+        ).all()
+    return (
+        "; ".join(
+            f"pid {pid} ({state}{', ' + name if name else ''}) open {age} s"
+            for pid, state, name, age in rows
+        )
+        or "none now"
+    )
 
 
 if context.is_offline_mode():

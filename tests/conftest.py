@@ -8,9 +8,9 @@ PostgreSQL tests skip where no server answers, unless FAIRROLL_REQUIRE_POSTGRES=
 from __future__ import annotations
 
 import os
-import secrets
 import tempfile
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_sqlalchemy.session import _app_ctx_id
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import scoped_session, sessionmaker
@@ -47,6 +47,7 @@ use_password_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 # One Playwright (and one Chromium) for the whole session: Playwright's sync API allows only
 # one running instance at a time, so page tests of every package share these fixtures.
 from tests.browser import browser, browser_page  # noqa: E402, F401
+from tests.databases import fresh_database  # noqa: E402
 from tests.require import unavailable  # noqa: E402
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -79,20 +80,13 @@ def _migrated_app(database_url: str, key_dir: Path) -> Flask:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for this test run; dropped afterwards."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"fairroll_test_{secrets.token_hex(4)}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        admin.dispose()
-        host = make_url(POSTGRES_ADMIN_URL).host
-        unavailable("POSTGRES", f"PostgreSQL not reachable at {host}: {exc.orig}")
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(fresh_database(POSTGRES_ADMIN_URL))
+        except OperationalError as exc:
+            host = make_url(POSTGRES_ADMIN_URL).host
+            unavailable("POSTGRES", f"PostgreSQL not reachable at {host}: {exc.orig}")
+        yield url
 
 
 def _disposed(app: Flask) -> None:

@@ -29,7 +29,7 @@ from backend.models.base import UTCDateTime
 from backend.services.aggregates import bucket_time, hour_of, utc_day
 from backend.services.alerts import AlertChange, AlertSettings, condition_filters
 from backend.services.forecast import LOOKBACK, MIN_SPAN
-from backend.services.sql import Db, insert_for
+from backend.services.sql import Db, insert_for, set_for_transaction
 
 # Any fixed 64-bit number shared by every backend instance: the fleet job's lock.
 FLEET_JOB_LOCK = 0x6661697272_6F6C6C
@@ -61,15 +61,8 @@ def try_fleet_job_lock(session: Db) -> bool:
     taken = session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": FLEET_JOB_LOCK})
     if taken:
         for name, milliseconds in FLEET_JOB_LIMITS_MS.items():
-            _set_for_transaction(session, name, milliseconds)
+            set_for_transaction(session, name, milliseconds)
     return bool(taken)
-
-
-def _set_for_transaction(session: Db, name: str, milliseconds: int) -> None:
-    """Set a PostgreSQL time limit for the current transaction only."""
-    session.execute(
-        text("SELECT set_config(:name, :value, true)"), {"name": name, "value": str(milliseconds)}
-    )
 
 
 # A full count (the first run, or after a migration emptied the counts) reads every
@@ -82,7 +75,7 @@ FULL_COUNT_STATEMENT_MS = 900_000
 def allow_full_count(session: Db) -> None:
     """Give this run's statements FULL_COUNT_STATEMENT_MS (PostgreSQL; this transaction)."""
     if session.get_bind().dialect.name == "postgresql":
-        _set_for_transaction(session, "statement_timeout", FULL_COUNT_STATEMENT_MS)
+        set_for_transaction(session, "statement_timeout", FULL_COUNT_STATEMENT_MS)
 
 
 @dataclass(frozen=True)

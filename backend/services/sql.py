@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeAlias, TypeVar, cast
 
-from sqlalchemy import Table, inspect
+from sqlalchemy import Connection, Table, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, scoped_session
 
@@ -19,6 +19,14 @@ Model = TypeVar("Model")
 def table_of(model: Any) -> Table:
     """A mapped class's table, for Core statements that skip the ORM's per-row work."""
     return cast(Table, model.__table__)
+
+
+def set_for_transaction(executor: Db | Connection, name: str, milliseconds: int) -> None:
+    """Set a PostgreSQL time limit (statement_timeout, lock_timeout...) for the current
+    transaction only: the pooled connection goes back without it."""
+    executor.execute(
+        text("SELECT set_config(:name, :value, true)"), {"name": name, "value": str(milliseconds)}
+    )
 
 
 def instance_from_row(model: type[Model], row: Any, prefix: str, **related: object) -> Model:

@@ -26,13 +26,13 @@ from bench.city_mix import CityMix, Ledger, city_rates
 from bench.city_server import Server
 from bench.city_setup import (
     build_fleet,
-    fresh_database,
     make_app,
     new_event,
     statement_counts,
     tally,
 )
 from tests.conftest import POSTGRES_ADMIN_URL
+from tests.databases import fresh_database
 from tests.driver import statements_sent
 from tests.require import unavailable
 
