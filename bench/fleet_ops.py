@@ -8,12 +8,14 @@ Usage:
 Builds a fleet (default 300 dispensers on 30 sites, a day of paper readings each and
 7 days of events), then drives the real app in-process (WSGI test client, one thread):
 heartbeats with alert evaluation, voucher redemption at the keypad, the fleet view,
-the refill list, /metrics, and one purge that rolls a day of events into aggregates.
+the refill list, /metrics, a bulk enrollment of the largest CSV the admin page takes
+(2,000 dispensers), and one purge that rolls a day of events into aggregates.
 Prints the time of each.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import statistics
@@ -35,6 +37,7 @@ from flask_migrate import downgrade, upgrade  # noqa: E402
 from backend import create_app  # noqa: E402
 from backend.extensions import db  # noqa: E402
 from backend.models import DeviceEvent, PaperReading  # noqa: E402
+from backend.services.bulk_enrollment import MAX_ROWS  # noqa: E402
 from backend.services.operators import create_operator  # noqa: E402
 from backend.services.purge import purge_expired  # noqa: E402
 from backend.services.sites import create_dispenser, create_site, issue_enrollment_code  # noqa: E402
@@ -90,6 +93,31 @@ def _build(dispensers: int, now: datetime) -> list[Any]:
     db.session.execute(DeviceEvent.__table__.insert(), rows)
     db.session.commit()
     return made
+
+
+def _bulk_enrollment(client: Any) -> None:
+    """The largest CSV the admin page takes: the time to the sheet's first bytes (the
+    dispensers, codes and audit entries written and committed) and to its last (every
+    sticker's QR code drawn), which must stay well inside the public balancer's 60 s."""
+    csv = "site,label\n" + "".join(f"Bulk site {i // 20},Gate {i}\n" for i in range(MAX_ROWS))
+    html = client.get("/admin/sites").get_data(as_text=True)
+    token = html.split('name="csrf_token" value="')[1].split('"')[0]
+    first: list[float] = []
+    whole: list[float] = []
+    start = time.perf_counter()
+    response = client.post(
+        "/admin/dispensers/bulk",
+        data={"csrf_token": token, "csv": (io.BytesIO(csv.encode()), "fleet.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200
+    pieces = iter(response.response)
+    size = len(next(pieces))
+    first.append(time.perf_counter() - start)
+    size += sum(len(piece) for piece in pieces)
+    whole.append(time.perf_counter() - start)
+    _report(f"POST bulk enrollment, {MAX_ROWS}: 1st byte", first)
+    _report(f"  ... whole sheet ({size / 1e6:.1f} MB)", whole)
 
 
 def main() -> None:
@@ -182,6 +210,7 @@ def main() -> None:
                     response = _timed(samples, lambda p=path: client.get(p))
                     assert response.status_code == 200, path
                 _report(name, samples)
+            _bulk_enrollment(client)
             purge: list[float] = []
             result = _timed(
                 purge,

@@ -5,12 +5,21 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from backend.admin import bp
-from backend.admin.enrollment_sheet import render_enrollment_sheet
+from backend.admin.enrollment_sheet import enrollment_sheet_parts
 from backend.admin.forms import form_bool, form_int, policy_from_form
 from backend.admin.qr import qr_data_uri
 from backend.admin.security import admin_only, current_operator
@@ -104,9 +113,11 @@ def dispensers_bulk() -> ResponseReturnValue:
     for item in enrolled:
         record_audit(db.session, actor, "dispenser_created", now=now, target=item.public_id)
     db.session.commit()
-    return render_enrollment_sheet(
+    # Streamed: its QR codes take ~3 ms each, about 6 s of drawing for the largest file.
+    sheet = enrollment_sheet_parts(
         enrolled, base_url=public_base_url(), server_url=device_base_url(), standalone=False
     )
+    return Response(stream_with_context(sheet), mimetype="text/html")
 
 
 @bp.route("/sites/<int:site_id>", methods=["GET", "POST"])

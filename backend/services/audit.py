@@ -21,7 +21,10 @@ def record_audit(
     target: str = "",
     **detail: Any,
 ) -> AuditEntry:
-    """Append one entry: ``actor`` did ``action`` to ``target``. Never pass secrets in detail."""
+    """Append one entry: ``actor`` did ``action`` to ``target``. Never pass secrets in detail.
+
+    Added, not flushed: it is written with the caller's other changes (many entries in
+    one batched INSERT), and rolled back with them."""
     entry = AuditEntry(
         operator_id=actor.id if isinstance(actor, Operator) else None,
         actor=actor.email if isinstance(actor, Operator) else actor,
@@ -31,7 +34,6 @@ def record_audit(
         created_at=now,
     )
     session.add(entry)
-    session.flush()
     return entry
 
 

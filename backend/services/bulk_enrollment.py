@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from backend.errors import InvalidInput
 from backend.models import Site
-from backend.services.sites import create_dispenser, create_site, issue_enrollment_code
+from backend.services.sites import create_site, new_dispenser, new_enrollment_code
 from backend.services.sql import Db
 
 # A sheet is printed and carried by technicians; a city enrolls site by site.
@@ -89,26 +89,30 @@ def enroll_rows(
     """Create each row's dispenser (and any site not there yet, with the default policy).
 
     Flushes only: the caller commits once, so the whole file is enrolled or none of it.
+    The dispensers, then their codes, are each written as one batched INSERT.
     """
     names = sorted({row.site for row in rows})
     sites = {site.name: site for site in session.scalars(select(Site).where(Site.name.in_(names)))}
-    enrolled: list[EnrolledDispenser] = []
-    for row in rows:
-        site = sites.get(row.site)
-        if site is None:
-            site = sites[row.site] = create_site(session, row.site, now=now)
-        dispenser = create_dispenser(
-            session, site, now=now, label=row.label, unrestricted=row.unrestricted
+    for name in names:
+        if name not in sites:
+            sites[name] = create_site(session, name, now=now)
+    dispensers = [
+        new_dispenser(sites[row.site], now=now, label=row.label, unrestricted=row.unrestricted)
+        for row in rows
+    ]
+    session.add_all(dispensers)
+    session.flush()
+    codes = [new_enrollment_code(dispenser.id, now=now, ttl=ttl) for dispenser in dispensers]
+    session.add_all(stored for _, stored in codes)
+    session.flush()
+    return [
+        EnrolledDispenser(
+            public_id=dispenser.public_id,
+            site=dispenser.site.name,
+            label=dispenser.label,
+            unrestricted=dispenser.unrestricted,
+            code=code,
+            expires_at=now + ttl,
         )
-        code = issue_enrollment_code(session, dispenser, now=now, ttl=ttl)
-        enrolled.append(
-            EnrolledDispenser(
-                public_id=dispenser.public_id,
-                site=site.name,
-                label=dispenser.label,
-                unrestricted=dispenser.unrestricted,
-                code=code,
-                expires_at=now + ttl,
-            )
-        )
-    return enrolled
+        for dispenser, (code, _) in zip(dispensers, codes, strict=True)
+    ]

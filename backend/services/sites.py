@@ -99,11 +99,11 @@ def find_site(session: Db, name_or_id: str) -> Site:
     return site
 
 
-def create_dispenser(
-    session: Db, site: Site, *, now: datetime, label: str = "", unrestricted: bool = False
+def new_dispenser(
+    site: Site, *, now: datetime, label: str = "", unrestricted: bool = False
 ) -> Dispenser:
-    """Create a dispenser with a fresh public id and presence secret."""
-    dispenser = Dispenser(
+    """A dispenser with a fresh public id and presence secret, not yet in any session."""
+    return Dispenser(
         public_id=new_dispenser_public_id(),
         site=site,
         label=label.strip()[:120],
@@ -111,6 +111,13 @@ def create_dispenser(
         presence_secret=pyotp.random_base32(),
         created_at=now,
     )
+
+
+def create_dispenser(
+    session: Db, site: Site, *, now: datetime, label: str = "", unrestricted: bool = False
+) -> Dispenser:
+    """Create a dispenser with a fresh public id and presence secret."""
+    dispenser = new_dispenser(site, now=now, label=label, unrestricted=unrestricted)
     session.add(dispenser)
     session.flush()
     return dispenser
@@ -169,18 +176,26 @@ def find_dispenser_to_issue(session: Db, public_id: str) -> Dispenser:
     return dispenser_from_row(found[0])
 
 
+def new_enrollment_code(
+    dispenser_id: int, *, now: datetime, ttl: timedelta
+) -> tuple[str, EnrollmentCode]:
+    """A one-time enrollment code for a stored dispenser, and the row that keeps only its
+    hash (not yet in any session)."""
+    code = grouped_code()
+    row = EnrollmentCode(
+        dispenser_id=dispenser_id,
+        code_hash=sha256_hex(normalise_grouped_code(code)),
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    return code, row
+
+
 def issue_enrollment_code(
     session: Db, dispenser: Dispenser, *, now: datetime, ttl: timedelta
 ) -> str:
     """Make a one-time enrollment code for ``dispenser``; only its hash is stored."""
-    code = grouped_code()
-    session.add(
-        EnrollmentCode(
-            dispenser_id=dispenser.id,
-            code_hash=sha256_hex(normalise_grouped_code(code)),
-            created_at=now,
-            expires_at=now + ttl,
-        )
-    )
+    code, row = new_enrollment_code(dispenser.id, now=now, ttl=ttl)
+    session.add(row)
     session.flush()
     return code
