@@ -50,7 +50,8 @@ class HourlyCount(Base):
     __tablename__ = "hourly_count"
 
     site_id: Mapped[int] = mapped_column(ForeignKey("site.id"), primary_key=True)
-    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    # Indexed too: the fleet-wide charts read a window of hours across every site.
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True, index=True)
     method: Mapped[str] = mapped_column(String(16), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     count: Mapped[int] = mapped_column(default=0)
