@@ -187,6 +187,7 @@ def dispensers_enroll_bulk(csv_source: str, sheet_target: str) -> None:
         raise click.ClickException(f"cannot read {csv_source}: {error}") from None
     for item in enrolled:
         record_audit(db.session, "cli", "dispenser_created", now=now, target=item.public_id)
+    db.session.flush()  # every write that could fail, before the sheet is handed over
     server_url = current_app.config["FAIRROLL_DEVICE_URL"] or base_url
     sheet = render_enrollment_sheet(
         enrolled, base_url=base_url, server_url=server_url, standalone=True
@@ -297,6 +298,7 @@ def users_create_admin(email: str, password_stdin: bool, secret_id: str | None) 
     except DomainError as error:
         raise _fail(error) from None
     record_audit(db.session, "cli", "operator_created", now=now, target=created.operator.email)
+    db.session.flush()  # every write that could fail, before the hand-over
     if secret_id:
         # Deliver before committing: an admin nobody can sign in as is never created.
         document = {

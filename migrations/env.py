@@ -14,8 +14,6 @@ from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from backend.services.sql import set_for_transaction
-
 config = context.config
 if config.config_file_name is not None and not logging.getLogger().handlers:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
@@ -36,20 +34,23 @@ def run_migrations_offline() -> None:
 
 log = logging.getLogger("alembic.env")
 
-# PostgreSQL's SQLSTATE for a lock wait ended by lock_timeout.
-LOCK_NOT_AVAILABLE = "55P03"
+# PostgreSQL's SQLSTATEs of an attempt that lost on a lock and rolled back whole: a wait
+# ended by lock_timeout, and a deadlock with another transaction (detected after
+# deadlock_timeout, 1 s by default: sooner than the lock timeout).
+RETRIED = {"55P03": "waited too long for a table lock", "40P01": "deadlocked"}
 LONGEST_PAUSE_SECONDS = 30.0
 
 
 def run_migrations_online() -> None:
     """Run migrations on a live connection.
 
-    PostgreSQL: the whole upgrade is one transaction whose lock waits are bounded
-    (FAIRROLL_MIGRATION_LOCK_TIMEOUT_MS). An ALTER TABLE waiting behind a long transaction
-    would otherwise queue every later reader and writer of that table behind itself for as
-    long as that transaction lasts; bounded, the attempt rolls back, the queue drains, and
-    the upgrade tries again after a pause (1, 2, 4... 30 s, jittered) until
-    FAIRROLL_MIGRATION_RETRY_SECONDS have passed, then fails the deploy.
+    PostgreSQL: the whole upgrade is one transaction, and each of its lock waits is
+    bounded (FAIRROLL_MIGRATION_LOCK_TIMEOUT_MS). An ALTER TABLE waiting behind a long
+    transaction would otherwise queue every later reader and writer of that table behind
+    itself for as long as that transaction lasts; bounded, the attempt rolls back, the
+    queue drains, and the upgrade tries again after a pause (1, 2, 4... 30 s, jittered)
+    until FAIRROLL_MIGRATION_RETRY_SECONDS have passed, then fails the deploy. A deadlock
+    with another transaction is tried again the same way.
     """
 
     def skip_empty(context_, revision, directives):  # type: ignore[no-untyped-def]
@@ -72,22 +73,25 @@ def run_migrations_online() -> None:
             _migrate(options, lock_timeout_ms=lock_timeout_ms)
             return
         except OperationalError as error:
-            if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            why = RETRIED.get(getattr(error.orig, "sqlstate", None) or "")
+            if why is None:
                 raise
             waited = pause * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not secrets
             if time.monotonic() + waited > deadline:
                 log.error(
-                    "Migration gave up after %d attempts: each waited %d ms for a table lock "
-                    "another transaction held (FAIRROLL_MIGRATION_RETRY_SECONDS).",
+                    "Migration gave up after %d attempts (the last %s; each lock wait may last"
+                    " %d ms; FAIRROLL_MIGRATION_RETRY_SECONDS). Transactions open longest: %s",
                     attempt,
+                    why,
                     lock_timeout_ms,
+                    _longest_transactions(),
                 )
                 raise
         log.warning(
-            "Migration attempt %d waited %d ms for a table lock and rolled back; "
-            "trying again in %.1f s. Transactions open longest: %s",
+            "Migration attempt %d %s and rolled back; trying again in %.1f s."
+            " Transactions open longest: %s",
             attempt,
-            lock_timeout_ms,
+            why,
             waited,
             _longest_transactions(),
         )
@@ -97,16 +101,27 @@ def run_migrations_online() -> None:
 
 def _migrate(options: dict[str, Any], *, lock_timeout_ms: int) -> None:
     with db.engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata, **options)
-        with context.begin_transaction():
-            if lock_timeout_ms:
-                set_for_transaction(connection, "lock_timeout", lock_timeout_ms)
-            context.run_migrations()
+        if lock_timeout_ms:
+            # For the connection, not one transaction: it bounds every statement however
+            # the migrations split their transactions (autocommit_block, say). Such a
+            # migration must be safe to run again: a retry starts it over.
+            connection.exec_driver_sql(f"SET lock_timeout = {int(lock_timeout_ms)}")
+            connection.commit()
+        try:
+            context.configure(connection=connection, target_metadata=target_metadata, **options)
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            if lock_timeout_ms and not connection.invalidated:
+                connection.rollback()
+                connection.exec_driver_sql("RESET lock_timeout")  # pooled: in-process upgrades
+                connection.commit()
 
 
 def _longest_transactions() -> str:
     """The database's oldest open transactions (one of them holds the lock), for the log:
-    process id, state and age, so an operator can find it; never their statements' text."""
+    process id, state and age, so an operator can find it; never their statements' text.
+    Another role's sessions show only to a role with pg_read_all_stats (pg_monitor)."""
     with db.engine.connect() as connection:
         rows = connection.execute(
             text(

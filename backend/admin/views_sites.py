@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -117,7 +118,22 @@ def dispensers_bulk() -> ResponseReturnValue:
     sheet = enrollment_sheet_parts(
         enrolled, base_url=public_base_url(), server_url=device_base_url(), standalone=False
     )
-    return Response(stream_with_context(sheet), mimetype="text/html")
+    logged = _logged_if_cut_off(sheet, len(enrolled))
+    return Response(stream_with_context(logged), mimetype="text/html")
+
+
+def _logged_if_cut_off(pieces: Iterator[str], count: int) -> Iterator[str]:
+    """The sheet's pieces; a failure while drawing them comes after the 200 and the error
+    handlers, so it is logged here, with the request's id."""
+    try:
+        yield from pieces
+    except Exception:
+        current_app.logger.exception(
+            "The enrollment sheet of %d new dispensers was cut off: they are created, and"
+            " the codes not shown must be issued again from each dispenser's page",
+            count,
+        )
+        raise
 
 
 @bp.route("/sites/<int:site_id>", methods=["GET", "POST"])

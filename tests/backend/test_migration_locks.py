@@ -192,6 +192,20 @@ def test_a_migration_that_never_gets_its_lock_fails_the_deploy_and_changes_nothi
     assert _version(url) == PREVIOUS
 
 
+def test_an_upgrade_in_process_leaves_no_limit_on_the_pooled_connection(
+    one_migration_behind: str, tmp_path: Path
+) -> None:
+    """The tests and `make run` upgrade in the app's own process, then serve from its pool."""
+    app = create_app(app_config(one_migration_behind, tmp_path / "keys"))
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as connection:  # the one the upgrade used, back in the pool
+            assert db.engine.pool.checkedout() == 1 and db.engine.pool.checkedin() == 0
+            assert connection.exec_driver_sql("SHOW lock_timeout").scalar() == "0"
+        db.engine.dispose()
+    assert _version(one_migration_behind) == HEAD
+
+
 def test_the_migration_waits_for_a_lock_less_than_a_web_request_does(tmp_path: Path) -> None:
     """A request queued behind a waiting migration waits at most the migration's lock
     timeout, so it is served before its own lock timeout would answer 503."""
