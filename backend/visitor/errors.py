@@ -11,6 +11,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from backend.errors import (
     DispenserBusy,
+    DispenserNotFound,
     DispenserUnavailable,
     DomainError,
     NotFound,
@@ -18,6 +19,7 @@ from backend.errors import (
     QuotaExhausted,
 )
 from backend.extensions import db
+from backend.services.sites import find_dispenser_to_issue
 from backend.visitor import bp
 from backend.visitor.pages import dispenser_context
 from backend.visitor.web import duration, is_another_day, local_time, page
@@ -37,10 +39,17 @@ def _with_retry_after(result: tuple[str, int], seconds: int | None) -> ResponseR
 def refused(error: DomainError) -> ResponseReturnValue:
     """Render the page for a rule that said no."""
     db.session.rollback()
-    dispenser = g.get("visitor_dispenser")
-    if isinstance(error, NotFound) or dispenser is None:
+    loaded = g.get("visitor_dispenser")
+    if isinstance(error, NotFound) or loaded is None:
         status = error.status if not isinstance(error, NotFound) else 404
         return page("visitor/not_found.html", status=status)
+    # As it is now: the rule that refused may have read a newer state than the request's
+    # first load (token issue reads the dispenser again after a refused one-statement
+    # mint), and the page's state, wording and alternatives must match the refusal.
+    try:
+        dispenser = find_dispenser_to_issue(db.session, loaded.public_id)
+    except DispenserNotFound:
+        return page("visitor/not_found.html", status=404)
     now = utcnow()
     context = dispenser_context(dispenser, now)
     if isinstance(error, QuotaExhausted):

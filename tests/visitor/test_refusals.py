@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pyotp
 import pytest
 from flask import Flask
@@ -13,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from backend.extensions import db
 from backend.models import AccessToken
 from backend.services.tokens import code_hash
+from backend.visitor import pages
 from backend.visitor.token_cookie import COOKIE_NAME, HeldToken, save_token
 from backend.wiring import code_key
 from tests.factories import make_dispenser, make_site, midday_timezone, now
@@ -82,6 +84,40 @@ def test_dispenser_emptied_after_the_page_loaded_refuses_politely(
     response = client.post(f"/d/{dispenser.public_id}/token", data={"csrf_token": secret})
     assert response.status_code == 503
     assert "out of paper" in response.get_data(as_text=True)
+
+
+def test_a_refusal_page_shows_the_dispenser_as_the_refusal_found_it(
+    committing_postgres_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It ran out between the token request's first load and its mint (a heartbeat from
+    the dispenser said so meanwhile): the page agrees with the refusal, from the state
+    the mint found, and points to the other dispenser; not the state first loaded."""
+    app = committing_postgres_app
+    with app.app_context():
+        site = make_site("Race Park")
+        racing = make_dispenser(site, status="ok", label="Left stall", last_heartbeat_at=now())
+        make_dispenser(site, status="ok", label="Right stall", last_heartbeat_at=now())
+        db.session.commit()
+        public_id = racing.public_id
+        url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        client = app.test_client()
+        secret = csrf_from(landing(client, racing).get_data(as_text=True))
+        first_load = pages.find_dispenser_to_issue
+
+        def loaded_then_emptied(session: object, wanted: str) -> object:
+            found = first_load(session, wanted)  # type: ignore[arg-type]
+            with psycopg.connect(url, autocommit=True) as other:
+                other.execute(
+                    "UPDATE dispenser SET status = 'empty' WHERE public_id = %s", (wanted,)
+                )
+            return found
+
+        monkeypatch.setattr(pages, "find_dispenser_to_issue", loaded_then_emptied)
+        response = client.post(f"/d/{public_id}/token", data={"csrf_token": secret})
+    assert response.status_code == 503
+    html = response.get_data(as_text=True)
+    assert "This dispenser is out of paper" in html
+    assert "Right stall" in html
 
 
 def test_offline_dispenser_still_gives_a_qr_and_says_typed_codes_wait(
