@@ -20,10 +20,10 @@ from backend.http_errors import error_body
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-# Health checks are never shed: a load balancer (its target groups check /readyz) or the
+# Health checks are never shed: a load balancer (its target groups check /startedz) or the
 # container's check (/healthz) would take a busy task out, and its load would fall on the
 # others, which would then shed their own checks in turn. tests/infra checks the paths.
-EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/startedz"})
 
 
 def queue_started(header: str | None) -> float | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,15 +77,23 @@ def _migrated_app(database_url: str, key_dir: Path) -> Flask:
     return app
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for this test run; dropped afterwards."""
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """An empty PostgreSQL database on the test server, dropped afterwards; the test is
+    skipped, or failed where PostgreSQL is required, if the server is unreachable."""
     with ExitStack() as stack:
         try:
             url = stack.enter_context(fresh_database(POSTGRES_ADMIN_URL))
         except OperationalError as exc:
             host = make_url(POSTGRES_ADMIN_URL).host
             unavailable("POSTGRES", f"PostgreSQL not reachable at {host}: {exc.orig}")
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test run; dropped afterwards."""
+    with fresh_postgres_database() as url:
         yield url
 
 

@@ -137,7 +137,7 @@ class Monitoring(Construct):
                 "UnhealthyTargets",
                 tg.unhealthy_host_count(statistic="Maximum", period=Duration.minutes(1)),
                 0,
-                "A backend task fails /readyz",
+                "A backend task fails its load balancer health check (/startedz)",
                 periods=5,
             ),
             self._alarm(

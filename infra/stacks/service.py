@@ -15,7 +15,10 @@ from infra.config import EnvironmentConfig
 from infra.stacks.network import APP_PORT, Network
 from infra.stacks.runtime import AppRuntime
 
-READINESS_PATH = "/readyz"
+# The target groups' check (backend/health.py): healthy once the process has reached the
+# database, so a new version that cannot is rolled back, while a database failover does
+# not make every task fail its checks and be replaced at once.
+HEALTH_CHECK_PATH = "/startedz"
 # Served by the backend for scrapers inside the VPC only (with a bearer token); the
 # public listener answers 404 for it before any task sees the request.
 PRIVATE_PATHS = ["/metrics", "/metrics/*"]
@@ -166,7 +169,7 @@ class WebService(Construct):
             targets=[self.service],
             deregistration_delay=Duration.seconds(30),
             health_check=elbv2.HealthCheck(
-                path=READINESS_PATH,
+                path=HEALTH_CHECK_PATH,
                 healthy_http_codes="200",
                 interval=Duration.seconds(15),
                 timeout=Duration.seconds(5),

@@ -9,7 +9,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from backend import create_app
-from tests.conftest import app_config
+from backend.extensions import db
+from tests.conftest import app_config, fresh_postgres_database
 
 
 def test_openapi_documents_exactly_the_json_routes(app: Flask, client: FlaskClient) -> None:
@@ -31,6 +32,23 @@ def test_health_endpoints(client: FlaskClient) -> None:
     assert client.get("/readyz").get_json()["database"] == "ok"
 
 
+def test_once_the_database_was_reached_its_outage_fails_no_load_balancer_check(
+    tmp_path: Path,
+) -> None:
+    """A failover would otherwise fail every task's checks at once and have them all
+    replaced; staying, they answer 503 meanwhile and serve again as soon as it is back."""
+    with fresh_postgres_database() as url:
+        app = create_app(app_config(url, tmp_path, FAIRROLL_DB_CONNECT_TIMEOUT_SECONDS=2))
+        client = app.test_client()
+        assert client.get("/startedz").status_code == 200
+        assert client.get("/readyz").status_code == 200
+    # The database is dropped, the app's connections ended with it: an outage.
+    assert client.get("/readyz").status_code == 503
+    assert client.get("/startedz").get_json() == {"status": "ok"}
+    with app.app_context():
+        db.engine.dispose()
+
+
 def test_database_gone_answers_503_json_not_500(tmp_path: Path) -> None:
     # Port 9 (discard) on loopback: nothing listens there, so every connection is refused.
     url = "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=2"
@@ -39,6 +57,7 @@ def test_database_gone_answers_503_json_not_500(tmp_path: Path) -> None:
     assert client.get("/healthz").status_code == 200
     ready = client.get("/readyz")
     assert ready.status_code == 503
+    assert client.get("/startedz").status_code == 503  # never reached: no traffic for it
     issued = client.post("/api/v1/dispensers/aaaaaaaaaa/tokens")
     assert issued.status_code == 503
     assert issued.get_json()["error"]["code"] == "database_unavailable"

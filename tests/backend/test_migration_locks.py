@@ -19,14 +19,11 @@ import pytest
 from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 
 from backend import MIGRATIONS_DIR, create_app
 from backend.extensions import db
-from tests.conftest import POSTGRES_ADMIN_URL, TEST_SECRET, app_config
-from tests.databases import fresh_database
+from tests.conftest import TEST_SECRET, app_config, fresh_postgres_database
 from tests.device.backend_process import ROOT
-from tests.require import unavailable
 
 pytestmark = pytest.mark.postgres
 
@@ -38,19 +35,12 @@ PREVIOUS = SCRIPTS.get_revision(HEAD).down_revision
 @pytest.fixture
 def one_migration_behind(tmp_path: Path) -> Iterator[str]:
     """A database migrated up to the revision before the newest: what a deploy finds."""
-    try:
-        database = fresh_database(POSTGRES_ADMIN_URL)
-        url = database.__enter__()
-    except OperationalError as error:
-        unavailable("POSTGRES", f"PostgreSQL not reachable: {error.orig}")
-    try:
+    with fresh_postgres_database() as url:
         app = create_app(app_config(url, tmp_path / "keys"))
         with app.app_context():
             upgrade(revision=str(PREVIOUS))
             db.engine.dispose()
         yield url
-    finally:
-        database.__exit__(None, None, None)
 
 
 def _driver_url(url: str) -> str:

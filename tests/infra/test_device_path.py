@@ -65,7 +65,7 @@ def test_the_device_load_balancer_routes_only_the_device_api(template: dict[str,
     registered = {lb["TargetGroupArn"]["Ref"] for lb in service["LoadBalancers"]}
     assert target_group in registered and len(registered) == 2
     health = template["Resources"][target_group]["Properties"]
-    assert health["HealthCheckPath"] == "/readyz"
+    assert health["HealthCheckPath"] == "/startedz"
 
 
 def test_the_public_load_balancer_keeps_waf_and_refuses_the_device_api(

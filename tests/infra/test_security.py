@@ -132,11 +132,14 @@ def test_load_balancer_drops_invalid_headers_and_logs_access(template: dict[str,
         assert props["Scheme"] == "internet-facing"
 
 
-def test_readiness_checks_the_database_path(template: dict[str, Any]) -> None:
+def test_the_load_balancers_check_that_the_process_has_reached_the_database(
+    template: dict[str, Any],
+) -> None:
+    # Once reached, a database outage fails no check (backend/health.py, startedz).
     groups = resources(template, "AWS::ElasticLoadBalancingV2::TargetGroup").values()
     assert len(groups) == 2  # one per load balancer (public, devices), the same tasks
     for target_group in groups:
-        assert target_group["Properties"]["HealthCheckPath"] == "/readyz"
+        assert target_group["Properties"]["HealthCheckPath"] == "/startedz"
         assert target_group["Properties"]["TargetType"] == "ip"
 
 
