@@ -31,6 +31,7 @@ from backend.services.fleet_check import (
     fleet_intake,
     forget_old_hours,
     forget_old_runs,
+    last_published_run_start,
     previous_run_start,
     raise_offline_alerts,
     recently_blind,
@@ -110,34 +111,40 @@ def run_fleet_job(app: Flask, *, now: datetime) -> FleetJobReport | None:
         allow_full_count(session)
     hours = roll_up_hours(session, received_since=since)
     forget_old_hours(session)
-    figures = fleet_figures(session, settings, now=now, since=previous)
+    publishing = bool(app.config["FAIRROLL_CLOUDWATCH_METRICS"])
+    # Dispenses since the last run whose figures were published (a failed publication's
+    # window goes out with the next one), or since the last run.
+    since_published = last_published_run_start(session) if publishing else None
+    figures = fleet_figures(session, settings, now=now, since=since_published or previous)
     seconds = time.perf_counter() - started
-    session.add(
-        FleetJobRun(
-            started_at=now,
-            seconds=seconds,
-            known=intake.known,
-            heard=intake.heard,
-            offline_held=held,
-            raised=sum(c.change == "raised" for c in changes),
-            resolved=sum(c.change == "resolved" for c in changes),
-        )
+    run = FleetJobRun(
+        started_at=now,
+        seconds=seconds,
+        known=intake.known,
+        heard=intake.heard,
+        offline_held=held,
+        raised=sum(c.change == "raised" for c in changes),
+        resolved=sum(c.change == "resolved" for c in changes),
     )
+    session.add(run)
     forget_old_runs(session, before=now - KEEP_RUNS)
     session.commit()
     send_all(app, changes)
     # People are paged per incident (a site and kind), never per dispenser.
     notify_incidents(app, now=now)
     report = FleetJobReport(intake, held, changes, readings, forecasts, hours, figures, seconds)
-    if app.config["FAIRROLL_CLOUDWATCH_METRICS"]:
+    if publishing:
         from backend.metrics import publish_fleet_figures
 
-        # The database work is committed: if publishing fails, the next run publishes the
-        # fleet's state again, but the dispenses of this run's window are not published
-        # (the dashboard's Dispenses misses them; the charts, read from the database, do not).
+        # The database work is committed first. If publishing fails, the run stays marked
+        # unpublished: the next run publishes the fleet's state again and this window's
+        # dispenses with its own (the charts, read from the database, miss nothing either way).
         try:
             report.published = publish_fleet_figures(app, report, now=now)
         except Exception:
             log.exception("could not publish the fleet metrics to CloudWatch")
             report.notes.append("cloudwatch publication failed")
+        else:
+            run.published = True
+            session.commit()
     return report

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, String
+from sqlalchemy import Date, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base, UTCDateTime
@@ -27,6 +27,10 @@ class FleetJobRun(Base):
     offline_held: Mapped[bool] = mapped_column(default=False)
     raised: Mapped[int] = mapped_column(default=0)
     resolved: Mapped[int] = mapped_column(default=0)
+    # True once the run's figures reached CloudWatch: the next run's Dispenses window
+    # starts at the last run whose did (backend.fleet_job), so a failed publication's
+    # dispenses are published late rather than never.
+    published: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class PaperForecast(Base):

@@ -359,6 +359,13 @@ def previous_run_start(session: Db) -> datetime | None:
     return session.scalar(select(func.max(FleetJobRun.started_at)))
 
 
+def last_published_run_start(session: Db) -> datetime | None:
+    """When the last recorded run whose figures reached CloudWatch started."""
+    return session.scalar(
+        select(func.max(FleetJobRun.started_at)).where(FleetJobRun.published.is_(True))
+    )
+
+
 def forget_old_runs(session: Db, *, before: datetime) -> None:
     """Delete run records older than ``before``."""
     session.execute(

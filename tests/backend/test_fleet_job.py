@@ -289,15 +289,12 @@ def test_figures_count_states_and_dispenses_by_method(app: Flask) -> None:
     assert figures.dispenses == {"qr": 2, "face": 1}
 
 
-def test_runs_a_minute_apart_count_each_dispense_once_late_uploads_included(
-    app: Flask,
-) -> None:
+def _fifty_dispenses_from(start: datetime) -> None:
+    """One every 7 s from ``start``, three of them uploaded 5 minutes after the fact."""
     from backend.models import DeviceEvent
 
     dispenser = make_dispenser(make_site())
-    start = now() - timedelta(minutes=20)
-    _run(app, start)  # the first run, before any of the events
-    for n in range(50):  # one every 7 s, three of them uploaded 5 minutes after the fact
+    for n in range(50):
         received = start + timedelta(seconds=7 * n)
         late = n % 17 == 3
         db.session.add(
@@ -311,11 +308,51 @@ def test_runs_a_minute_apart_count_each_dispense_once_late_uploads_included(
             )
         )
     db.session.commit()
+
+
+def test_runs_a_minute_apart_count_each_dispense_once_late_uploads_included(
+    app: Flask,
+) -> None:
+    start = now() - timedelta(minutes=20)
+    _run(app, start)  # the first run, before any of the events
+    _fifty_dispenses_from(start)
     counted = sum(
         _run(app, start + timedelta(minutes=minute)).figures.dispenses.get("qr", 0)
         for minute in range(1, 8)  # the last run's window ends past the last receipt
     )
     assert counted == 50
+
+
+def test_dispenses_a_failed_publication_missed_go_out_with_the_next(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CloudWatch refused two runs' figures in a row: the next run that reaches it sends
+    their dispenses with its own, so the dashboard's sum misses none and has none twice."""
+    import backend.metrics
+
+    monkeypatch.setitem(app.config, "FAIRROLL_CLOUDWATCH_METRICS", True)
+    sent: list[int] = []
+    refused: list[int] = []
+    refused_at = {2, 3}  # the runs, counted from 0, whose publication fails
+
+    def publish(_app: Flask, report: FleetJobReport, *, now: datetime) -> int:
+        """The job's view of CloudWatch: it takes the data points, or the call raises."""
+        if len(sent) + len(refused) in refused_at:
+            refused.append(report.figures.dispenses.get("qr", 0))
+            raise ConnectionError("CloudWatch did not answer")
+        sent.append(report.figures.dispenses.get("qr", 0))
+        return 14
+
+    monkeypatch.setattr(backend.metrics, "publish_fleet_figures", publish)
+    start = now() - timedelta(minutes=20)
+    _run(app, start)  # run 0, before any of the events
+    _fifty_dispenses_from(start)
+    for minute in range(1, 8):
+        _run(app, start + timedelta(minutes=minute))
+    assert all(refused) and len(refused) == 2  # the refused windows had dispenses
+    assert sum(sent) == 50
+    published = db.session.scalars(select(FleetJobRun.published).order_by(FleetJobRun.started_at))
+    assert list(published) == [True, True, False, False, True, True, True, True]
 
 
 def test_figures_count_what_the_alert_rules_say(app: Flask) -> None:
