@@ -49,7 +49,7 @@ COPY --from=build /src/backend/translations ./backend/translations
 VOLUME ["/tmp"]
 USER 10001:10001
 EXPOSE 8000
-# Liveness only (no database): /readyz is for the load balancer.
+# Liveness only (no database): /startedz is the load balancers' check.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3)"]
 # backend/gunicorn_conf.py: threaded workers (WEB_CONCURRENCY x GUNICORN_THREADS), the

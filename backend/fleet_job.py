@@ -31,7 +31,7 @@ from backend.services.fleet_check import (
     fleet_intake,
     forget_old_hours,
     forget_old_runs,
-    last_published_run_start,
+    last_settled_run_start,
     previous_run_start,
     raise_offline_alerts,
     recently_blind,
@@ -114,8 +114,8 @@ def run_fleet_job(app: Flask, *, now: datetime) -> FleetJobReport | None:
     publishing = bool(app.config["FAIRROLL_CLOUDWATCH_METRICS"])
     # Dispenses since the last run whose figures were published (a failed publication's
     # window goes out with the next one), or since the last run.
-    since_published = last_published_run_start(session) if publishing else None
-    figures = fleet_figures(session, settings, now=now, since=since_published or previous)
+    settled = last_settled_run_start(session) if publishing else None
+    figures = fleet_figures(session, settings, now=now, since=settled or previous)
     seconds = time.perf_counter() - started
     run = FleetJobRun(
         started_at=now,
@@ -125,6 +125,9 @@ def run_fleet_job(app: Flask, *, now: datetime) -> FleetJobReport | None:
         offline_held=held,
         raised=sum(c.change == "raised" for c in changes),
         resolved=sum(c.change == "resolved" for c in changes),
+        # Marked published before publishing (outside the transaction and the job's
+        # lock): a run that starts meanwhile counts from this one, never this window too.
+        published=True if publishing else None,
     )
     session.add(run)
     forget_old_runs(session, before=now - KEEP_RUNS)
@@ -136,15 +139,14 @@ def run_fleet_job(app: Flask, *, now: datetime) -> FleetJobReport | None:
     if publishing:
         from backend.metrics import publish_fleet_figures
 
-        # The database work is committed first. If publishing fails, the run stays marked
-        # unpublished: the next run publishes the fleet's state again and this window's
-        # dispenses with its own (the charts, read from the database, miss nothing either way).
+        # The database work is committed first. If publishing fails, the run is marked so:
+        # the next run publishes the fleet's state again and this window's dispenses with
+        # its own (the charts, read from the database, miss nothing either way).
         try:
             report.published = publish_fleet_figures(app, report, now=now)
         except Exception:
             log.exception("could not publish the fleet metrics to CloudWatch")
             report.notes.append("cloudwatch publication failed")
-        else:
-            run.published = True
+            run.published = False
             session.commit()
     return report

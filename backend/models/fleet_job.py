@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, String, false
+from sqlalchemy import Date, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base, UTCDateTime
@@ -27,10 +27,11 @@ class FleetJobRun(Base):
     offline_held: Mapped[bool] = mapped_column(default=False)
     raised: Mapped[int] = mapped_column(default=0)
     resolved: Mapped[int] = mapped_column(default=0)
-    # True once the run's figures reached CloudWatch: the next run's Dispenses window
-    # starts at the last run whose did (backend.fleet_job), so a failed publication's
-    # dispenses are published late rather than never.
-    published: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Whether the run's figures reached CloudWatch: None when it published nothing
+    # (metrics off), False when the publication failed. The next run's Dispenses window
+    # starts at the last run that is not False (backend.fleet_job), so a failed
+    # window's dispenses are published late rather than never.
+    published: Mapped[bool | None] = mapped_column(default=None)
 
 
 class PaperForecast(Base):

@@ -359,10 +359,13 @@ def previous_run_start(session: Db) -> datetime | None:
     return session.scalar(select(func.max(FleetJobRun.started_at)))
 
 
-def last_published_run_start(session: Db) -> datetime | None:
-    """When the last recorded run whose figures reached CloudWatch started."""
+def last_settled_run_start(session: Db) -> datetime | None:
+    """When the last recorded run whose Dispenses need no sending again started: its
+    publication succeeded (or is under way), or it published nothing (metrics off)."""
     return session.scalar(
-        select(func.max(FleetJobRun.started_at)).where(FleetJobRun.published.is_(True))
+        select(func.max(FleetJobRun.started_at)).where(
+            or_(FleetJobRun.published.is_(None), FleetJobRun.published.is_(True))
+        )
     )
 
 

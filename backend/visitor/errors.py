@@ -43,13 +43,18 @@ def refused(error: DomainError) -> ResponseReturnValue:
     if isinstance(error, NotFound) or loaded is None:
         status = error.status if not isinstance(error, NotFound) else 404
         return page("visitor/not_found.html", status=status)
-    # As it is now: the rule that refused may have read a newer state than the request's
-    # first load (token issue reads the dispenser again after a refused one-statement
-    # mint), and the page's state, wording and alternatives must match the refusal.
-    try:
-        dispenser = find_dispenser_to_issue(db.session, loaded.public_id)
-    except DispenserNotFound:
-        return page("visitor/not_found.html", status=404)
+    dispenser = loaded
+    if isinstance(error, DispenserUnavailable):
+        # As it is now: the rule may have read a newer state than the request's first load
+        # (token issue reads the dispenser again after a refused one-statement mint), and
+        # the page's wording and alternatives must match the refusal. If the database
+        # fails here, the page says what the first load knew.
+        try:
+            dispenser = find_dispenser_to_issue(db.session, loaded.public_id)
+        except DispenserNotFound:
+            return page("visitor/not_found.html", status=404)
+        except (OperationalError, InterfaceError):
+            db.session.rollback()
     now = utcnow()
     context = dispenser_context(dispenser, now)
     if isinstance(error, QuotaExhausted):

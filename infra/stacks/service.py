@@ -158,7 +158,7 @@ class WebService(Construct):
         return target_group
 
     def _target_group(self, construct_id: str, network: Network) -> elbv2.ApplicationTargetGroup:
-        """The web tasks as targets, health-checked on their readiness path."""
+        """The web tasks as targets, health-checked on HEALTH_CHECK_PATH."""
         return elbv2.ApplicationTargetGroup(
             self,
             construct_id,

@@ -1,9 +1,10 @@
 """Fleet job runs record whether their figures reached CloudWatch
 
-The next run's Dispenses window starts at the last run whose figures did, so the
-dispenses of a window whose publication failed are published by the next run that
-succeeds instead of never. Runs recorded before are taken as unpublished: the first run
-after this migration publishes its own window only, as before.
+True, False when the publication failed, NULL when the run published nothing. The next
+run's Dispenses window starts at the last run that is not False, so the dispenses of a
+window whose publication failed are published by the next run that gets through instead
+of never. Runs recorded before are NULL: the first run after this migration publishes
+its own window only, as before.
 
 Revision ID: 6b2e8d4f1a93
 Revises: 3f9a1c7e5b2d
@@ -24,7 +25,7 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table('fleet_job_run', schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column('published', sa.Boolean(), server_default=sa.false(), nullable=False)
+            sa.Column('published', sa.Boolean(), nullable=True)
         )
 
 

@@ -355,6 +355,40 @@ def test_dispenses_a_failed_publication_missed_go_out_with_the_next(
     assert list(published) == [True, True, False, False, True, True, True, True]
 
 
+def test_a_run_that_starts_while_another_publishes_counts_from_that_one(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Publishing happens after the run's commit, outside the job's lock: a run that
+    starts meanwhile must not count the publishing run's window again."""
+    import backend.metrics
+
+    monkeypatch.setitem(app.config, "FAIRROLL_CLOUDWATCH_METRICS", True)
+    start = now() - timedelta(minutes=20)
+    sent: list[int] = []
+    overlapped: list[datetime] = []
+
+    def publish(_app: Flask, report: FleetJobReport, *, now: datetime) -> int:
+        if report.figures.dispenses and not overlapped:  # the first with dispenses is slow:
+            overlapped.append(now)
+            _run(app, now + timedelta(seconds=30))  # the next run starts meanwhile
+        sent.append(report.figures.dispenses.get("qr", 0))
+        return 14
+
+    monkeypatch.setattr(backend.metrics, "publish_fleet_figures", publish)
+    _run(app, start)
+    _fifty_dispenses_from(start)
+    for minute in range(1, 8):
+        _run(app, start + timedelta(minutes=minute, seconds=40 if minute > 1 else 0))
+    assert overlapped and sum(sent) == 50
+
+
+def test_runs_without_metrics_publish_nothing_and_settle_their_windows(app: Flask) -> None:
+    start = now() - timedelta(minutes=20)
+    _run(app, start)
+    _run(app, start + timedelta(minutes=1))
+    assert set(db.session.scalars(select(FleetJobRun.published))) == {None}
+
+
 def test_figures_count_what_the_alert_rules_say(app: Flask) -> None:
     """The fleet job's figures are the alert conditions counted in SQL: for every kind of
     dispenser they equal what active_conditions() says of each, one by one."""

@@ -39,7 +39,7 @@ def test_a_request_queued_too_long_is_shed_with_retry_after(
     assert shed.get_json()["error"]["code"] == "overloaded"
     fresh = client.get("/api/v1/device/config", headers={"X-Request-Start": f"t={time.time()}"})
     assert fresh.status_code == 401  # processed: no device key
-    for check in ("/healthz", "/readyz"):  # the container's and the load balancers' checks
+    for check in ("/healthz", "/startedz", "/readyz"):  # the container's, the balancers'...
         health = client.get(check, headers={"X-Request-Start": stale})
         assert health.status_code == 200  # never shed
 
