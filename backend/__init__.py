@@ -86,6 +86,14 @@ def _init_fleet(app: Flask) -> None:
     logs.init_app(app)
 
 
+TCP_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
+
 def _configure_database_limits(app: Flask) -> None:
     """PostgreSQL: every connection gets the configured connect timeout (libpq waits for
     ever by default, so an unreachable host would hold a thread for minutes) and, when
@@ -96,6 +104,9 @@ def _configure_database_limits(app: Flask) -> None:
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     connect_args = dict(options.get("connect_args") or {})
     connect_args["connect_timeout"] = app.config["FAIRROLL_DB_CONNECT_TIMEOUT_SECONDS"]
+    # TCP keepalives: a connection whose server vanished without a reset (a failover's old
+    # host) is found dead in about a minute, not after the kernel's default two hours.
+    connect_args.update(TCP_KEEPALIVES)
     settings = [
         f"-c {name}={milliseconds}"
         for name, milliseconds in (

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+import os
+import threading
+import time
+from typing import cast
+
+from flask import Blueprint, Flask, Response, current_app, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -30,23 +35,79 @@ def readyz() -> Response:
     return jsonify(status="ok", database="ok")
 
 
-REACHED_DATABASE = "fairroll.reached_database"
+class DatabaseProbe:
+    """This process's view of the database for /startedz: a daemon thread asks it
+    ``SELECT 1`` every ``every`` seconds and keeps when it last answered, so the check
+    itself never waits on the database (a connection attempt to a failed-over host can
+    outlast the load balancer's 5 s check timeout)."""
+
+    def __init__(self, app: Flask, *, every: float) -> None:
+        self.app = app
+        self.every = every
+        self.last_answer: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._starting = threading.Lock()
+
+    def ask(self) -> bool:
+        """Ask the database now; True (and remembered) when it answers."""
+        try:
+            with self.app.app_context(), db.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except SQLAlchemyError:
+            return False
+        self.last_answer = time.monotonic()
+        return True
+
+    def keep_asking(self) -> None:
+        """Start the asking thread, once per process (again in a forked child)."""
+        with self._starting:
+            if self._thread is not None and self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name="db-probe", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.ask()
+
+
+PROBE = "fairroll.database_probe"
+
+
+def _probe() -> DatabaseProbe:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    probe = app.extensions.get(PROBE)
+    if probe is None:
+        probe = app.extensions[PROBE] = DatabaseProbe(
+            app, every=app.config["FAIRROLL_DB_PROBE_SECONDS"]
+        )
+    return cast(DatabaseProbe, probe)
 
 
 @bp.get("/startedz")
 def startedz() -> Response:
-    """The load balancers' check: 503 until this process has reached the database once,
-    then 200 without asking it again.
+    """The load balancers' check: 503 until this process has reached the database once;
+    then 200 for as long as it has heard from it within FAIRROLL_DB_OUTAGE_GRACE_SECONDS.
 
     A new task that cannot reach the database (a wrong setting in a new version) never
-    gets traffic, and the deployment rolls back. A database outage or failover, though,
-    takes no task out: all would fail their checks together, be replaced together, and
-    come back after the database did, each a task start late; staying, they answer 503
-    meanwhile and serve again the moment it is back.
+    gets traffic, and the deployment rolls back. A database failover shorter than the
+    grace takes no task out: with a check that asked the database each time, every task
+    would fail together, be replaced together, and come back a task start after the
+    database did; staying, they answer 503 meanwhile and serve again the moment it is
+    back. A task that alone cannot reach it (a network fault of its own) is replaced
+    once the grace has passed.
     """
-    if not current_app.extensions.get(REACHED_DATABASE):
-        answer = readyz()
-        if answer.status_code != 200:
-            return answer
-        current_app.extensions[REACHED_DATABASE] = True
+    probe = _probe()
+    if probe.last_answer is None and not probe.ask():
+        return json_error(503, "database_unavailable", "The database was never reached.")
+    probe.keep_asking()
+    silent = time.monotonic() - (probe.last_answer or 0.0)
+    if silent > current_app.config["FAIRROLL_DB_OUTAGE_GRACE_SECONDS"]:
+        return json_error(503, "database_unavailable", "The database has not answered lately.")
     return jsonify(status="ok")

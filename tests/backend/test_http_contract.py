@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 from flask import Flask
@@ -10,6 +11,7 @@ from flask.testing import FlaskClient
 
 from backend import create_app
 from backend.extensions import db
+from backend.health import PROBE
 from tests.conftest import app_config, fresh_postgres_database
 
 
@@ -44,9 +46,39 @@ def test_once_the_database_was_reached_its_outage_fails_no_load_balancer_check(
         assert client.get("/readyz").status_code == 200
     # The database is dropped, the app's connections ended with it: an outage.
     assert client.get("/readyz").status_code == 503
-    assert client.get("/startedz").get_json() == {"status": "ok"}
+    assert client.get("/startedz").get_json() == {"status": "ok"}  # within the grace
+    app.extensions[PROBE].stop()
     with app.app_context():
         db.engine.dispose()
+
+
+def test_a_task_that_stays_cut_off_past_the_grace_leaves_the_load_balancer(
+    tmp_path: Path,
+) -> None:
+    """A network fault of its own: the others serve, this one must be replaced."""
+    with fresh_postgres_database() as url:
+        app = create_app(
+            app_config(
+                url,
+                tmp_path,
+                FAIRROLL_DB_CONNECT_TIMEOUT_SECONDS=2,
+                FAIRROLL_DB_PROBE_SECONDS=1,
+                FAIRROLL_DB_OUTAGE_GRACE_SECONDS=2,
+            )
+        )
+        client = app.test_client()
+        assert client.get("/startedz").status_code == 200
+    try:
+        deadline = time.monotonic() + 30
+        while (answer := client.get("/startedz")).status_code == 200:
+            assert time.monotonic() < deadline, "still healthy long after the grace"
+            time.sleep(0.5)
+        assert answer.status_code == 503
+        assert answer.get_json()["error"]["code"] == "database_unavailable"
+    finally:
+        app.extensions[PROBE].stop()
+        with app.app_context():
+            db.engine.dispose()
 
 
 def test_database_gone_answers_503_json_not_500(tmp_path: Path) -> None:
