@@ -16,8 +16,9 @@ from infra.stacks.network import APP_PORT, Network
 from infra.stacks.runtime import AppRuntime
 
 # The target groups' check (backend/health.py): healthy once the process has reached the
-# database, so a new version that cannot is rolled back, while a database failover does
-# not make every task fail its checks and be replaced at once.
+# database and while it has heard from it within a grace (3 minutes), so a new version
+# that cannot reach it is rolled back, while a database failover does not make every
+# task fail its checks and be replaced at once.
 HEALTH_CHECK_PATH = "/startedz"
 # Served by the backend for scrapers inside the VPC only (with a bearer token); the
 # public listener answers 404 for it before any task sees the request.
