@@ -86,11 +86,16 @@ def _init_fleet(app: Flask) -> None:
     logs.init_app(app)
 
 
-TCP_KEEPALIVES = {
+# libpq's TCP settings: keepalives find an idle connection whose server vanished without
+# a reset (a failover's old host) in about a minute, not the kernel's two hours; the user
+# timeout ends a statement sent to such a server after 30 s of unacknowledged data,
+# instead of the kernel's ~15 minutes of retransmissions.
+TCP_SETTINGS = {
     "keepalives": 1,
     "keepalives_idle": 30,
     "keepalives_interval": 10,
     "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
 }
 
 
@@ -104,9 +109,7 @@ def _configure_database_limits(app: Flask) -> None:
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     connect_args = dict(options.get("connect_args") or {})
     connect_args["connect_timeout"] = app.config["FAIRROLL_DB_CONNECT_TIMEOUT_SECONDS"]
-    # TCP keepalives: a connection whose server vanished without a reset (a failover's old
-    # host) is found dead in about a minute, not after the kernel's default two hours.
-    connect_args.update(TCP_KEEPALIVES)
+    connect_args.update(TCP_SETTINGS)
     settings = [
         f"-c {name}={milliseconds}"
         for name, milliseconds in (

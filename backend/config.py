@@ -95,7 +95,7 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
     """Build the Flask config mapping from environment variables."""
     production = _choice(env, "FAIRROLL_ENV", "development", {"development", "production"})
     is_production = production == "production"
-    return {
+    config = {
         "FAIRROLL_ENV": production,
         "SECRET_KEY": _secret_key(env, instance_path, is_production),
         "SQLALCHEMY_DATABASE_URI": database_url(env, instance_path),
@@ -119,7 +119,9 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         # asks the database, and how long it stays healthy after the last answer (longer
         # than a Multi-AZ failover, 1-2 minutes, so a failover replaces no task).
         "FAIRROLL_DB_PROBE_SECONDS": _int(env, "FAIRROLL_DB_PROBE_SECONDS", 15, minimum=1),
-        "FAIRROLL_DB_OUTAGE_GRACE_SECONDS": _int(env, "FAIRROLL_DB_OUTAGE_GRACE_SECONDS", 180),
+        "FAIRROLL_DB_OUTAGE_GRACE_SECONDS": _int(
+            env, "FAIRROLL_DB_OUTAGE_GRACE_SECONDS", 180, minimum=2
+        ),
         "FAIRROLL_DB_LOCK_TIMEOUT_MS": _int(env, "FAIRROLL_DB_LOCK_TIMEOUT_MS", 0),
         # `flask db upgrade` on PostgreSQL (migrations/env.py): how long one attempt may wait
         # for a table lock, and for how long in all it tries again. Shorter than the web
@@ -164,6 +166,12 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "FAIRROLL_AWS_ENDPOINT_URL": env.get("FAIRROLL_AWS_ENDPOINT_URL") or None,
         **fleet_settings(env, is_production),
     }
+    if config["FAIRROLL_DB_OUTAGE_GRACE_SECONDS"] < 2 * config["FAIRROLL_DB_PROBE_SECONDS"]:
+        # Shorter, a single slow probe would take a healthy task out of its balancers.
+        raise ConfigError(
+            "FAIRROLL_DB_OUTAGE_GRACE_SECONDS must be at least twice FAIRROLL_DB_PROBE_SECONDS"
+        )
+    return config
 
 
 def fleet_settings(env: Mapping[str, str], production: bool) -> dict[str, Any]:

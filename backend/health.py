@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -15,6 +16,7 @@ from backend.extensions import db
 from backend.http_errors import json_error
 
 bp = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
 
 
 @bp.get("/healthz")
@@ -37,14 +39,16 @@ def readyz() -> Response:
 
 class DatabaseProbe:
     """This process's view of the database for /startedz: a daemon thread asks it
-    ``SELECT 1`` every ``every`` seconds and keeps when it last answered, so the check
-    itself never waits on the database (a connection attempt to a failed-over host can
-    outlast the load balancer's 5 s check timeout)."""
+    ``SELECT 1`` at once and then every ``every`` seconds, and keeps when it last
+    answered, so a check never waits on the database longer than FIRST_ANSWER_WAIT (a
+    connection attempt to a failed-over host can outlast the load balancer's 5 s check
+    timeout, and would hold a request thread meanwhile)."""
 
     def __init__(self, app: Flask, *, every: float) -> None:
         self.app = app
         self.every = every
         self.last_answer: float | None = None
+        self.answered = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -58,12 +62,15 @@ class DatabaseProbe:
         except SQLAlchemyError:
             return False
         self.last_answer = time.monotonic()
+        self.answered.set()
         return True
 
     def keep_asking(self) -> None:
-        """Start the asking thread, once per process (again in a forked child)."""
+        """Start the asking thread: once per process (again in a forked child, and again
+        should it have died)."""
         with self._starting:
-            if self._thread is not None and self._pid == os.getpid():
+            thread = self._thread
+            if thread is not None and thread.is_alive() and self._pid == os.getpid():
                 return
             self._pid = os.getpid()
             self._thread = threading.Thread(target=self._run, name="db-probe", daemon=True)
@@ -73,20 +80,28 @@ class DatabaseProbe:
         self._stop.set()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            self.ask()
+        while not self._stop.is_set():
+            try:
+                self.ask()
+            except Exception:  # never end the thread: the task would turn unhealthy unlogged
+                log.exception("database probe failed")
+            self._stop.wait(self.every)
 
 
 PROBE = "fairroll.database_probe"
+_MAKING = threading.Lock()
+# How long the check waits for the probe's first answer (under the balancers' 5 s).
+FIRST_ANSWER_WAIT = 3.0
 
 
-def _probe() -> DatabaseProbe:
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    probe = app.extensions.get(PROBE)
-    if probe is None:
-        probe = app.extensions[PROBE] = DatabaseProbe(
-            app, every=app.config["FAIRROLL_DB_PROBE_SECONDS"]
-        )
+def database_probe(app: Flask) -> DatabaseProbe:
+    """The app's probe (one per process: gunicorn's workers each build their app)."""
+    with _MAKING:
+        probe = app.extensions.get(PROBE)
+        if probe is None:
+            probe = app.extensions[PROBE] = DatabaseProbe(
+                app, every=app.config["FAIRROLL_DB_PROBE_SECONDS"]
+            )
     return cast(DatabaseProbe, probe)
 
 
@@ -105,10 +120,10 @@ def startedz() -> Response:
     """
     if db.engine.dialect.name != "postgresql":
         return readyz()  # the embedded SQLite file: nothing to fail over, no other task
-    probe = _probe()
-    if probe.last_answer is None and not probe.ask():
-        return json_error(503, "database_unavailable", "The database was never reached.")
+    probe = database_probe(current_app._get_current_object())  # type: ignore[attr-defined]
     probe.keep_asking()
+    if not probe.answered.wait(FIRST_ANSWER_WAIT):
+        return json_error(503, "database_unavailable", "The database was never reached.")
     silent = time.monotonic() - (probe.last_answer or 0.0)
     if silent > current_app.config["FAIRROLL_DB_OUTAGE_GRACE_SECONDS"]:
         return json_error(503, "database_unavailable", "The database has not answered lately.")

@@ -29,7 +29,7 @@ ALERTS_CHECK_COMMAND = ["flask", "--app", "app", "alerts", "check"]
 # overrides (FAIRROLL_ADMIN_EMAIL; FAIRROLL_ENROLL_CSV and FAIRROLL_ENROLL_SHEET).
 CREATE_ADMIN_COMMAND = ["flask", "--app", "app", "users", "create-admin"]
 BULK_ENROLL_COMMAND = ["flask", "--app", "app", "dispensers", "enroll-bulk"]
-# The container's own liveness probe; /startedz (database reached once) is the load balancers'.
+# The container's own liveness probe; /startedz (the database heard lately) is the load balancers'.
 _HEALTH_COMMAND = (
     'python -c "import urllib.request; '
     "urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3)\""

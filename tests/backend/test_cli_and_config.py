@@ -94,6 +94,7 @@ def test_config_errors_name_the_setting(tmp_path: Path) -> None:
         ({"SECRET_KEY": "short"}, "at least 32"),
         ({"DATABASE_URL": "mysql://x"}, "postgresql"),
         ({"DB_HOST": "db"}, "DB_USER and DB_PASSWORD"),
+        ({"FAIRROLL_DB_OUTAGE_GRACE_SECONDS": "20"}, "at least twice FAIRROLL_DB_PROBE"),
     ]:
         with pytest.raises(ConfigError, match=fragment):
             load_config(env, tmp_path)

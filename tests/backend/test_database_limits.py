@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from flask import Flask
 
-from backend import TCP_KEEPALIVES, create_app
+from backend import TCP_SETTINGS, create_app
 from backend.extensions import db
 from tests.conftest import TEST_SECRET, app_config
 from tests.device.backend_process import ROOT, free_port
@@ -34,11 +34,11 @@ def test_postgresql_connections_get_the_limits_and_sqlite_none(tmp_path: Path) -
     assert options["connect_args"] == {
         "connect_timeout": 10,
         "options": "-c statement_timeout=10000 -c lock_timeout=3000",
-        **TCP_KEEPALIVES,
+        **TCP_SETTINGS,
     }
     assert options["hide_parameters"] is True  # the other engine options stay
     unlimited = create_app(app_config(url, tmp_path)).config["SQLALCHEMY_ENGINE_OPTIONS"]
-    assert unlimited["connect_args"] == {"connect_timeout": 10, **TCP_KEEPALIVES}  # jobs
+    assert unlimited["connect_args"] == {"connect_timeout": 10, **TCP_SETTINGS}  # jobs
     sqlite = create_app(app_config(f"sqlite:///{tmp_path / 'x.db'}", tmp_path, **limits))
     assert "connect_args" not in sqlite.config["SQLALCHEMY_ENGINE_OPTIONS"]
 
@@ -54,11 +54,11 @@ def test_the_web_server_sets_the_limits_unless_the_environment_does() -> None:
     assert int(gunicorn_conf.WEB_DATABASE_LIMITS["FAIRROLL_DB_STATEMENT_TIMEOUT_MS"]) > 0
 
 
-def test_postgresql_connections_are_made_with_the_keepalives(postgres_app: Flask) -> None:
+def test_postgresql_connections_are_made_with_the_tcp_settings(postgres_app: Flask) -> None:
     with postgres_app.app_context(), db.engine.connect() as connection:
         given = connection.connection.driver_connection.info.get_parameters()  # type: ignore[union-attr]
-    assert {name: given.get(name) for name in TCP_KEEPALIVES} == {
-        name: str(value) for name, value in TCP_KEEPALIVES.items()
+    assert {name: given.get(name) for name in TCP_SETTINGS} == {
+        name: str(value) for name, value in TCP_SETTINGS.items()
     }
 
 

@@ -96,3 +96,4 @@ def test_database_gone_answers_503_json_not_500(tmp_path: Path) -> None:
     assert issued.headers["Retry-After"]
     config = client.get("/api/v1/device/config", headers={"Authorization": "Bearer k"})
     assert config.status_code == 503
+    app.extensions[PROBE].stop()

@@ -135,7 +135,7 @@ def test_load_balancer_drops_invalid_headers_and_logs_access(template: dict[str,
 def test_the_load_balancers_check_that_the_process_has_reached_the_database(
     template: dict[str, Any],
 ) -> None:
-    # Once reached, a database outage fails no check (backend/health.py, startedz).
+    # A database outage shorter than the grace fails no check (backend/health.py).
     groups = resources(template, "AWS::ElasticLoadBalancingV2::TargetGroup").values()
     assert len(groups) == 2  # one per load balancer (public, devices), the same tasks
     for target_group in groups:
