@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, cast, delete, func, select, text
+from sqlalchemy import Date, Select, cast, delete, func, select, text
 
 from backend.models import (
     DailyAggregate,
@@ -114,8 +114,27 @@ def utc_day(session: Db, column: Any) -> Any:
     return func.date(column)  # SQLite: naive UTC text in, "YYYY-MM-DD" out
 
 
+def hourly_sums_by_day(session: Db, *conditions: Any) -> Select[Any]:
+    """The hourly counts meeting ``conditions`` summed per site, UTC day, method and kind:
+    rows of (site id, day, method, kind, count, face offered); the day as the driver
+    returns a date (a date, or "YYYY-MM-DD" text on SQLite: :func:`bucket_time` reads both)."""
+    day = utc_day(session, HourlyCount.hour).label("day")
+    return (
+        select(
+            HourlyCount.site_id,
+            day,
+            HourlyCount.method,
+            HourlyCount.kind,
+            func.sum(HourlyCount.count),
+            func.sum(HourlyCount.face_offered),
+        )
+        .where(*conditions)
+        .group_by(HourlyCount.site_id, day, HourlyCount.method, HourlyCount.kind)
+    )
+
+
 def bucket_time(value: Any) -> datetime:
-    """A bucket value from :func:`utc_bucket` as an aware UTC datetime."""
+    """A bucket value from :func:`utc_bucket` or :func:`utc_day` as an aware UTC datetime."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if isinstance(value, date) and not isinstance(value, datetime):
@@ -249,21 +268,13 @@ def daily_counts_by_site(
         for site, day_value, method, kind, total in session.execute(by_day):
             counts[(site, day_value, method, kind)] += int(total)
     for hours_start, hours_end in hour_parts:
-        day = utc_bucket(session, HourlyCount.hour, "day").label("day")
-        rows = (
-            select(
-                HourlyCount.site_id,
-                day,
-                HourlyCount.method,
-                HourlyCount.kind,
-                func.sum(HourlyCount.count),
-            )
-            .where(HourlyCount.hour >= hours_start, HourlyCount.hour < hours_end)
-            .group_by(HourlyCount.site_id, day, HourlyCount.method, HourlyCount.kind)
+        rows = hourly_sums_by_day(
+            session,
+            HourlyCount.hour >= hours_start,
+            HourlyCount.hour < hours_end,
+            *([HourlyCount.site_id == site_id] if site_id is not None else []),
         )
-        if site_id is not None:
-            rows = rows.where(HourlyCount.site_id == site_id)
-        for site, moment, method, kind, total in session.execute(rows):
+        for site, moment, method, kind, total, _offered in session.execute(rows):
             counts[(site, bucket_time(moment).date(), method, kind)] += int(total)
     for part_start, part_end in raw_parts:
         _add_raw_days(session, counts, part_start, part_end, site_id)

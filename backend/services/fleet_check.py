@@ -26,7 +26,7 @@ from backend.models import (
     Site,
 )
 from backend.models.base import UTCDateTime
-from backend.services.aggregates import bucket_time, hour_of, utc_day
+from backend.services.aggregates import bucket_time, hour_of, hourly_sums_by_day
 from backend.services.alerts import AlertChange, AlertSettings, condition_filters
 from backend.services.forecast import LOOKBACK, MIN_SPAN
 from backend.services.sql import Db, insert_for, set_for_transaction
@@ -415,24 +415,11 @@ def roll_up_hours(session: Db, *, received_since: datetime | None) -> int:
 def _roll_up_days(session: Db, days: list[date]) -> None:
     """Recount ``days`` (UTC) in ``daily_count`` from their hourly counts: one upsert of
     the exact sums, so a rerun changes nothing."""
-    day = utc_day(session, HourlyCount.hour)
     ranges = [
         and_(HourlyCount.hour >= start, HourlyCount.hour < start + timedelta(days=1))
         for start in (datetime(d.year, d.month, d.day, tzinfo=UTC) for d in days)
     ]
-    summed = (
-        select(
-            HourlyCount.site_id,
-            day,
-            HourlyCount.method,
-            HourlyCount.kind,
-            func.sum(HourlyCount.count),
-            func.sum(HourlyCount.face_offered),
-        )
-        .where(or_(*ranges))
-        .group_by(HourlyCount.site_id, day, HourlyCount.method, HourlyCount.kind)
-    )
-    _store_counts(session, DailyCount, "day", summed)
+    _store_counts(session, DailyCount, "day", hourly_sums_by_day(session, or_(*ranges)))
 
 
 def _store_counts(session: Db, model: Any, when: str, rows: Any) -> None:
