@@ -115,6 +115,7 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
             env, "FAIRROLL_DB_CONNECT_TIMEOUT_SECONDS", 10, minimum=1
         ),
         "FAIRROLL_DB_STATEMENT_TIMEOUT_MS": _int(env, "FAIRROLL_DB_STATEMENT_TIMEOUT_MS", 0),
+        "FAIRROLL_DB_LOCK_TIMEOUT_MS": _int(env, "FAIRROLL_DB_LOCK_TIMEOUT_MS", 0),
         # The load balancers' check (/startedz, backend/health.py): how often each process
         # asks the database, and how long it stays healthy after the last answer (longer
         # than a Multi-AZ failover, 1-2 minutes, so a failover replaces no task).
@@ -122,7 +123,6 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "FAIRROLL_DB_OUTAGE_GRACE_SECONDS": _int(
             env, "FAIRROLL_DB_OUTAGE_GRACE_SECONDS", 180, minimum=2
         ),
-        "FAIRROLL_DB_LOCK_TIMEOUT_MS": _int(env, "FAIRROLL_DB_LOCK_TIMEOUT_MS", 0),
         # `flask db upgrade` on PostgreSQL (migrations/env.py): how long one attempt may wait
         # for a table lock, and for how long in all it tries again. Shorter than the web
         # server's lock timeout (backend/gunicorn_conf.py), so requests queued behind a
