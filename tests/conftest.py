@@ -143,14 +143,14 @@ def app(migrated_app: Flask) -> Iterator[Flask]:
         try:
             yield migrated_app
         finally:
-            _stop_database_probe(migrated_app)
+            stop_database_probe(migrated_app)
             db.session.remove()
             db.session = original
             transaction.rollback()
             connection.close()
 
 
-def _stop_database_probe(app: Flask) -> None:
+def stop_database_probe(app: Flask) -> None:
     """A test that asked /startedz started the app's probe thread: it must not go on
     asking the database through the shared app's pool during later tests."""
     probe = app.extensions.pop(PROBE, None)
@@ -174,7 +174,7 @@ def runner(app: Flask) -> FlaskCliRunner:
 def committing_postgres_app(postgres_app: Flask) -> Iterator[Flask]:
     """The PostgreSQL app with real commits (for races); every table emptied afterwards."""
     yield postgres_app
-    _stop_database_probe(postgres_app)
+    stop_database_probe(postgres_app)
     with postgres_app.app_context():
         tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
         db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))

@@ -11,8 +11,7 @@ from flask.testing import FlaskClient
 
 from backend import create_app
 from backend.extensions import db
-from backend.health import PROBE
-from tests.conftest import app_config, fresh_postgres_database
+from tests.conftest import app_config, fresh_postgres_database, stop_database_probe
 
 
 def test_openapi_documents_exactly_the_json_routes(app: Flask, client: FlaskClient) -> None:
@@ -47,7 +46,7 @@ def test_once_the_database_was_reached_its_outage_fails_no_load_balancer_check(
     # The database is dropped, the app's connections ended with it: an outage.
     assert client.get("/readyz").status_code == 503
     assert client.get("/startedz").get_json() == {"status": "ok"}  # within the grace
-    app.extensions[PROBE].stop()
+    stop_database_probe(app)
     with app.app_context():
         db.engine.dispose()
 
@@ -76,7 +75,7 @@ def test_a_task_that_stays_cut_off_past_the_grace_leaves_the_load_balancer(
         assert answer.status_code == 503
         assert answer.get_json()["error"]["code"] == "database_unavailable"
     finally:
-        app.extensions[PROBE].stop()
+        stop_database_probe(app)
         with app.app_context():
             db.engine.dispose()
 
@@ -96,4 +95,4 @@ def test_database_gone_answers_503_json_not_500(tmp_path: Path) -> None:
     assert issued.headers["Retry-After"]
     config = client.get("/api/v1/device/config", headers={"Authorization": "Bearer k"})
     assert config.status_code == 503
-    app.extensions[PROBE].stop()
+    stop_database_probe(app)
